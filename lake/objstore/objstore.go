@@ -1,0 +1,63 @@
+// Package objstore is shelflake's object storage: a small Bucket contract and
+// its implementations for the local filesystem (file:// and plain paths) and S3.
+package objstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrNotExist is returned (wrapped) by Get, GetRange and Stat for a missing key.
+// Test with errors.Is.
+var ErrNotExist = errors.New("object does not exist")
+
+// ErrExists is returned (wrapped) by PutIfAbsent when the key already exists.
+// Test with errors.Is. It is the signal a Delta commit lost its race.
+var ErrExists = errors.New("object already exists")
+
+// Attributes describe a stored object.
+type Attributes struct {
+	Key          string
+	Size         int64
+	LastModified time.Time
+	// ETag identifies the object's content version; it changes when the object
+	// is overwritten. For the local store it is derived from size and mtime.
+	ETag string
+}
+
+// Bucket is a flat namespace of immutable-once-written objects addressed by
+// slash-separated keys relative to the bucket's root (no leading slash).
+//
+// Contract, for every implementation:
+//   - Put writes the whole object or nothing: a reader never sees a partial
+//     object, and a failed Put leaves any previous object unchanged. Put
+//     overwrites. It is idempotent.
+//   - PutIfAbsent writes only if no object has the key, atomically across
+//     processes and machines; otherwise it returns ErrExists and writes nothing.
+//     Exactly one of any number of concurrent PutIfAbsent calls for one key
+//     succeeds.
+//   - Reads are strongly consistent after a successful write (read-after-write,
+//     as AWS S3 and the local filesystem give): Get, Stat and List see it.
+//   - Get and GetRange return ErrNotExist for a missing key. GetRange reads
+//     length bytes from offset; length < 0 reads to the end.
+//   - List calls fn for every key that starts with prefix, in lexical order,
+//     with keys that live deeper than prefix included (a recursive listing).
+//     Stopping early: fn returns an error, which List returns.
+//   - Delete of a missing key is not an error (idempotent).
+//   - Every method honours ctx: cancellation aborts the I/O and returns an
+//     error wrapping ctx.Err().
+type Bucket interface {
+	Put(ctx context.Context, key string, r io.Reader) error
+	PutIfAbsent(ctx context.Context, key string, data []byte) error
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+	Stat(ctx context.Context, key string) (Attributes, error)
+	List(ctx context.Context, prefix string, fn func(Attributes) error) error
+	Delete(ctx context.Context, key string) error
+	// String names the bucket for logs and errors (no credentials).
+	String() string
+	// Close releases the bucket's resources.
+	Close() error
+}
