@@ -138,3 +138,7 @@ func ParseMoney(b []byte) (Money, error) {
 	}
 	return Money(v), nil
 }
+
+// MaxMoney is the largest amount DECIMAL(18,4) holds (18 digits, four of
+// them fractional); decoders refuse amounts beyond ±MaxMoney.
+const MaxMoney Money = 999_999_999_999_999_999
