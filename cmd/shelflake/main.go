@@ -63,6 +63,7 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 	pf.StringVar(&a.logFormat, "log-format", envOr("SHELFLAKE_LOG_FORMAT", "text"), "log format: text or json (env SHELFLAKE_LOG_FORMAT)")
 	root.AddCommand(
 		newBrokerCmd(a),
+		newGenCmd(a),
 	)
 	return root
 }
