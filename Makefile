@@ -18,7 +18,8 @@ build:
 
 # Debian packages the tests drive as independent clients.
 deps:
-	@command -v kcat >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; }
+	@missing=""; command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; command -v aws >/dev/null 2>&1 || missing="$$missing awscli"; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 # Test servers, built from the Go module proxy at the versions pinned in tools/go.mod.
 tools: $(BIN)/versitygw

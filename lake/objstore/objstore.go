@@ -28,26 +28,39 @@ type Attributes struct {
 }
 
 // Bucket is a flat namespace of immutable-once-written objects addressed by
-// slash-separated keys relative to the bucket's root (no leading slash).
+// slash-separated keys relative to the bucket's root (no leading slash; see
+// ValidateKey for the rules every implementation enforces).
 //
-// Contract, for every implementation:
+// Contract, for every implementation (objtest.AcceptanceTest checks it):
 //   - Put writes the whole object or nothing: a reader never sees a partial
 //     object, and a failed Put leaves any previous object unchanged. Put
-//     overwrites. It is idempotent.
+//     overwrites. It is idempotent. (On S3 a Put that returns an error may
+//     still have written the whole object, when the server applied a request
+//     whose response was lost; it is never partial. Retry it, or treat the
+//     object as a possible orphan.)
 //   - PutIfAbsent writes only if no object has the key, atomically across
 //     processes and machines; otherwise it returns ErrExists and writes nothing.
 //     Exactly one of any number of concurrent PutIfAbsent calls for one key
-//     succeeds.
+//     succeeds. Retries inside one call are resolved by the implementation:
+//     if an earlier attempt of the same call wrote the object, the call
+//     succeeds. An error other than ErrExists leaves the outcome unknown; a
+//     caller that retries such a call must treat ErrExists as "possibly
+//     mine" and compare the stored bytes (PutIfAbsentVerified does), so data
+//     must be unique to the writer (a Delta commit carries a unique id).
 //   - Reads are strongly consistent after a successful write (read-after-write,
 //     as AWS S3 and the local filesystem give): Get, Stat and List see it.
 //   - Get and GetRange return ErrNotExist for a missing key. GetRange reads
-//     length bytes from offset; length < 0 reads to the end.
+//     length bytes from offset; length < 0 reads to the end; a range past the
+//     end is cut at the end; an offset equal to the size reads nothing, an
+//     offset beyond it is an error (not ErrNotExist).
 //   - List calls fn for every key that starts with prefix, in lexical order,
 //     with keys that live deeper than prefix included (a recursive listing).
 //     Stopping early: fn returns an error, which List returns.
 //   - Delete of a missing key is not an error (idempotent).
 //   - Every method honours ctx: cancellation aborts the I/O and returns an
-//     error wrapping ctx.Err().
+//     error wrapping ctx.Err(); readers returned by Get and GetRange stop
+//     with it too.
+//   - Errors name the bucket (String) and the key.
 type Bucket interface {
 	Put(ctx context.Context, key string, r io.Reader) error
 	PutIfAbsent(ctx context.Context, key string, data []byte) error
