@@ -1,0 +1,490 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/shelflake/shelflake/forecast/metric"
+)
+
+// poisson draws a Poisson(lam) count by inversion (lam small) or a rounded
+// normal (lam large).
+func poisson(r *rand.Rand, lam float64) float64 {
+	if lam <= 0 {
+		return 0
+	}
+	if lam > 50 {
+		return math.Max(0, math.Round(lam+math.Sqrt(lam)*r.NormFloat64()))
+	}
+	l, k, p := math.Exp(-lam), 0.0, 1.0
+	for {
+		p *= r.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}
+
+// synth draws n+h days of Poisson demand with mean mean(t) and returns the
+// history (first n days, float32) and the true means of the next h days.
+func synth(seed uint64, n, h int, mean func(t int) float64) ([]float32, []float64) {
+	r := rand.New(rand.NewPCG(seed, 99))
+	y := make([]float32, n)
+	for t := range n {
+		y[t] = float32(poisson(r, mean(t)))
+	}
+	truth := make([]float64, h)
+	for i := range h {
+		truth[i] = mean(n + i)
+	}
+	return y, truth
+}
+
+var weekly = [7]float64{0.8, 0.85, 0.9, 0.95, 1.1, 1.4, 1.0}
+
+func mustScratch(t testing.TB, o Options) *Scratch {
+	t.Helper()
+	s, err := NewScratch(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// relRMSE is the root mean squared difference of forecast and truth over the
+// truth's mean.
+func relRMSE(f, truth []float64) float64 {
+	var m float64
+	for _, v := range truth {
+		m += v
+	}
+	m /= float64(len(truth))
+	return math.Sqrt(metric.MSE(truth, f)) / m
+}
+
+func TestEachMethodRecoversTheStructureItIsMadeFor(t *testing.T) {
+	const n, h = 364, 28
+	cases := []struct {
+		name    string
+		kinds   []Kind
+		mean    func(t int) float64
+		maxRel  float64 // error of the forecast against the true mean, relative to it
+		seasons bool
+	}{
+		{"every method forecasts a constant level", Singles, func(int) float64 { return 20 }, 0.12, false},
+		{"seasonal methods follow a weekly pattern", []Kind{SeasonalNaive, HoltWintersAdd, HoltWintersMul, HoltWintersAddDamped, HoltWintersMulDamped},
+			func(t int) float64 { return 30 * weekly[t%7] }, 0.12, true},
+		{"damped-trend methods follow a rising level", []Kind{HoltWintersAddDamped, HoltWintersMulDamped},
+			func(t int) float64 { return (10 + 0.1*float64(t)) * weekly[t%7] }, 0.1, true},
+		{"intermittent methods forecast the mean of sparse demand", []Kind{CrostonSBA, TSB, TSBSeasonal, SES},
+			func(t int) float64 { return 0.6 }, 0.25, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, k := range c.kinds {
+				var worst float64
+				for seed := range uint64(5) {
+					y, truth := synth(seed, n, h, c.mean)
+					s := mustScratch(t, Options{Candidates: []Kind{k}})
+					var r Result
+					if err := s.Fit(Series{Values: y}, &r); err != nil {
+						t.Fatal(err)
+					}
+					if r.Model != k || r.Status != Selected {
+						t.Fatalf("%v: chose %v (%v)", k, r.Model, r.Status)
+					}
+					worst = max(worst, relRMSE(r.Forecast, truth))
+				}
+				// Seasonal naive copies one noisy week: allow it twice
+				// the noise of one day (Poisson: σ/μ = 1/√μ).
+				limit := c.maxRel
+				if k == SeasonalNaive {
+					limit = 2 / math.Sqrt(20)
+				}
+				if worst > limit {
+					t.Errorf("%v: forecast off the truth by %.3f (relative RMSE); want ≤ %.3f", k, worst, limit)
+				}
+			}
+		})
+	}
+}
+
+func TestNonSeasonalMethodsMissTheWeeklyPatternSeasonalOnesCatch(t *testing.T) {
+	y, truth := synth(3, 364, 28, func(t int) float64 { return 30 * weekly[t%7] })
+	errOf := func(k Kind) float64 {
+		var r Result
+		if err := mustScratch(t, Options{Candidates: []Kind{k}}).Fit(Series{Values: y}, &r); err != nil {
+			t.Fatal(err)
+		}
+		return relRMSE(r.Forecast, truth)
+	}
+	ses, hw := errOf(SES), errOf(HoltWintersMul)
+	t.Logf("relative RMSE: ses %.3f, hw_mul %.3f", ses, hw)
+	if hw > ses/2 {
+		t.Errorf("hw_mul errs %.3f, ses %.3f: the season should halve the error at least", hw, ses)
+	}
+}
+
+func TestSelectionPicksASeasonalModelForASeasonalSeries(t *testing.T) {
+	seasonal := Members(1<<HoltWintersAdd | 1<<HoltWintersMul | 1<<HoltWintersAddDamped | 1<<HoltWintersMulDamped | 1<<SeasonalNaive | 1<<TSBSeasonal)
+	for seed := range uint64(6) {
+		y, _ := synth(seed, 300, 28, func(t int) float64 { return 15 * weekly[t%7] })
+		var r Result
+		// Plain selection: no preferred default.
+		if err := mustScratch(t, Options{Margin: -1}).Fit(Series{Values: y}, &r); err != nil {
+			t.Fatal(err)
+		}
+		if !seasonal.Has(r.Model) {
+			t.Errorf("seed %d: chose %v; backtest RMSSE by kind %v", seed, r.Model, r.CandidateRMSSE)
+		}
+		if !(r.RMSSE > 0) || r.BacktestDays != 84 || len(r.Residuals) != 84 {
+			t.Errorf("seed %d: RMSSE %v over %d days, %d residuals", seed, r.RMSSE, r.BacktestDays, len(r.Residuals))
+		}
+	}
+}
+
+func TestSelectionPicksAnIntermittentMethodForSparseDemand(t *testing.T) {
+	// Sparse demand whose rate halves part-way (a product going out of
+	// favour): what Croston and TSB are built for. Its average demand
+	// interval is above 1.32, so an intermittent method is the default
+	// that others must beat clearly.
+	intermittent := Members(1<<CrostonSBA | 1<<TSB | 1<<TSBSeasonal)
+	picked := 0
+	const seeds = 8
+	for seed := range uint64(seeds) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		y := make([]float32, 300)
+		for t := range y {
+			p := 0.12
+			if t > 200 {
+				p = 0.06
+			}
+			if r.Float64() < p {
+				y[t] = float32(2 + r.IntN(5))
+			}
+		}
+		var res Result
+		if err := mustScratch(t, Options{}).Fit(Series{Values: y}, &res); err != nil {
+			t.Fatal(err)
+		}
+		if intermittent.Has(res.Model) {
+			picked++
+		}
+		t.Logf("seed %d: %v", seed, res.Model)
+	}
+	if picked*2 <= seeds {
+		t.Errorf("an intermittent method chosen for %d of %d sparse series; want most", picked, seeds)
+	}
+}
+
+func TestStockoutsDoNotPullTheForecastDown(t *testing.T) {
+	const n, h = 280, 28
+	for _, k := range Singles {
+		t.Run(k.String(), func(t *testing.T) {
+			const seeds = 8
+			var biasFlagged, biasNaive float64
+			for seed := range uint64(seeds) {
+				mean := func(t int) float64 { return 12 * weekly[t%7] }
+				y, _ := synth(seed, n, h, mean)
+				// Stockouts: two days in every seven in weeks 10–30 and
+				// the last three weeks sell at most a quarter of demand.
+				cens := make([]bool, n)
+				sold := make([]float32, n)
+				copy(sold, y)
+				for t := range n {
+					w := t / 7
+					if (w >= 10 && w < 30 && t%7 >= 3 && t%7 < 5) || (t >= n-21 && t%3 == 0) {
+						cens[t] = true
+						sold[t] = float32(math.Floor(float64(y[t]) / 4))
+					}
+				}
+				fit := func(in Series) float64 {
+					var r Result
+					if err := mustScratch(t, Options{Candidates: []Kind{k}}).Fit(in, &r); err != nil {
+						t.Fatal(err)
+					}
+					var sum float64
+					for _, v := range r.Forecast {
+						sum += v
+					}
+					return sum
+				}
+				clean := fit(Series{Values: y})
+				biasFlagged += fit(Series{Values: sold, Censored: cens})/clean - 1
+				biasNaive += fit(Series{Values: sold})/clean - 1
+			}
+			biasFlagged /= seeds
+			biasNaive /= seeds
+			t.Logf("forecast vs uncensored: flagged %+.1f%%, taken at face value %+.1f%%", 100*biasFlagged, 100*biasNaive)
+			if math.Abs(biasFlagged) > 0.06 {
+				t.Errorf("with stockouts flagged the forecast moves %+.1f%%; want within 6%%", 100*biasFlagged)
+			}
+			if biasNaive > -0.04 || biasNaive > biasFlagged-0.03 {
+				t.Errorf("taken at face value the stockouts pull the forecast only %+.1f%% (flagged %+.1f%%)", 100*biasNaive, 100*biasFlagged)
+			}
+		})
+	}
+}
+
+func TestPromotionDaysDoNotLiftTheBaseline(t *testing.T) {
+	const n = 280
+	y, truth := synth(5, n, 28, func(t int) float64 { return 10 * weekly[t%7] })
+	promo := make([]bool, n)
+	for t := n - 40; t < n-5; t++ {
+		if t%10 < 5 {
+			promo[t] = true
+			y[t] *= 3
+		}
+	}
+	fit := func(in Series) float64 {
+		var r Result
+		if err := mustScratch(t, Options{}).Fit(in, &r); err != nil {
+			t.Fatal(err)
+		}
+		return relRMSE(r.Forecast, truth)
+	}
+	masked, raw := fit(Series{Values: y, Promo: promo}), fit(Series{Values: y})
+	t.Logf("relative RMSE: promotions masked %.3f, not %.3f", masked, raw)
+	if masked > 0.15 || masked >= raw {
+		t.Errorf("masked promotions err %.3f, unmasked %.3f", masked, raw)
+	}
+}
+
+func TestASeasonPriorHelpsANoisySlowSeries(t *testing.T) {
+	var with, without float64
+	season := make([]float32, 7)
+	for j := range season {
+		season[j] = float32(weekly[j])
+	}
+	for seed := range uint64(20) {
+		y, truth := synth(seed, 150, 28, func(t int) float64 { return 1.5 * weekly[t%7] })
+		fit := func(in Series) float64 {
+			var r Result
+			if err := mustScratch(t, Options{Candidates: []Kind{HoltWintersMul}}).Fit(in, &r); err != nil {
+				t.Fatal(err)
+			}
+			return relRMSE(r.Forecast, truth)
+		}
+		with += fit(Series{Values: y, Season: season})
+		without += fit(Series{Values: y})
+	}
+	t.Logf("mean relative RMSE with the prior %.3f, without %.3f", with/20, without/20)
+	if with >= without {
+		t.Errorf("the season prior did not help: %.3f vs %.3f", with/20, without/20)
+	}
+}
+
+func TestShortAndEmptyHistories(t *testing.T) {
+	cases := []struct {
+		name   string
+		in     Series
+		status Status
+		level  float64
+	}{
+		{"a month of history is forecast by its mean", Series{Values: []float32{2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4}},
+			ShortHistory, 3},
+		{"censored days are left out of the mean", Series{Values: []float32{3, 3, 0, 3, 0, 3}, Censored: []bool{false, false, true, false, true, false}},
+			ShortHistory, 3},
+		{"no sales at all forecasts zero", Series{Values: make([]float32, 200)}, NoDemand, 0},
+		{"an empty history forecasts zero", Series{}, NoDemand, 0},
+		{"only stockout days with sales forecast a floor", Series{Values: []float32{0, 0, 4, 0}, Censored: []bool{true, true, true, true}}, NoDemand, 1},
+	}
+	s := mustScratch(t, Options{ForecastDays: 10})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var r Result
+			if err := s.Fit(c.in, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != c.status || len(r.Forecast) != 10 {
+				t.Fatalf("status %v with %d days; want %v with 10", r.Status, len(r.Forecast), c.status)
+			}
+			for _, f := range r.Forecast {
+				if math.Abs(f-c.level) > 1e-9 {
+					t.Fatalf("forecast %v; want %v", r.Forecast, c.level)
+				}
+			}
+			if !math.IsNaN(r.RMSSE) {
+				t.Errorf("RMSSE %v without a backtest", r.RMSSE)
+			}
+		})
+	}
+}
+
+func TestBadInputIsRefused(t *testing.T) {
+	s := mustScratch(t, Options{})
+	var r Result
+	for _, c := range []struct {
+		name string
+		in   Series
+		want string
+	}{
+		{"negative demand", Series{Values: []float32{1, -1}}, "demand -1"},
+		{"NaN demand", Series{Values: []float32{float32(math.NaN())}}, "demand NaN"},
+		{"flags of another length", Series{Values: []float32{1, 2}, Censored: []bool{true}}, "1 censored flags"},
+		{"promotion flags of another length", Series{Values: []float32{1, 2}, Promo: []bool{true}}, "1 promotion flags"},
+		{"a season of six days", Series{Values: []float32{1}, Season: make([]float32, 6)}, "season of 6"},
+		{"a season of zeros", Series{Values: []float32{1}, Season: make([]float32, 7)}, "sum to zero"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := s.Fit(c.in, &r)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v; want one mentioning %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestOptionsAreValidated(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"ensemble as a candidate", Options{Candidates: []Kind{SES, Ensemble}}, "use EnsembleSize"},
+		{"a candidate twice", Options{Candidates: []Kind{SES, SES}}, "listed twice"},
+		{"an unknown kind", Options{Candidates: []Kind{Kind(42)}}, "unknown"},
+		{"a negative horizon", Options{Horizon: -1}, "horizon"},
+		{"an ensemble larger than the candidates", Options{Candidates: []Kind{SES}, EnsembleSize: 2}, "ensemble size"},
+		{"a margin of 1", Options{Margin: 1}, "margin"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := NewScratch(c.o)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v; want one mentioning %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestKindNamesRoundTrip(t *testing.T) {
+	for k := Kind(1); int(k) < NumKinds; k++ {
+		got, err := ParseKind(k.String())
+		if err != nil || got != k {
+			t.Errorf("ParseKind(%q) = %v, %v", k.String(), got, err)
+		}
+	}
+	if _, err := ParseKind("arima"); err == nil {
+		t.Error("ParseKind accepted arima")
+	}
+	if m := Members(1<<SES | 1<<TSB); m.String() != "ses+tsb" {
+		t.Errorf("members %q", m.String())
+	}
+}
+
+func TestEnsembleCompetesAndAveragesItsMembers(t *testing.T) {
+	y, _ := synth(11, 300, 28, func(t int) float64 { return 8 * weekly[t%7] })
+	s := mustScratch(t, Options{EnsembleSize: 2, Margin: -1, NoRefit: true})
+	var r Result
+	if err := s.Fit(Series{Values: y}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if math.IsNaN(r.CandidateRMSSE[Ensemble]) {
+		t.Fatal("ensemble not scored")
+	}
+	if r.Model != Ensemble {
+		t.Skipf("ensemble lost (%v) on this series; nothing more to check", r.Model)
+	}
+	// The ensemble forecast is the mean of its members' forecasts alone.
+	var sum []float64
+	count := 0
+	for k := Kind(1); k < Ensemble; k++ {
+		if !r.Members.Has(k) {
+			continue
+		}
+		var one Result
+		if err := mustScratch(t, Options{Candidates: []Kind{k}, NoRefit: true}).Fit(Series{Values: y}, &one); err != nil {
+			t.Fatal(err)
+		}
+		if sum == nil {
+			sum = make([]float64, len(one.Forecast))
+		}
+		for i, v := range one.Forecast {
+			sum[i] += v
+		}
+		count++
+	}
+	if count != 2 {
+		t.Fatalf("ensemble of %d members", count)
+	}
+	for i := range sum {
+		if math.Abs(sum[i]/2-r.Forecast[i]) > 1e-9 {
+			t.Fatalf("day %d: ensemble %v, mean of members %v", i, r.Forecast[i], sum[i]/2)
+		}
+	}
+}
+
+func TestWindowSigma(t *testing.T) {
+	nan := math.NaN()
+	cases := []struct {
+		name string
+		res  []float64
+		h, p int
+		want float64
+	}{
+		// Block [1 1 −1 −1]: 2-day sums 2, 0, −2 → √(8/3).
+		{"root mean square of window sums", []float64{1, 1, -1, -1}, 4, 2, math.Sqrt(8.0 / 3)},
+		// Two blocks.
+		{"over every block", []float64{1, 1, 2, 2}, 2, 2, math.Sqrt((4 + 16) / 2.0)},
+		// A missing day in a 2-day window doubles the observed one.
+		{"missing days scaled up", []float64{3, nan}, 2, 2, 6},
+		{"windows past the horizon extrapolated", []float64{1, 1}, 2, 8, 2 * 2},
+		{"nothing observed", []float64{nan, nan}, 2, 2, nan},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := WindowSigma(c.res, c.h, c.p)
+			if math.IsNaN(c.want) != math.IsNaN(got) || (!math.IsNaN(got) && math.Abs(got-c.want) > 1e-12) {
+				t.Errorf("WindowSigma = %v; want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestScaleMatchesMetric(t *testing.T) {
+	y := []float64{0, 0, 3, 5, 4, 9, 2, 2}
+	miss := []bool{false, false, false, false, true, false, false, false}
+	m := make([]uint8, len(y))
+	for i, b := range miss {
+		if b {
+			m[i] = flagCensored
+		}
+	}
+	if a, b := scale(y, m), metric.NaiveScale(y, miss); a != b {
+		t.Errorf("scale %v, metric.NaiveScale %v", a, b)
+	}
+}
+
+func TestOptimizersFindKnownMinima(t *testing.T) {
+	x := golden(0, 1, 30, func(x float64) float64 { return (x - 0.3) * (x - 0.3) })
+	if math.Abs(x-0.3) > 1e-4 {
+		t.Errorf("golden: %v", x)
+	}
+	best, f := nelderMead(3, [4]float64{0.5, 0.5, 0.5}, [4]float64{0.1, 0.1, 0.1},
+		[4]float64{0, 0, 0}, [4]float64{1, 1, 1}, 300,
+		func(x [4]float64) float64 {
+			return (x[0]-0.2)*(x[0]-0.2) + 2*(x[1]-0.7)*(x[1]-0.7) + (x[2]-1.5)*(x[2]-1.5)
+		})
+	// x[2]'s minimum lies outside the box: the optimum is on its bound.
+	if math.Abs(best[0]-0.2) > 1e-3 || math.Abs(best[1]-0.7) > 1e-3 || math.Abs(best[2]-1) > 1e-3 || f > 0.2501 {
+		t.Errorf("nelderMead: %v → %v", best, f)
+	}
+}
+
+func TestFitAllocatesNothingOnceWarm(t *testing.T) {
+	y, _ := synth(1, 365, 0, func(t int) float64 { return 5 * weekly[t%7] })
+	cens := make([]bool, len(y))
+	cens[100], cens[300] = true, true
+	s := mustScratch(t, Options{EnsembleSize: 2})
+	var r Result
+	in := Series{Values: y, Censored: cens}
+	if err := s.Fit(in, &r); err != nil {
+		t.Fatal(err)
+	}
+	if a := testing.AllocsPerRun(5, func() { _ = s.Fit(in, &r) }); a != 0 {
+		t.Errorf("%v allocations per fit", a)
+	}
+}
