@@ -64,6 +64,8 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 	root.AddCommand(
 		newBrokerCmd(a),
 		newGenCmd(a),
+		newCompactCmd(a),
+		newVacuumCmd(a),
 	)
 	return root
 }
