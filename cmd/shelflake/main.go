@@ -64,6 +64,7 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 	root.AddCommand(
 		newBrokerCmd(a),
 		newGenCmd(a),
+		newSQLCmd(a),
 		newCompactCmd(a),
 		newVacuumCmd(a),
 	)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -166,7 +167,14 @@ func (b *Builder) Build(ctx context.Context) (UnifiedReport, error) {
 		rep  UnifiedReport
 		errs []error
 	)
-	db, err := sql.Open("duckdb", "")
+	// Database-wide settings go in the DSN: DuckDB refuses to change
+	// temp_directory once a connection has used it.
+	dsn := "?" + url.Values{
+		"threads":        {strconv.Itoa(b.o.DuckDBThreads)},
+		"memory_limit":   {b.o.DuckDBMemory},
+		"temp_directory": {b.o.TempDir},
+	}.Encode()
+	db, err := sql.Open("duckdb", dsn)
 	if err != nil {
 		return rep, fmt.Errorf("unified build: open duckdb: %w", err)
 	}
@@ -366,9 +374,6 @@ func (b *Builder) duckConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 		return nil, fmt.Errorf("duckdb connection: %w", err)
 	}
 	for _, s := range []string{
-		"SET threads = " + strconv.Itoa(b.o.DuckDBThreads),
-		"SET memory_limit = '" + b.o.DuckDBMemory + "'",
-		"SET temp_directory = '" + strings.ReplaceAll(b.o.TempDir, "'", "''") + "'",
 		"SET TimeZone = 'UTC'",
 	} {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
