@@ -8,9 +8,9 @@ BIN     := $(CURDIR)/bin
 export SHELFLAKE_VERSITYGW := $(BIN)/versitygw
 export GOFLAGS := -tags=$(TAGS)
 
-.PHONY: test deps tools build lint fuzz bench
+.PHONY: test deps tools build lint fuzz bench deploy-test
 
-test: deps tools lint
+test: deps tools lint deploy-test
 	$(GO) test -timeout 25m ./...
 
 build:
@@ -43,3 +43,15 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Deployment files (deploy/): offline checks in their own module (deploy/validate).
+# promtool comes from the Go module proxy at the version deploy/tools/go.mod pins,
+# without the cloud service-discovery plugins (DNS kept: the compose Prometheus uses it).
+PROMTOOL := $(BIN)/promtool
+export SHELFLAKE_PROMTOOL := $(PROMTOOL)
+
+deploy-test: $(PROMTOOL)
+	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+$(PROMTOOL): deploy/tools/go.mod deploy/tools/go.sum
+	cd deploy/tools && GOFLAGS= $(GO) build -tags remove_all_sd,enable_dns_sd -o $(PROMTOOL) github.com/prometheus/prometheus/cmd/promtool

@@ -63,7 +63,11 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 	pf.StringVar(&a.logFormat, "log-format", envOr("SHELFLAKE_LOG_FORMAT", "text"), "log format: text or json (env SHELFLAKE_LOG_FORMAT)")
 	root.AddCommand(
 		newBrokerCmd(a),
+		newHealthcheckCmd(a),
 		newGenCmd(a),
+		newDemoCmd(a),
+		newIngestCmd(a),
+		newRejectsCmd(a),
 		newSQLCmd(a),
 		newCompactCmd(a),
 		newVacuumCmd(a),

@@ -1,0 +1,213 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/lake/delta"
+	"github.com/shelflake/shelflake/lake/objstore"
+	"github.com/shelflake/shelflake/schema"
+)
+
+// InfoKey is the commitInfo field every ingest commit carries (see the
+// package doc, "Watermarks").
+const InfoKey = "shelflake.ingest"
+
+// Watermark says how complete one table is for one source partition.
+type Watermark struct {
+	Table     string `json:"table"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Offset: the table holds every record of the partition below it (its
+	// txn version).
+	Offset int64 `json:"offset"`
+	// EventTime is the newest event time of the table's rows from the
+	// partition, as the newest commit that recorded one says; zero when
+	// unknown (no row yet, or older than the commits read).
+	EventTime time.Time `json:"event_time"`
+	// DrainedAt, when set, is a time before which every record the
+	// partition received is below Offset: the ingester had consumed the
+	// whole partition (its end offset listed then). Events are produced
+	// after they happen, so the partition is complete up to DrainedAt
+	// minus the lateness too, even when it has no new events.
+	DrainedAt time.Time `json:"drained_at"`
+	// CommittedAt is when the table's newest commit for the partition was
+	// made.
+	CommittedAt time.Time `json:"committed_at"`
+}
+
+// watermarkWalk bounds how many commits Watermarks reads back per table.
+const watermarkWalk = 500
+
+// Watermarks returns, for every table ingest writes and every source
+// partition of consumer group `group` that table has seen, the offset it is
+// complete to (from the latest snapshot's txn versions) and the newest event
+// time committed (from the commits' commitInfo, read newest first). Under
+// the producers' per-partition ordering, a table is complete for a
+// partition up to EventTime minus the allowed lateness; Complete folds that
+// over partitions.
+func Watermarks(ctx context.Context, l *lake.Lake, group string) ([]Watermark, error) {
+	var out []Watermark
+	prefix := group + "/"
+	for _, desc := range schema.Tables() {
+		dt, err := l.Table(ctx, desc)
+		if err != nil {
+			return nil, err
+		}
+		snap, err := dt.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		want := map[string]*Watermark{}
+		for app, v := range snap.Txns() {
+			rest, ok := strings.CutPrefix(app, prefix)
+			if !ok {
+				continue
+			}
+			k := strings.LastIndexByte(rest, '/')
+			p, err := strconv.ParseInt(rest[k+1:], 10, 32)
+			if k < 0 || err != nil {
+				continue
+			}
+			want[rest] = &Watermark{Table: desc.Name, Topic: rest[:k], Partition: int32(p), Offset: v}
+		}
+		if err := walkWatermarks(ctx, dt, snap.Version(), want, desc.Name != schema.TableNameRejects); err != nil {
+			return nil, fmt.Errorf("watermarks of %s: %w", desc.Name, err)
+		}
+		for _, w := range want {
+			out = append(out, *w)
+		}
+	}
+	slices.SortFunc(out, func(a, b Watermark) int {
+		return cmpOrder(strings.Compare(a.Table, b.Table), strings.Compare(a.Topic, b.Topic), int(a.Partition-b.Partition))
+	})
+	return out, nil
+}
+
+func cmpOrder(cs ...int) int {
+	for _, c := range cs {
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// walkWatermarks reads commits from version down, filling CommittedAt and
+// (with events) EventTime of want (keyed "<topic>/<partition>") from the
+// first commit that has them.
+func walkWatermarks(ctx context.Context, dt *delta.Table, version int64, want map[string]*Watermark, events bool) error {
+	left := len(want)
+	need := func(w *Watermark) bool { return w.CommittedAt.IsZero() || events && w.EventTime.IsZero() }
+	for v := version; v >= 0 && version-v < watermarkWalk && left > 0; v-- {
+		info, err := readCommitInfo(ctx, dt, v)
+		if errors.Is(err, objstore.ErrNotExist) {
+			break // cleaned up: older commits are gone
+		}
+		if err != nil {
+			return err
+		}
+		at, _ := info.Timestamp()
+		ing, _ := info[InfoKey].(map[string]any)
+		wms, _ := ing["watermarks"].([]any)
+		for _, x := range wms {
+			m, _ := x.(map[string]any)
+			topic, _ := m["topic"].(string)
+			part, _ := m["partition"].(json.Number)
+			w := want[topic+"/"+part.String()]
+			if w == nil || !need(w) {
+				continue
+			}
+			if w.CommittedAt.IsZero() {
+				w.CommittedAt = at
+			}
+			if s, ok := m["eventTime"].(string); ok && w.EventTime.IsZero() {
+				if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+					w.EventTime = t
+				}
+			}
+			if s, ok := m["drainedAt"].(string); ok && w.DrainedAt.IsZero() {
+				if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+					w.DrainedAt = t
+				}
+			}
+			if !need(w) {
+				left--
+			}
+		}
+	}
+	return nil
+}
+
+func readCommitInfo(ctx context.Context, dt *delta.Table, v int64) (delta.CommitInfo, error) {
+	key := dt.Prefix() + "_delta_log/" + fmt.Sprintf("%020d.json", v)
+	r, err := dt.Bucket().Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	acts, err := delta.DecodeActions(strings.NewReader(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", key, err)
+	}
+	for _, a := range acts {
+		if a.CommitInfo != nil {
+			return a.CommitInfo, nil
+		}
+	}
+	return delta.CommitInfo{}, nil
+}
+
+// MarkDrained sets DrainedAt to at for every watermark whose table holds
+// its whole partition: ends (topic → partition → end offset) were listed
+// from the brokers at at, and the watermark's Offset reached them. The
+// commits only record drained partitions when they commit; a partition
+// that went quiet after its last commit is drained as of now.
+func MarkDrained(ws []Watermark, ends map[string]map[int32]int64, at time.Time) {
+	for k := range ws {
+		w := &ws[k]
+		if end, ok := ends[w.Topic][w.Partition]; ok && w.Offset >= end && at.After(w.DrainedAt) {
+			w.DrainedAt = at
+		}
+	}
+}
+
+// Complete returns, per table, the event time up to which the table is
+// complete: the minimum over its partitions of the later of their newest
+// event time and the time they were last drained, minus lateness (how late
+// producers may send an event). A table with a partition that has neither
+// is left out.
+func Complete(ws []Watermark, lateness time.Duration) map[string]time.Time {
+	out := map[string]time.Time{}
+	unknown := map[string]bool{}
+	for _, w := range ws {
+		upTo := w.EventTime
+		if w.DrainedAt.After(upTo) {
+			upTo = w.DrainedAt
+		}
+		if upTo.IsZero() {
+			unknown[w.Table] = true
+			continue
+		}
+		t := upTo.Add(-lateness)
+		if cur, ok := out[w.Table]; !ok || t.Before(cur) {
+			out[w.Table] = t
+		}
+	}
+	for t := range unknown {
+		delete(out, t)
+	}
+	return out
+}
