@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -174,6 +175,9 @@ func DuckDBScan(t *schema.Table, files []LocalFile) (string, error) {
 	if len(files) == 0 {
 		return "SELECT " + strings.Join(typed, ", ") + " WHERE false", nil
 	}
+	if scan, ok := hiveScan(t, cols, files); ok {
+		return scan, nil
+	}
 	var groups []string // partition values in first-seen order
 	byValue := map[string][]string{}
 	for _, f := range files {
@@ -203,6 +207,33 @@ func DuckDBScan(t *schema.Table, files []LocalFile) (string, error) {
 		selects = append(selects, sel)
 	}
 	return strings.Join(selects, "\nUNION ALL\n"), nil
+}
+
+// hiveScan is DuckDBScan's fast path: when every file sits under a
+// "<column>=<value>/" directory holding its own partition value (a local
+// lake's files always do), one read_parquet with hive partitioning reads them
+// all, and DuckDB can skip whole files on a dt filter before opening them.
+// A union of one read_parquet per value costs far more to plan once a table
+// has many dates.
+func hiveScan(t *schema.Table, cols []string, files []LocalFile) (string, bool) {
+	col := t.PartitionColumn
+	if col == "" {
+		return "", false
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		v := f.PartitionValues[col]
+		if v == "" || strings.ContainsAny(v, "/=") || !strings.Contains(filepath.ToSlash(f.Path), "/"+col+"="+v+"/") {
+			return "", false
+		}
+		if _, err := schema.ParseDate(v); err != nil {
+			return "", false
+		}
+		paths[i] = duckString(f.Path)
+	}
+	return "SELECT " + strings.Join(cols, ", ") + ", " + duckIdent(col) +
+		" FROM read_parquet([" + strings.Join(paths, ", ") + "], hive_partitioning = true, hive_types = {" +
+		duckString(col) + ": DATE})", true
 }
 
 // duckIdent quotes a DuckDB identifier.
