@@ -7,6 +7,8 @@ TAGS    := duckdb_arrow
 BIN     := $(CURDIR)/bin
 export SHELFLAKE_VERSITYGW := $(BIN)/versitygw
 export GOFLAGS := -tags=$(TAGS)
+# Test artifacts people look at (the report's screenshot in headless Chromium).
+export SHELFLAKE_ARTIFACTS := $(CURDIR)/artifacts
 
 .PHONY: test deps tools build lint fuzz bench deploy-test
 
@@ -18,7 +20,7 @@ build:
 
 # Debian packages the tests drive as independent clients.
 deps:
-	@missing=""; command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; command -v aws >/dev/null 2>&1 || missing="$$missing awscli"; \
+	@missing=""; command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; command -v aws >/dev/null 2>&1 || missing="$$missing awscli"; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 # Test servers, built from the Go module proxy at the versions pinned in tools/go.mod.
