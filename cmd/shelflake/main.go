@@ -71,6 +71,7 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 		newSQLCmd(a),
 		newCompactCmd(a),
 		newVacuumCmd(a),
+		newForecastCmd(a), newWritebackCmd(a),
 		newBenchCmd(a),
 	)
 	return root

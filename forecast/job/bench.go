@@ -1,0 +1,267 @@
+package job
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/shelflake/shelflake/forecast/evaluate"
+	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/schema/world"
+)
+
+// BenchOptions configure Bench. Zero fields take their defaults.
+type BenchOptions struct {
+	// Seed, Stores, SKUs and Days make the scale world (defaults 1, 1000,
+	// 1000, 365: a million store-SKU series with a year of history).
+	Seed               uint64
+	Stores, SKUs, Days int
+	// EvalStores, EvalSKUs and EvalDays make the world accuracy and
+	// replenishment are judged on (defaults 10, 100, 200). With the same
+	// seed its stores and SKUs are the scale world's first ones (a world's
+	// entities do not depend on how many there are). 200 days from the
+	// default start put the 28-day hold-out in late June and July, with no
+	// holiday in it that a forecaster without a holiday calendar cannot
+	// see coming.
+	EvalStores, EvalSKUs, EvalDays int
+	// ReplayDays is the number of final days replayed per policy (default
+	// 56).
+	ReplayDays int
+	// Dir holds the scale lake (default: a temporary directory, removed
+	// after).
+	Dir string
+	// SkipScale and SkipEval leave out a part.
+	SkipScale, SkipEval bool
+	// Logger receives progress. Default: discard.
+	Logger *slog.Logger
+}
+
+func (o BenchOptions) withDefaults() BenchOptions {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	def(&o.Stores, 1000)
+	def(&o.SKUs, 1000)
+	def(&o.Days, 365)
+	def(&o.EvalStores, 10)
+	def(&o.EvalSKUs, 100)
+	def(&o.EvalDays, 200)
+	def(&o.ReplayDays, 56)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// BenchResult is what `shelflake bench forecast --json` prints.
+type BenchResult struct {
+	// Series is the number of store-SKU series the scale run forecast.
+	Series int `json:"series"`
+	// WRMSSE on the hold-out against true demand: ours, and each simple
+	// method alone (snaive, ma, ses, sba = Croston-SBA), all given the same
+	// censoring-aware input.
+	WRMSSE map[string]float64 `json:"wrmsse"`
+	// ImprovementVsBest and ImprovementVsSNaive are 1 − ours/theirs.
+	ImprovementVsBest   float64 `json:"improvement_vs_best_simple"`
+	BestSimple          string  `json:"best_simple"`
+	ImprovementVsSNaive float64 `json:"improvement_vs_snaive"`
+	// Oracle is the WRMSSE of the world's expected demand (the noise floor).
+	Oracle float64 `json:"wrmsse_oracle"`
+	// FillRate and AvgInventory of the replay: ours, the naive policy, and
+	// the naive policy scaled to our fill rate (naive_matched).
+	FillRate     map[string]float64 `json:"fill_rate"`
+	AvgInventory map[string]float64 `json:"avg_inventory"`
+	LostUnits    map[string]int64   `json:"lost_units"`
+	DaysOfCover  map[string]float64 `json:"days_of_cover"`
+	// ServiceLevel is the demand-weighted service level asked for.
+	ServiceLevel float64 `json:"service_level"`
+	// InventoryReduction is 1 − ours/naive_matched average inventory.
+	InventoryReduction float64 `json:"inventory_reduction_at_equal_fill_rate"`
+	EvalSeries         int     `json:"eval_series"`
+	EvalDays           int     `json:"eval_days"`
+	// Seconds is the scale run from lake to suggestions (job.Run), Stages
+	// its stages; WorldSeconds writing the world's tables (not included).
+	Seconds      float64            `json:"seconds"`
+	Stages       map[string]float64 `json:"stages"`
+	WorldSeconds float64            `json:"world_write_seconds"`
+	// PeakRSSBytes is the process's peak resident memory during the run
+	// (the high-water mark is reset after the world is written, where the
+	// kernel allows).
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// CPUSeconds of the run; FitsPerCPUSecond candidate model fits per
+	// CPU-second; SeriesPerSecond wall-clock throughput.
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	Fits             int64   `json:"fits"`
+	FitsPerCPUSecond float64 `json:"fits_per_cpu_second"`
+	SeriesPerSecond  float64 `json:"series_per_second"`
+	Cores            int     `json:"cores"`
+	Days             int     `json:"days"`
+	Lines            int64   `json:"order_lines"`
+	Documents        int64   `json:"documents"`
+	// WorldInput says how the scale world reached the lake.
+	WorldInput string `json:"world_input"`
+}
+
+// Bench measures the forecast on generated worlds: accuracy and
+// replenishment on the evaluation world (forecast/evaluate's Accuracy and
+// Replay), then the scale run — the scale world written straight into the
+// unified tables by WriteWorld (the generator's model, not Kafka and
+// ingest), and job.Run from those tables to suggestions, timed, with its
+// peak memory.
+func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
+	o = o.withDefaults()
+	res := &BenchResult{WRMSSE: map[string]float64{}, FillRate: map[string]float64{}, AvgInventory: map[string]float64{},
+		LostUnits: map[string]int64{}, DaysOfCover: map[string]float64{}, Stages: map[string]float64{},
+		Cores: runtime.GOMAXPROCS(0), Days: o.Days}
+	if !o.SkipEval {
+		if err := benchEval(ctx, o, res); err != nil {
+			return nil, err
+		}
+	}
+	if !o.SkipScale {
+		if err := benchScale(ctx, o, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func benchEval(ctx context.Context, o BenchOptions, res *BenchResult) error {
+	w, err := world.New(world.Config{Seed: o.Seed, Stores: o.EvalStores, SKUs: o.EvalSKUs, Days: o.EvalDays})
+	if err != nil {
+		return err
+	}
+	o.Logger.Info("bench: accuracy", "series", o.EvalStores*o.EvalSKUs, "days", o.EvalDays)
+	acc, err := evaluate.Accuracy(ctx, w, evaluate.AccuracyOptions{})
+	if err != nil {
+		return fmt.Errorf("accuracy: %w", err)
+	}
+	names := map[string]string{"ours": "ours", "snaive": "snaive", "ma": "ma", "ses": "ses", "croston_sba": "sba"}
+	for k, v := range acc.WRMSSE {
+		if n, ok := names[k]; ok {
+			res.WRMSSE[n] = v
+		}
+	}
+	best, _ := acc.BestBaseline()
+	res.BestSimple = names[best]
+	res.ImprovementVsBest = acc.Improvement(best)
+	res.ImprovementVsSNaive = acc.Improvement("snaive")
+	res.Oracle = acc.Oracle
+	res.EvalSeries, res.EvalDays = acc.Series, o.EvalDays
+	o.Logger.Info("bench: replay", "days", o.ReplayDays)
+	rep, err := evaluate.Replay(ctx, w, evaluate.ReplayOptions{Days: o.ReplayDays})
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	for name, s := range map[string]world.Stats{"ours": rep.Ours, "naive": rep.Naive, "naive_matched": rep.NaiveMatched} {
+		res.FillRate[name] = s.FillRate()
+		res.AvgInventory[name] = s.AvgInventory()
+		res.LostUnits[name] = s.Lost
+		res.DaysOfCover[name] = s.DaysOfCover()
+	}
+	res.ServiceLevel = rep.ServiceLevel
+	res.InventoryReduction = rep.InventoryReduction()
+	return nil
+}
+
+func benchScale(ctx context.Context, o BenchOptions, res *BenchResult) error {
+	dir := o.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "shelflake-bench-forecast-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	w, err := world.New(world.Config{Seed: o.Seed, Stores: o.Stores, SKUs: o.SKUs, Days: o.Days})
+	if err != nil {
+		return err
+	}
+	l, err := lake.Open(ctx, dir, lake.Options{Logger: o.Logger})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	o.Logger.Info("bench: writing the world's tables", "series", o.Stores*o.SKUs, "days", o.Days)
+	ws, err := WriteWorld(ctx, l, w, WorldOptions{StateDays: 28, ChunkSeries: 65536})
+	if err != nil {
+		return fmt.Errorf("write world: %w", err)
+	}
+	res.WorldSeconds = ws.Duration.Seconds()
+	res.WorldInput = "unified tables and item_locations written by the world generator's per-series model (job.WriteWorld), not streamed through Kafka and ingest; inventory_daily and po_open for the last 28 days"
+	// Start the measurement from a clean slate: what the world writer held
+	// goes back to the OS, and the high-water mark restarts.
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeakRSS()
+	cpu0 := cpuTime()
+	start := time.Now()
+	rep, err := Run(ctx, l, Options{AsOf: w.Date(w.Days()), Logger: o.Logger, TempDir: dir})
+	if err != nil {
+		return err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.CPUSeconds = (cpuTime() - cpu0).Seconds()
+	res.PeakRSSBytes = peakRSS()
+	res.Series = int(rep.Run.Series)
+	res.Fits = rep.Run.Fits
+	res.FitsPerCPUSecond = float64(rep.Run.Fits) / max(res.CPUSeconds, 1e-9)
+	res.SeriesPerSecond = float64(rep.Run.Series) / max(res.Seconds, 1e-9)
+	res.Lines, res.Documents = rep.Run.Lines, rep.Run.Documents
+	for k, v := range rep.Timings {
+		res.Stages[k] = v
+	}
+	return nil
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// resetPeakRSS resets the kernel's high-water mark of resident memory
+// (Linux ≥ 4.0; elsewhere nothing happens and the peak covers the process).
+func resetPeakRSS() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// peakRSS returns the peak resident memory: VmHWM from /proc/self/status,
+// else getrusage's maxrss.
+func peakRSS() int64 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			line := sc.Text()
+			if rest, ok := bytes.CutPrefix([]byte(line), []byte("VmHWM:")); ok {
+				f := bytes.Fields(rest)
+				if len(f) >= 1 {
+					if kb, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil {
+						return kb << 10
+					}
+				}
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss << 10
+}

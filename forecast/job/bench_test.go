@@ -1,0 +1,61 @@
+package job
+
+import (
+	"testing"
+
+	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/schema/world"
+)
+
+func TestBenchReportsEveryFigureTheIssueAsksFor(t *testing.T) {
+	res, err := Bench(t.Context(), BenchOptions{Seed: 2, Stores: 2, SKUs: 20, Days: 130, EvalStores: 2, EvalSKUs: 20, EvalDays: 130, ReplayDays: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Series != 40 || res.EvalSeries != 40 {
+		t.Errorf("%d series, %d evaluated", res.Series, res.EvalSeries)
+	}
+	for _, k := range []string{"ours", "snaive", "ma", "ses", "sba"} {
+		if v, ok := res.WRMSSE[k]; !ok || !(v > 0) {
+			t.Errorf("wrmsse[%s] = %v", k, v)
+		}
+	}
+	for _, m := range []map[string]float64{res.FillRate, res.AvgInventory} {
+		for _, k := range []string{"ours", "naive"} {
+			if v, ok := m[k]; !ok || !(v > 0) {
+				t.Errorf("%s = %v in %v", k, v, m)
+			}
+		}
+	}
+	if !(res.Seconds > 0) || res.PeakRSSBytes <= 0 || res.Fits <= 0 || res.Stages["fit"] <= 0 {
+		t.Errorf("seconds %v, peak rss %d, fits %d, stages %v", res.Seconds, res.PeakRSSBytes, res.Fits, res.Stages)
+	}
+}
+
+// BenchmarkRun forecasts 4,000 one-year store-SKU series from the lake to
+// suggestions per iteration; series/s is the wall-clock throughput.
+func BenchmarkRun(b *testing.B) {
+	w, err := world.New(world.Config{Seed: 1, Stores: 4, SKUs: 1000, Days: 365})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var series int64
+	for b.Loop() {
+		b.StopTimer()
+		l, err := lake.Open(b.Context(), b.TempDir(), lake.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := WriteWorld(b.Context(), l, w, WorldOptions{StateDays: 28}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		rep, err := Run(b.Context(), l, Options{AsOf: w.Date(w.Days())})
+		if err != nil {
+			b.Fatal(err)
+		}
+		series += rep.Run.Series
+		l.Close()
+	}
+	b.ReportMetric(float64(series)/b.Elapsed().Seconds(), "series/s")
+}

@@ -1,0 +1,561 @@
+// Package job is the weekly forecast run, `shelflake forecast --as-of DATE`:
+// from the unified tables to demand forecasts, replenishment suggestions and
+// suggested purchase order documents.
+//
+// # What a run does
+//
+//  1. If forecast_runs already holds the run of the as-of date (its Delta
+//     txn appId "forecast/<as-of>"), nothing is computed or written: Run
+//     returns that run and its documents (the write-back then sends only
+//     what was not accepted yet).
+//  2. DuckDB views over the input tables' live files as of the as-of date:
+//     sales_daily and stockouts over the history window (business dates
+//     before the as-of date), inventory_daily and po_open over the last
+//     InventoryLookbackDays (the stock position is the latest state before
+//     the as-of date; open POs those of the last day before it), lead_times
+//     over LeadTimeLookbackDays, the latest item_locations state known
+//     before the as-of date, and pos_lines for the promotion calendar. Data
+//     of the as-of date or later is never read, so a recomputation of the
+//     same as-of date gives the same result.
+//  3. The series table (DuckDB): one row per store-SKU, with velocities
+//     (units per in-stock day over 7, 28 and 91 days), sell-through, the
+//     stock position, item-location parameters and observed lead times per
+//     supplier-location and supplier (as exact integer sums).
+//  4. The daily series, one DuckDB query per bucket of whole stores, come
+//     out through DuckDB's Arrow interface in the list layout of
+//     engine.RecordSource — demand, stockout days (censored), promotion
+//     days, the store-department weekly profile — and are fitted by
+//     engine.Fit on every core while DuckDB computes the next bucket.
+//  5. Each fitted series gets its replenishment line (forecast/replenish);
+//     forecasts and lines stream, in series order, into the forecasts and
+//     replenishment_suggestions tables; lines with a quantity are grouped
+//     into one suggested purchase order document per location and
+//     supplier (forecast/writeback), stored in the lake's outbox.
+//  6. Commits: replenishment_suggestions and forecasts replace their as-of
+//     partition (fenced by txn "forecast/<as-of>", a generation per
+//     attempt), then forecast_runs gets the run row with a first-time fence
+//     on the same appId: the run is complete, and immutable.
+package job
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // database/sql driver "duckdb"
+
+	"github.com/shelflake/shelflake/forecast/engine"
+	"github.com/shelflake/shelflake/forecast/model"
+	"github.com/shelflake/shelflake/forecast/replenish"
+	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/lake/delta"
+	"github.com/shelflake/shelflake/schema"
+)
+
+// Options configure a run. Zero fields take their defaults.
+type Options struct {
+	// AsOf is the run's date (required): history is every business date
+	// before it; the first forecast day is AsOf itself.
+	AsOf schema.Date
+	// HistoryDays is the length of the history window. Default 364.
+	HistoryDays int
+	// Horizon is the number of days forecast and written to forecasts.
+	// Default 28.
+	Horizon int
+	// Model configures the forecaster; its ForecastDays is raised to
+	// Horizon.
+	Model model.Options
+	// Replenish configures the planner.
+	Replenish replenish.Options
+	// WindowSigma uses the backtest's direct estimate of the error spread
+	// over each series' protection window (model.WindowSigma), when larger,
+	// in place of √P·σd.
+	WindowSigma bool
+	// InventoryLookbackDays is how far back the stock position is looked
+	// for. Default 28.
+	InventoryLookbackDays int
+	// LeadTimeLookbackDays is the window of observed receipts. Default 365.
+	LeadTimeLookbackDays int
+	// MinLeadTimeObservations is the fewest receipts behind an observed
+	// lead time (per supplier-location, else per supplier). Default 3.
+	MinLeadTimeObservations int
+	// NoPromotions ignores pos_lines (no promotion mask).
+	NoPromotions bool
+	// Workers is the number of forecasting goroutines. Default GOMAXPROCS.
+	Workers int
+	// BatchSeries is the number of series per engine batch. Default 512.
+	BatchSeries int
+	// BucketSeries is roughly the number of series per DuckDB query (whole
+	// stores). Default 32768.
+	BucketSeries int
+	// DuckDBMemory is DuckDB's memory_limit. Default "2GB".
+	DuckDBMemory string
+	// DuckDBThreads is DuckDB's thread count. Default GOMAXPROCS.
+	DuckDBThreads int
+	// TempDir is DuckDB's spill directory and the writers' temp dir.
+	// Default os.TempDir().
+	TempDir string
+	// Logger receives the run's logs. Default: discard.
+	Logger *slog.Logger
+	// Metrics, when set, records the run's outcome.
+	Metrics *Metrics
+	// Progress, when set, is told of each series forecast (and of their
+	// number first, if it has a SetTotal(int64) method).
+	Progress Progress
+	// Now is the clock of the run's timestamps. Default time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.HistoryDays == 0 {
+		o.HistoryDays = 364
+	}
+	if o.Horizon == 0 {
+		o.Horizon = 28
+	}
+	if o.InventoryLookbackDays == 0 {
+		o.InventoryLookbackDays = 28
+	}
+	if o.LeadTimeLookbackDays == 0 {
+		o.LeadTimeLookbackDays = 365
+	}
+	if o.MinLeadTimeObservations == 0 {
+		o.MinLeadTimeObservations = 3
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.BatchSeries <= 0 {
+		o.BatchSeries = 512
+	}
+	if o.BucketSeries <= 0 {
+		o.BucketSeries = 32768
+	}
+	if o.DuckDBMemory == "" {
+		o.DuckDBMemory = "2GB"
+	}
+	if o.DuckDBThreads <= 0 {
+		o.DuckDBThreads = runtime.GOMAXPROCS(0)
+	}
+	if o.TempDir == "" {
+		o.TempDir = os.TempDir()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	o.Model.ForecastDays = max(o.Model.ForecastDays, o.Horizon)
+	return o
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.AsOf <= 0 {
+		errs = append(errs, errors.New("as-of date: required"))
+	}
+	if o.HistoryDays < 14 || o.HistoryDays > 3660 {
+		errs = append(errs, fmt.Errorf("history days %d: want 14..3660", o.HistoryDays))
+	}
+	if o.Horizon < 1 || o.Horizon > 366 {
+		errs = append(errs, fmt.Errorf("horizon %d: want 1..366", o.Horizon))
+	}
+	if o.InventoryLookbackDays < 1 || o.LeadTimeLookbackDays < 1 || o.MinLeadTimeObservations < 2 {
+		errs = append(errs, errors.New("lookbacks must be ≥ 1 day and lead time observations ≥ 2"))
+	}
+	if strings.ContainsAny(o.DuckDBMemory, "'\\") {
+		errs = append(errs, fmt.Errorf("duckdb memory %q: want a size like 2GB", o.DuckDBMemory))
+	}
+	if err := o.Model.WithDefaults().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("model: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// AppID is the Delta txn appId that marks the run of asOf in the output
+// tables.
+func AppID(asOf schema.Date) string { return "forecast/" + asOf.String() }
+
+// Report describes a run.
+type Report struct {
+	// Run is the forecast_runs row: the run made now, or the one found.
+	Run schema.ForecastRunRow
+	// Existing: the as-of date's run was complete already; nothing was
+	// computed or written.
+	Existing bool
+	// Documents are the run's suggested purchase orders.
+	Documents []*writeback.Document
+	// Summary is the engine's (zero for an existing run).
+	Summary engine.Summary
+	// Timings are seconds per stage.
+	Timings map[string]float64
+	// Versions are the table versions the run committed.
+	Versions map[string]int64
+}
+
+// runner is one run's state.
+type runner struct {
+	l         *lake.Lake
+	o         Options
+	log       *slog.Logger
+	histStart schema.Date
+	runID     string
+	planner   *replenish.Planner
+	attrs     []seriesAttr
+}
+
+// Run runs the forecast of opts.AsOf over l (see the package doc).
+func Run(ctx context.Context, l *lake.Lake, opts Options) (rep *Report, err error) {
+	o := opts.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("forecast options: %w", err)
+	}
+	defer func() {
+		if o.Metrics != nil {
+			o.Metrics.observe(err, o.Now())
+		}
+	}()
+	planner, err := replenish.NewPlanner(o.Replenish)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{l: l, o: o, log: o.Logger.With("as_of", o.AsOf.String()), histStart: o.AsOf - schema.Date(o.HistoryDays), planner: planner}
+	if prev, ok, err := FindRun(ctx, l, o.AsOf); err != nil {
+		return nil, err
+	} else if ok {
+		docs, err := writeback.LoadDocuments(ctx, l.Bucket(), prev.AsOf, prev.RunID)
+		if err != nil {
+			return nil, err
+		}
+		r.log.Info("forecast run exists: nothing to compute", "run", prev.RunID, "documents", len(docs))
+		return &Report{Run: prev, Existing: true, Documents: docs, Timings: map[string]float64{}}, nil
+	}
+	return r.run(ctx)
+}
+
+// FindRun returns the completed run of asOf from forecast_runs, if any.
+func FindRun(ctx context.Context, l *lake.Lake, asOf schema.Date) (schema.ForecastRunRow, bool, error) {
+	t := schema.TableForecastRuns()
+	dt, err := l.Table(ctx, t)
+	if err != nil {
+		return schema.ForecastRunRow{}, false, err
+	}
+	snap, err := dt.Snapshot(ctx)
+	if err != nil {
+		return schema.ForecastRunRow{}, false, fmt.Errorf("forecast runs: %w", err)
+	}
+	if _, ok := snap.TxnVersion(AppID(asOf)); !ok {
+		return schema.ForecastRunRow{}, false, nil
+	}
+	d := asOf.String()
+	for _, f := range snap.FilesWhere(func(pv map[string]string) bool { return pv[t.PartitionColumn] == d }) {
+		rows, err := lake.ReadRows[schema.ForecastRunRow](ctx, l, f.Key)
+		if err != nil {
+			return schema.ForecastRunRow{}, false, fmt.Errorf("forecast runs: %w", err)
+		}
+		for _, row := range rows {
+			if row.AsOf == asOf {
+				row.DT = asOf
+				return row, true, nil
+			}
+		}
+	}
+	return schema.ForecastRunRow{}, false, fmt.Errorf("forecast runs: txn %s present but no row for %s", AppID(asOf), asOf)
+}
+
+func (r *runner) run(ctx context.Context) (*Report, error) {
+	o := r.o
+	started := o.Now()
+	timings := map[string]float64{}
+	stage := func(name string, since time.Time) { timings[name] = time.Since(since).Seconds() }
+	t0 := time.Now()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(2)
+	for _, s := range []string{
+		"SET memory_limit = '" + o.DuckDBMemory + "'",
+		"SET threads = " + sqlInt(o.DuckDBThreads),
+		"SET temp_directory = " + sqlString(o.TempDir),
+		"SET preserve_insertion_order = false",
+		"SET parquet_metadata_cache = true",
+	} {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			return nil, fmt.Errorf("duckdb %s: %w", s, err)
+		}
+	}
+	versions, ids, release, err := r.openInputs(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	r.runID = runID(o, versions, ids)
+	r.log = r.log.With("run", r.runID)
+	stage("inputs", t0)
+	t0 = time.Now()
+	if _, err := db.ExecContext(ctx, fill(seriesSQL, map[string]string{"A": sqlInt(int(o.AsOf))})); err != nil {
+		return nil, fmt.Errorf("series table: %w", err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = withArrow(conn, func(query func(context.Context, string) (arrowReader, error)) error {
+		var err error
+		r.attrs, err = readAttrs(ctx, query)
+		return err
+	})
+	conn.Close()
+	if err != nil {
+		return nil, err
+	}
+	if len(r.attrs) == 0 {
+		return nil, errNoSeries
+	}
+	stage("series", t0)
+	if p, ok := o.Progress.(interface{ SetTotal(int64) }); ok {
+		p.SetTotal(int64(len(r.attrs)))
+	}
+	r.log.Info("forecasting", "series", len(r.attrs), "history_start", r.histStart.String())
+	t0 = time.Now()
+	out, err := r.fit(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	stage("fit", t0)
+	t0 = time.Now()
+	docs, err := r.documents(out.lines)
+	if err != nil {
+		out.abort(ctx)
+		return nil, err
+	}
+	if err := writeback.PutDocuments(ctx, r.l.Bucket(), o.AsOf, r.runID, docs); err != nil {
+		out.abort(ctx)
+		return nil, err
+	}
+	stage("documents", t0)
+	t0 = time.Now()
+	committed := map[string]int64{}
+	for _, t := range []struct {
+		table *schema.Table
+		adds  []delta.Add
+	}{{schema.TableReplenishmentSuggestions(), out.suggestionAdds}, {schema.TableForecasts(), out.forecastAdds}} {
+		v, err := r.replacePartition(ctx, t.table, t.adds)
+		if err != nil {
+			return nil, err
+		}
+		committed[t.table.Name] = v
+	}
+	stage("commit", t0)
+	row := r.runRow(out, docs, versions, timings, started)
+	v, err := r.commitRun(ctx, row)
+	if err != nil {
+		return nil, err
+	}
+	committed[schema.TableNameForecastRuns] = v
+	r.log.Info("forecast run complete", "series", out.summary.Series, "lines", row.Lines, "documents", row.Documents,
+		"seconds", row.FinishedAt.Sub(started).Seconds())
+	return &Report{Run: row, Documents: docs, Summary: out.summary, Timings: timings, Versions: committed}, nil
+}
+
+// runID is the run's id: a hash of the as-of date, the options that change
+// results and the input tables (ids and versions), so that the same
+// computation over the same lake has the same id.
+func runID(o Options, versions map[string]int64, ids map[string]string) string {
+	b, _ := json.Marshal(struct {
+		AsOf     string
+		Params   map[string]any
+		Versions map[string]int64
+		IDs      map[string]string
+	}{o.AsOf.String(), parameters(o), versions, ids})
+	h := sha256.Sum256(b)
+	return o.AsOf.String() + "-" + hex.EncodeToString(h[:6])
+}
+
+// parameters are the options recorded with a run.
+func parameters(o Options) map[string]any {
+	mo := o.Model.WithDefaults()
+	cands := make([]string, len(mo.Candidates))
+	for i, k := range mo.Candidates {
+		cands[i] = k.String()
+	}
+	d := o.Replenish.Defaults
+	return map[string]any{
+		"history_days": o.HistoryDays, "horizon": o.Horizon, "window_sigma": o.WindowSigma,
+		"inventory_lookback_days": o.InventoryLookbackDays, "lead_time_lookback_days": o.LeadTimeLookbackDays,
+		"min_lead_time_observations": o.MinLeadTimeObservations, "promotions": !o.NoPromotions,
+		"model": map[string]any{"candidates": cands, "backtest_horizon": mo.Horizon, "origins": mo.Origins,
+			"min_train": mo.MinTrain, "ensemble_size": mo.EnsembleSize, "default": mo.Default.String(),
+			"intermittent_default": mo.IntermittentDefault.String(), "margin": mo.Margin, "no_refit": mo.NoRefit},
+		"replenish": map[string]any{"target": o.Replenish.Target, "cycle_days": o.Replenish.CycleDays,
+			"default_lead_time_days": d.LeadTimeDays, "default_lead_time_cv": d.LeadTimeCV,
+			"default_review_period_days": d.ReviewPeriodDays, "default_case_pack": d.CasePack,
+			"default_moq": d.MOQ, "default_service_level": d.ServiceLevel},
+	}
+}
+
+// replacePartition commits adds as the as-of partition of t, removing what
+// an earlier, incomplete attempt left there, fenced by the run's appId (one
+// generation per attempt: two attempts never both commit on one base).
+func (r *runner) replacePartition(ctx context.Context, t *schema.Table, adds []delta.Add) (int64, error) {
+	dt, err := r.l.Table(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	snap, err := dt.Snapshot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	d := r.o.AsOf.String()
+	var removes []delta.Remove
+	now := r.o.Now()
+	for _, f := range snap.FilesWhere(func(pv map[string]string) bool { return pv[t.PartitionColumn] == d }) {
+		removes = append(removes, delta.RemoveOf(f.Add, now, true))
+	}
+	fence := delta.FenceRange{AppID: AppID(r.o.AsOf), From: 0, To: 1, First: true}
+	if cur, ok := snap.TxnVersion(fence.AppID); ok {
+		fence = delta.FenceRange{AppID: fence.AppID, From: cur, To: cur + 1}
+	}
+	txn := delta.Txn{Isolation: delta.Append, Adds: adds, Fences: []delta.FenceRange{fence}, Operation: "WRITE",
+		Info: map[string]any{"shelflake.forecast": map[string]any{"run_id": r.runID, "as_of": d}}}
+	if len(removes) > 0 {
+		txn.Isolation, txn.Removes = delta.Rewrite, removes
+		r.log.Warn("replacing the partition of an incomplete earlier attempt", "table", t.Name, "files", len(removes))
+	}
+	res, err := dt.Commit(ctx, snap, txn)
+	if err != nil {
+		return 0, fmt.Errorf("commit %s: %w", t.Name, err)
+	}
+	return res.Version, nil
+}
+
+// ErrConcurrentRun is returned when another run of the same as-of date
+// completed first.
+var ErrConcurrentRun = errors.New("another run of this as-of date completed first")
+
+// commitRun appends the run row to forecast_runs with a first-time fence:
+// the run of an as-of date completes once.
+func (r *runner) commitRun(ctx context.Context, row schema.ForecastRunRow) (int64, error) {
+	t := schema.TableForecastRuns()
+	dt, err := r.l.Table(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	adds, err := lake.WriteFiles(ctx, r.l, t, row.DT, []schema.ForecastRunRow{row}, lake.WriteOptions{})
+	if err != nil {
+		return 0, err
+	}
+	snap, err := dt.Snapshot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	res, err := dt.Commit(ctx, snap, delta.Txn{Isolation: delta.Append, Adds: adds, Operation: "WRITE",
+		Fences: []delta.FenceRange{{AppID: AppID(r.o.AsOf), From: 0, To: 1, First: true}},
+		Info:   map[string]any{"shelflake.forecast": map[string]any{"run_id": r.runID, "as_of": r.o.AsOf.String()}}})
+	if errors.Is(err, delta.ErrFenced) {
+		return 0, fmt.Errorf("forecast run %s: %w", r.runID, ErrConcurrentRun)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("commit forecast run: %w", err)
+	}
+	return res.Version, nil
+}
+
+// runRow builds the forecast_runs row.
+func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map[string]int64, timings map[string]float64, started time.Time) schema.ForecastRunRow {
+	s := out.summary
+	chosen := map[string]int{}
+	for k, n := range out.chosen {
+		chosen[k] = n
+	}
+	cost := map[string]string{}
+	totals := map[string]schema.Money{}
+	var units int64
+	for _, d := range docs {
+		totals[d.Currency] += d.TotalCost
+		units += d.TotalQty
+	}
+	for c, m := range totals {
+		cost[c] = m.String()
+	}
+	params := parameters(r.o)
+	params["input_versions"] = versions
+	params["history_start"] = r.histStart.String()
+	mustJSON := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return "{}"
+		}
+		return string(b)
+	}
+	row := schema.ForecastRunRow{
+		DT: r.o.AsOf, RunID: r.runID, AsOf: r.o.AsOf, HistoryStart: r.histStart,
+		StartedAt: started.UTC(), FinishedAt: r.o.Now().UTC(),
+		Series: int64(s.Series), Selected: int64(s.ByStatus[model.Selected]),
+		ShortHistory: int64(s.ByStatus[model.ShortHistory]), NoDemand: int64(s.ByStatus[model.NoDemand]),
+		ModelsChosen: mustJSON(chosen), Fits: s.Fits,
+		Lines: out.orderLines, Documents: int64(len(docs)), TotalUnits: units, DefaultsUsed: out.defaulted,
+		TotalCost: mustJSON(cost), Timings: mustJSON(timings), Parameters: mustJSON(params),
+	}
+	if s.MeanRMSSE > 0 {
+		v := s.MeanRMSSE
+		row.MeanBacktestRMSSE = &v
+	}
+	if out.weightSum > 0 {
+		v := out.weightedRMSSE / out.weightSum
+		row.WeightedBacktestRMSSE = &v
+	}
+	return row
+}
+
+// documents groups the order lines into one document per location and
+// supplier, lines by SKU.
+func (r *runner) documents(lines []docLine) ([]*writeback.Document, error) {
+	slices.SortFunc(lines, func(a, b docLine) int {
+		return cmp.Or(strings.Compare(a.loc, b.loc), strings.Compare(a.sup, b.sup), strings.Compare(a.line.SKU, b.line.SKU))
+	})
+	var docs []*writeback.Document
+	for i := 0; i < len(lines); {
+		j := i
+		for j < len(lines) && lines[j].loc == lines[i].loc && lines[j].sup == lines[i].sup {
+			j++
+		}
+		d := &writeback.Document{AsOf: r.o.AsOf, RunID: r.runID, LocationID: lines[i].loc, SupplierID: lines[i].sup, Currency: lines[i].cur}
+		for _, l := range lines[i:j] {
+			if l.cur != d.Currency {
+				return nil, fmt.Errorf("document %s/%s: lines in %s and %s", d.LocationID, d.SupplierID, d.Currency, l.cur)
+			}
+			d.Lines = append(d.Lines, l.line)
+		}
+		if err := d.Finalize(); err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+		i = j
+	}
+	return docs, nil
+}
+
+// finite returns a pointer to x, or nil when x is NaN or infinite.
+func finite(x float64) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return &x
+}

@@ -1,0 +1,334 @@
+package writeback
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/shelflake/shelflake/schema"
+)
+
+// HTTPOptions configure the HTTP channel: each document is POSTed as JSON
+// to URL with an OAuth2 client-credentials bearer token and an
+// Idempotency-Key header equal to its external_ref.
+type HTTPOptions struct {
+	// URL receives the documents (required).
+	URL string
+	// TokenURL, ClientID and ClientSecret are the OAuth2 client credentials
+	// (required); Scopes optional.
+	TokenURL, ClientID, ClientSecret string
+	Scopes                           []string
+	// Transport carries both token and document requests. Default: a clone
+	// of http.DefaultTransport.
+	Transport http.RoundTripper
+	// AttemptTimeout bounds one request (token fetch included). Default 30s.
+	AttemptTimeout time.Duration
+	// MaxAttempts bounds the tries of one document. Default 8.
+	MaxAttempts int
+	// BaseBackoff is the wait after the first failure, doubled after each
+	// further one up to MaxBackoff, with jitter: a wait of d is drawn from
+	// [d/2, d). Defaults 500ms and 30s.
+	BaseBackoff, MaxBackoff time.Duration
+	// MaxRetryAfter caps a server's Retry-After (429, 503). Default 5m.
+	MaxRetryAfter time.Duration
+	// Concurrency is the number of documents in flight. Default 4.
+	Concurrency int
+	// Sleep waits d or until ctx ends (tests make it instant and record d).
+	// Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter returns a number in [0, 1). Default math/rand/v2.
+	Jitter func() float64
+}
+
+func (o HTTPOptions) withDefaults() HTTPOptions {
+	if o.Transport == nil {
+		o.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	if o.AttemptTimeout <= 0 {
+		o.AttemptTimeout = 30 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.BaseBackoff <= 0 {
+		o.BaseBackoff = 500 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = 5 * time.Minute
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	if o.Jitter == nil {
+		o.Jitter = rand.Float64
+	}
+	return o
+}
+
+func (o HTTPOptions) validate() error {
+	var errs []error
+	for _, u := range []struct{ name, v string }{{"erp url", o.URL}, {"token url", o.TokenURL}} {
+		p, err := url.Parse(u.v)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s %q: want an http(s) URL", u.name, u.v))
+		}
+	}
+	if o.ClientID == "" || o.ClientSecret == "" {
+		errs = append(errs, errors.New("client id and client secret are required"))
+	}
+	return errors.Join(errs...)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// HTTPChannel posts documents to the ERP.
+type HTTPChannel struct {
+	o      HTTPOptions
+	client *http.Client
+	tokens *tokenCache
+}
+
+// NewHTTPChannel returns the HTTP channel of o.
+func NewHTTPChannel(o HTTPOptions) (*HTTPChannel, error) {
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("http write-back: %w", err)
+	}
+	o = o.withDefaults()
+	client := &http.Client{
+		Transport: o.Transport,
+		// A redirected POST would turn into a GET: never follow.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	cfg := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
+	return &HTTPChannel{o: o, client: client, tokens: &tokenCache{cfg: cfg, client: client}}, nil
+}
+
+// Name implements Channel.
+func (h *HTTPChannel) Name() string { return "http" }
+
+// Send implements Channel: documents go out Concurrency at a time, each
+// retried on its own.
+func (h *HTTPChannel) Send(ctx context.Context, docs []Outgoing) []Result {
+	res := make([]Result, len(docs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(h.o.Concurrency, len(docs)) {
+		wg.Go(func() {
+			for i := range next {
+				res[i] = h.send(ctx, docs[i])
+			}
+		})
+	}
+	for i := range docs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return res
+}
+
+// attempt is the outcome of one request.
+type attempt struct {
+	code       int
+	body       string
+	retryAfter time.Duration
+	err        error
+	// tokenRejected: the token endpoint refused the credentials.
+	tokenRejected bool
+	token         *oauth2.Token
+}
+
+// send delivers one document, retrying transient failures.
+func (h *HTTPChannel) send(ctx context.Context, o Outgoing) Result {
+	var r Result
+	reauthed := false
+	for n := 1; ; n++ {
+		now := time.Now()
+		if r.First.IsZero() {
+			r.First = now
+		}
+		r.Attempts = n
+		a := h.post(ctx, o)
+		r.Last = time.Now()
+		r.Code, r.Response, r.Err = a.code, a.body, a.err
+		switch {
+		case a.err == nil && (a.code/100 == 2 || a.code == http.StatusConflict):
+			// 409: the ERP already holds this key (our earlier attempt, or
+			// another run of the week): the document is there, once.
+			r.Status, r.Err = schema.WritebackAccepted, nil
+			return r
+		case a.tokenRejected:
+			r.Status = schema.WritebackRejected
+			return r
+		case a.err == nil && a.code == http.StatusUnauthorized && !reauthed:
+			// The token may have been revoked early: fetch a new one, once.
+			h.tokens.invalidate(a.token)
+			reauthed = true
+			n-- // not the document's fault
+			continue
+		case a.err == nil && !retryable(a.code):
+			r.Status = schema.WritebackRejected
+			r.Err = fmt.Errorf("erp refused the document: http %d", a.code)
+			return r
+		}
+		if r.Err == nil {
+			r.Err = fmt.Errorf("erp answered http %d", a.code)
+		}
+		if ctx.Err() != nil {
+			r.Status, r.Err = schema.WritebackFailed, ctx.Err()
+			return r
+		}
+		if n >= h.o.MaxAttempts {
+			r.Status = schema.WritebackFailed
+			return r
+		}
+		wait := h.backoff(n)
+		if a.retryAfter > wait {
+			wait = min(a.retryAfter, h.o.MaxRetryAfter)
+		}
+		if err := h.o.Sleep(ctx, wait); err != nil {
+			r.Status, r.Err = schema.WritebackFailed, err
+			return r
+		}
+	}
+}
+
+// retryable reports whether an HTTP status is worth another try: 408, 429
+// and every 5xx.
+func retryable(code int) bool {
+	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+}
+
+// backoff is the wait after the n-th failed attempt: BaseBackoff·2^(n−1)
+// capped at MaxBackoff, jittered into [d/2, d).
+func (h *HTTPChannel) backoff(n int) time.Duration {
+	d := h.o.BaseBackoff
+	for i := 1; i < n && d < h.o.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, h.o.MaxBackoff)
+	return d/2 + time.Duration(h.o.Jitter()*float64(d/2))
+}
+
+// maxBody bounds the response body read.
+const maxBody = 64 << 10
+
+// post makes one attempt.
+func (h *HTTPChannel) post(ctx context.Context, o Outgoing) attempt {
+	ctx, cancel := context.WithTimeout(ctx, h.o.AttemptTimeout)
+	defer cancel()
+	tok, err := h.tokens.token(ctx)
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil {
+			code := re.Response.StatusCode
+			return attempt{code: code, body: string(re.Body), err: fmt.Errorf("oauth2 token: %w", err),
+				tokenRejected: code/100 == 4 && !retryable(code)}
+		}
+		return attempt{err: fmt.Errorf("oauth2 token: %w", err)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.o.URL, bytes.NewReader(o.JSON))
+	if err != nil {
+		return attempt{err: err, tokenRejected: true}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Idempotency-Key", o.Doc.ExternalRef)
+	tok.SetAuthHeader(req)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return attempt{err: err, token: tok}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	a := attempt{code: resp.StatusCode, body: string(body), token: tok}
+	if err != nil && resp.StatusCode/100 == 2 {
+		// The status line says accepted; a body cut short does not undo it.
+		err = nil
+	}
+	if err != nil {
+		a.err = fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		a.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return a
+}
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date
+// (0 when absent or unreadable).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(min(s, 1<<31)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
+}
+
+// tokenCache holds the current access token; one fetch at a time.
+type tokenCache struct {
+	mu     sync.Mutex
+	cfg    *clientcredentials.Config
+	client *http.Client
+	tok    *oauth2.Token
+}
+
+func (c *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tok.Valid() {
+		return c.tok, nil
+	}
+	t, err := c.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, c.client))
+	if err != nil {
+		return nil, err
+	}
+	c.tok = t
+	return t, nil
+}
+
+// invalidate drops old if it is still the current token.
+func (c *tokenCache) invalidate(old *oauth2.Token) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tok == old {
+		c.tok = nil
+	}
+}
