@@ -69,6 +69,7 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 		newIngestCmd(a),
 		newRejectsCmd(a),
 		newSQLCmd(a),
+		newReportCmd(a),
 		newCompactCmd(a),
 		newVacuumCmd(a),
 		newForecastCmd(a), newWritebackCmd(a),
