@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/shelflake/shelflake/forecast/evaluate"
+	"github.com/shelflake/shelflake/forecast/job"
+	"github.com/shelflake/shelflake/forecast/model"
+	"github.com/shelflake/shelflake/forecast/writeback"
 	"github.com/shelflake/shelflake/ingest"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/lake/compact"
@@ -191,12 +196,21 @@ func runDemo(ctx context.Context, a *app, o demoOpts) error {
 	if err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}
-	fmt.Fprintf(a.stdout, "compact    %d files -> %d (%d rows), unified tables built in %s\n",
-		rep.FilesBefore, rep.FilesAfter, rep.RowsOut, rep.Duration.Round(time.Millisecond))
+	if len(rep.Tasks) == 0 {
+		fmt.Fprintf(a.stdout, "compact    no partition had small files to merge; ")
+	} else {
+		fmt.Fprintf(a.stdout, "compact    %d files -> %d (%d rows); ", rep.FilesBefore, rep.FilesAfter, rep.RowsOut)
+	}
+	fmt.Fprintf(a.stdout, "unified tables built in %s\n", rep.Duration.Round(time.Millisecond))
 
-	// 5. Later stages.
-	for _, s := range demoLaterStages() {
-		fmt.Fprintf(a.stdout, "%-10s %s\n", s.name, s.missing)
+	// 5. The weekly forecast as of the day after the world's last business
+	// date, and its write-back to a local outbox (JSON documents).
+	w, err := world.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := demoForecast(ctx, a, l, w, filepath.Join(dir, "outbox")); err != nil {
+		return err
 	}
 
 	// 6. Summary.
@@ -210,15 +224,6 @@ func runDemo(ctx context.Context, a *app, o demoOpts) error {
 	fmt.Fprintf(a.stdout, "\ndone in %s. Explore the lake with:\n  go run -tags duckdb_arrow ./cmd/shelflake sql --lake %s\n",
 		time.Since(began).Round(100*time.Millisecond), lakeDir)
 	return nil
-}
-
-type demoStage struct{ name, missing string }
-
-// demoLaterStages lists the stages the demo does not run yet, and why.
-func demoLaterStages() []demoStage {
-	return []demoStage{
-		{"forecast", "not run: the forecast and write-back are not built yet (issue 6)"},
-	}
 }
 
 func removeDemoDir(dir string) error {
@@ -336,7 +341,7 @@ func demoSummary(ctx context.Context, w io.Writer, l *lake.Lake, truth string) e
 		}
 	}()
 	views := map[string]bool{}
-	for _, t := range schema.AllTables() {
+	for _, t := range append(schema.AllTables(), schema.ForecastTables()...) {
 		dt, err := l.Table(ctx, t)
 		if err != nil {
 			return err
@@ -427,4 +432,68 @@ func newestColumn(table string) string {
 		return "received_at"
 	}
 	return ""
+}
+
+// demoForecast runs the forecast job, delivers its suggested purchase orders
+// to outbox as JSON and CSV files, and scores the forecaster against the
+// world's true demand (which the generator knows) next to the naive methods.
+func demoForecast(ctx context.Context, a *app, l *lake.Lake, w *world.World, outbox string) error {
+	asOf := w.Date(w.Days()) // the day after the last business date
+	prog := a.newProgress("forecast", "series", 0)
+	rep, err := job.Run(ctx, l, job.Options{AsOf: asOf, Logger: a.log.With("stage", "forecast"), Progress: prog})
+	prog.Finish()
+	if err != nil {
+		return fmt.Errorf("forecast: %w", err)
+	}
+	run := rep.Run
+	fmt.Fprintf(a.stdout, "forecast   as of %s: %d series, %d suggested POs (%d lines, %d units, cost %s)\n",
+		asOf, run.Series, run.Documents, run.Lines, run.TotalUnits, formatTotals(run.TotalCost))
+	ch, err := writeback.NewFileChannel(outbox)
+	if err != nil {
+		return err
+	}
+	d, err := writeback.New(l, writeback.Options{Channels: []writeback.Channel{ch}, Logger: a.log.With("stage", "writeback")})
+	if err != nil {
+		return err
+	}
+	wr, err := d.Deliver(ctx, rep.Documents)
+	if err != nil {
+		return fmt.Errorf("write-back: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "write-back %d documents to %s: %d accepted, %d already there, %d failed\n",
+		wr.Documents, outbox, wr.Accepted, wr.AlreadyAccepted, wr.Failed+wr.Rejected)
+
+	acc, err := evaluate.Accuracy(ctx, w, evaluate.AccuracyOptions{})
+	if err != nil {
+		return fmt.Errorf("forecast accuracy: %w", err)
+	}
+	ours, naive := acc.WRMSSE["ours"], acc.WRMSSE[model.SeasonalNaive.String()]
+	best, bestName := 0.0, ""
+	for name, v := range acc.WRMSSE {
+		if name != "ours" && (bestName == "" || v < best) {
+			best, bestName = v, name
+		}
+	}
+	fmt.Fprintf(a.stdout, "accuracy   WRMSSE on the last 28 days vs true demand: ours %.3f, seasonal naive %.3f (%.0f%% better), best simple method %s %.3f (%.1f%% better)\n",
+		ours, naive, 100*(1-ours/naive), bestName, best, 100*(1-ours/best))
+	return nil
+}
+
+// formatTotals turns a JSON object of currency → exact amount into
+// "8503.7993 USD + 1820.3388 GBP", in currency order.
+func formatTotals(js string) string {
+	var m map[string]string
+	if err := json.Unmarshal([]byte(js), &m); err != nil || len(m) == 0 {
+		return js
+	}
+	cur := make([]string, 0, len(m))
+	for c := range m {
+		cur = append(cur, c)
+	}
+	sort.Strings(cur)
+	parts := make([]string, len(cur))
+	for i, c := range cur {
+		parts[i] = m[c] + " " + c
+	}
+	return strings.Join(parts, " + ")
 }
