@@ -72,7 +72,8 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 		newReportCmd(a),
 		newCompactCmd(a),
 		newVacuumCmd(a),
-		newForecastCmd(a), newWritebackCmd(a),
+		newForecastCmd(a),
+		newWritebackCmd(a),
 		newBenchCmd(a),
 	)
 	return root
