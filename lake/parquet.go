@@ -182,17 +182,29 @@ func newFileEncoder[T any](sch *parquet.Schema, skipStats string, o WriteOptions
 // instead of nulls once a writer has seen several batches (measured:
 // TestOptionalColumnsStayNullAcrossBatches); Deconstruct maps a zero value
 // of an optional field to null every time.
+//
+// The rows go in groups of deconstructRows, so the parquet.Rows held between
+// writes stay small.
 func (e *fileEncoder[T]) writeRows(rows []T) error {
-	if cap(e.rowBuf) < len(rows) {
-		e.rowBuf = append(e.rowBuf[:cap(e.rowBuf)], make([]parquet.Row, len(rows)-cap(e.rowBuf))...)
+	if e.rowBuf == nil {
+		e.rowBuf = make([]parquet.Row, deconstructRows)
 	}
-	buf := e.rowBuf[:len(rows)]
-	for i := range rows {
-		buf[i] = e.sch.Deconstruct(buf[i][:0], &rows[i])
+	for len(rows) > 0 {
+		n := min(len(rows), deconstructRows)
+		buf := e.rowBuf[:n]
+		for i := range buf {
+			buf[i] = e.sch.Deconstruct(buf[i][:0], &rows[i])
+		}
+		if _, err := e.w.WriteRows(buf); err != nil {
+			return err
+		}
+		rows = rows[n:]
 	}
-	_, err := e.w.WriteRows(buf)
-	return err
+	return nil
 }
+
+// deconstructRows is how many rows writeRows turns into parquet.Rows at once.
+const deconstructRows = 128
 
 // write encodes rows into the current file, closing row groups on the byte
 // cap (the row cap is parquet-go's MaxRowsPerRowGroup).
