@@ -79,16 +79,6 @@ var (
 	fixtureDir  string
 )
 
-// memSink keeps the generator's records in memory.
-type memSink struct{ recs []world.Record }
-
-func (m *memSink) Write(_ context.Context, recs []world.Record) error {
-	m.recs = append(m.recs, recs...)
-	return nil
-}
-
-func (m *memSink) Flush(context.Context) error { return nil }
-
 func getFixture(t testing.TB) *fixture {
 	t.Helper()
 	fixtureOnce.Do(func() {
@@ -108,12 +98,12 @@ func buildFixture(ctx context.Context, dir string) (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	sink := &memSink{}
+	sink := &world.MemSink{}
 	if _, err := w.Generate(ctx, world.GenerateOptions{Sink: sink, TruthDir: filepath.Join(dir, "truth"), BadRate: 0.01, Workers: 2}); err != nil {
 		return nil, err
 	}
 	f := &fixture{lakeDir: filepath.Join(dir, "lake"), w: w, first: w.Date(0), last: w.Date(fixtureDays - 1)}
-	if err := f.decode(sink.recs); err != nil {
+	if err := f.decode(sink.Records); err != nil {
 		return nil, err
 	}
 	if err := f.alterStock(); err != nil {
@@ -129,36 +119,16 @@ func buildFixture(ctx context.Context, dir string) (*fixture, error) {
 // into their table's rows, malformed ones into rejects.
 func (f *fixture) decode(recs []world.Record) error {
 	var d schema.Decoder
+	var rows schema.Rows
 	offsets := map[string]int64{}
 	ingested := fixtureClock.Add(-time.Hour)
 	for _, r := range recs {
 		off := offsets[r.Topic]
 		offsets[r.Topic]++
 		src := schema.Source{Partition: 0, Offset: off, IngestedAt: ingested.Add(time.Duration(off) * time.Millisecond)}
-		var err error
-		switch r.Topic {
-		case schema.TopicPOS:
-			var v schema.POSTransaction
-			if v, err = d.POS(r.Value); err == nil {
-				f.pos = v.AppendRows(f.pos, src)
-			}
-		case schema.TopicInventory:
-			var v schema.InventoryRecord
-			if v, err = d.Inventory(r.Value); err == nil {
-				f.inv = v.AppendRows(f.inv, src)
-			}
-		case schema.TopicPurchaseOrder:
-			var v schema.PurchaseOrderLine
-			if v, err = d.PurchaseOrder(r.Value); err == nil {
-				f.po = v.AppendRows(f.po, src)
-			}
-		case schema.TopicItemLocation:
-			var v schema.ItemLocation
-			if v, err = d.ItemLocation(r.Value); err == nil {
-				f.items = v.AppendRows(f.items, src)
-			}
-		default:
-			return fmt.Errorf("record on unknown topic %s", r.Topic)
+		err := rows.Append(&d, r.Topic, r.Value, src)
+		if err != nil && !errors.As(err, new(*schema.DecodeError)) {
+			return err
 		}
 		if err != nil {
 			f.rejects = append(f.rejects, schema.RejectRow{
@@ -167,6 +137,7 @@ func (f *fixture) decode(recs []world.Record) error {
 			})
 		}
 	}
+	f.pos, f.inv, f.po, f.items = rows.POS, rows.Inventory, rows.PO, rows.Items
 	// POS producers resend: every 40th transaction's lines arrive twice,
 	// a minute later at other offsets.
 	txn, prev := -1, ""

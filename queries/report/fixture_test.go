@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -73,16 +74,6 @@ var (
 	fixtureDir  string
 )
 
-// memSink keeps the generator's records in memory.
-type memSink struct{ recs []world.Record }
-
-func (m *memSink) Write(_ context.Context, recs []world.Record) error {
-	m.recs = append(m.recs, recs...)
-	return nil
-}
-
-func (m *memSink) Flush(context.Context) error { return nil }
-
 func getFixture(t testing.TB) *fixture {
 	t.Helper()
 	fixtureOnce.Do(func() {
@@ -102,13 +93,13 @@ func buildFixture(ctx context.Context, dir string) (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	sink := &memSink{}
+	sink := &world.MemSink{}
 	if _, err := w.Generate(ctx, world.GenerateOptions{Sink: sink, TruthDir: filepath.Join(dir, "truth"), BadRate: 0.02, Workers: 2}); err != nil {
 		return nil, err
 	}
 	f := &fixture{lakeDir: filepath.Join(dir, "lake"), first: w.Date(0), last: w.Date(fixtureDays - 1)}
 	f.asOf = f.last.AddDays(1)
-	if err := f.decode(sink.recs); err != nil {
+	if err := f.decode(sink.Records); err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
@@ -167,35 +158,15 @@ func firstErr(errs ...error) error {
 // the world's days, UTC), plus one reject whose text is markup.
 func (f *fixture) decode(recs []world.Record) error {
 	var d schema.Decoder
+	var rows schema.Rows
 	offsets := map[string]int64{}
 	for _, r := range recs {
 		off := offsets[r.Topic]
 		offsets[r.Topic]++
 		src := schema.Source{Partition: 0, Offset: off, IngestedAt: clockRaw.Add(-time.Hour).Add(time.Duration(off) * time.Millisecond)}
-		var err error
-		switch r.Topic {
-		case schema.TopicPOS:
-			var v schema.POSTransaction
-			if v, err = d.POS(r.Value); err == nil {
-				f.pos = v.AppendRows(f.pos, src)
-			}
-		case schema.TopicInventory:
-			var v schema.InventoryRecord
-			if v, err = d.Inventory(r.Value); err == nil {
-				f.inv = v.AppendRows(f.inv, src)
-			}
-		case schema.TopicPurchaseOrder:
-			var v schema.PurchaseOrderLine
-			if v, err = d.PurchaseOrder(r.Value); err == nil {
-				f.po = v.AppendRows(f.po, src)
-			}
-		case schema.TopicItemLocation:
-			var v schema.ItemLocation
-			if v, err = d.ItemLocation(r.Value); err == nil {
-				f.items = v.AppendRows(f.items, src)
-			}
-		default:
-			return fmt.Errorf("record on unknown topic %s", r.Topic)
+		err := rows.Append(&d, r.Topic, r.Value, src)
+		if err != nil && !errors.As(err, new(*schema.DecodeError)) {
+			return err
 		}
 		if err != nil {
 			f.rejects = append(f.rejects, schema.RejectRow{
@@ -204,6 +175,7 @@ func (f *fixture) decode(recs []world.Record) error {
 			})
 		}
 	}
+	f.pos, f.inv, f.po, f.items = rows.POS, rows.Inventory, rows.PO, rows.Items
 	f.rejects = append(f.rejects, schema.RejectRow{Topic: schema.TopicInventory, Offset: offsets[schema.TopicInventory],
 		Value: []byte("{}"), Error: evilError, Reason: evilReason})
 	span := time.Duration(fixtureDays) * 24 * time.Hour

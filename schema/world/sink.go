@@ -167,3 +167,16 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// MemSink keeps every record in memory, in order: for tests and small
+// worlds that are decoded straight into lake rows.
+type MemSink struct{ Records []Record }
+
+// Write appends recs.
+func (m *MemSink) Write(_ context.Context, recs []Record) error {
+	m.Records = append(m.Records, recs...)
+	return nil
+}
+
+// Flush does nothing: the records are already kept.
+func (m *MemSink) Flush(context.Context) error { return nil }
