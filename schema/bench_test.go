@@ -69,6 +69,19 @@ func benchDocs(n int) map[string][][]byte {
 			CasePack: 6, MOQ: 12, UnitCost: Money(100 * (20 + r.IntN(3000))), UnitPrice: Money(100 * (50 + r.IntN(5000))),
 			Currency: "EUR", ServiceLevel: 0.95, Active: true, UpdatedAt: at,
 		})
+		promoStart := DateOf(at).AddDays(35 + r.IntN(14))
+		p := Promotion{
+			SchemaVersion: 1, PromotionID: fmt.Sprintf("PR-%04d-%02d", r.IntN(400), 1+r.IntN(12)), SKU: sku(),
+			StartDate: promoStart, EndDate: promoStart.AddDays(r.IntN(14)), DiscountPct: 5 * (1 + r.IntN(10)),
+			Status: PromotionPlanned, UpdatedAt: at,
+		}
+		if r.IntN(4) == 0 {
+			p.LocationID = s
+		}
+		if r.IntN(10) == 0 {
+			p.Status = PromotionCancelled
+		}
+		add(TopicPromotion, p)
 	}
 	return docs
 }
@@ -101,6 +114,8 @@ func BenchmarkDecode(b *testing.B) {
 					_, err = d.PurchaseOrder(doc)
 				case TopicItemLocation:
 					_, err = d.ItemLocation(doc)
+				case TopicPromotion:
+					_, err = d.Promotion(doc)
 				}
 				if err != nil {
 					b.Fatal(err)

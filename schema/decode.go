@@ -18,10 +18,10 @@ import (
 // safe for concurrent use. Decoded values never alias the input bytes.
 //
 // What each stream must satisfy is written on its method (POS, Inventory,
-// PurchaseOrder, ItemLocation). Every failure is a *DecodeError whose Reason
-// is one of the Reason* codes, decided in this order: malformed JSON first
-// (the whole input is checked), then an unsupported schema_version, then the
-// first other problem met.
+// PurchaseOrder, ItemLocation, Promotion). Every failure is a *DecodeError
+// whose Reason is one of the Reason* codes, decided in this order: malformed
+// JSON first (the whole input is checked), then an unsupported
+// schema_version, then the first other problem met.
 type Decoder struct {
 	b []byte // the document being decoded
 	i int    // read position in b

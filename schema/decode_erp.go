@@ -24,6 +24,11 @@ var (
 			"unit_cost", "unit_price", "currency", "service_level", "active", "updated_at"},
 		required: requiredBut(17),
 	}
+	promotionFields = fieldSet{
+		names: []string{"schema_version", "promotion_id", "sku", "location_id", "start_date",
+			"end_date", "discount_pct", "status", "updated_at"},
+		required: requiredBut(9, 3),
+	}
 )
 
 const (
@@ -31,6 +36,9 @@ const (
 	maxInt64 = math.MaxInt64
 	// maxDays bounds lead times and review periods: ten years.
 	maxDays = 3660
+	// maxPromotionDays bounds how many days one promotion runs (start_date
+	// and end_date included): a leap year.
+	maxPromotionDays = 366
 )
 
 // DecodeInventory decodes one erp.inventory document with a fresh Decoder;
@@ -290,4 +298,86 @@ func (d *Decoder) itemLocationMember(il *ItemLocation, f int) *DecodeError {
 		il.UpdatedAt, e = d.timestamp()
 	}
 	return e
+}
+
+// DecodePromotion decodes one erp.promotions document with a fresh Decoder;
+// see Decoder.Promotion.
+func DecodePromotion(b []byte) (Promotion, error) {
+	var d Decoder
+	return d.Promotion(b)
+}
+
+// Promotion decodes and validates one erp.promotions document: exactly the
+// members of Promotion; schema_version 1; non-empty promotion_id and sku;
+// location_id absent or null (a chain-wide promotion) or a non-empty id;
+// start_date and end_date dates with start_date <= end_date and at most 366
+// days from one to the other, both included; 1 <= discount_pct <= 99;
+// status planned or cancelled; updated_at in RFC 3339 with a zone offset.
+func (d *Decoder) Promotion(b []byte) (Promotion, error) {
+	var p Promotion
+	d.reset(b)
+	d.ws()
+	e := d.object(&promotionFields, path{idx: -1}, func(f int) *DecodeError { return d.promotionMember(&p, f) })
+	if e == nil {
+		e = d.end()
+	}
+	if e == nil {
+		e = promotionCheck(&p)
+	}
+	if e != nil {
+		return Promotion{}, d.finish(e)
+	}
+	d.b = nil
+	return p, nil
+}
+
+func (d *Decoder) promotionMember(p *Promotion, f int) *DecodeError {
+	var e *DecodeError
+	switch f {
+	case 0:
+		e = d.version()
+		p.SchemaVersion = CurrentVersion
+	case 1:
+		p.PromotionID, e = d.id(true) // one promotion covers many SKUs
+	case 2:
+		p.SKU, e = d.id(true)
+	case 3:
+		p.LocationID, e = d.optionalID(true)
+	case 4:
+		p.StartDate, e = d.date()
+	case 5:
+		p.EndDate, e = d.date()
+	case 6:
+		var v int64
+		v, e = d.intIn(1, 99)
+		p.DiscountPct = int(v)
+	case 7:
+		var v []byte
+		if v, e = d.stringValue(); e == nil {
+			switch PromotionStatus(v) {
+			case PromotionPlanned:
+				p.Status = PromotionPlanned
+			case PromotionCancelled:
+				p.Status = PromotionCancelled
+			default:
+				e = invalid(strconv.Quote(string(v)) + " is not one of planned, cancelled")
+			}
+		}
+	case 8:
+		p.UpdatedAt, e = d.timestamp()
+	}
+	return e
+}
+
+func promotionCheck(p *Promotion) *DecodeError {
+	if p.EndDate < p.StartDate {
+		return &DecodeError{Path: "end_date", Reason: ReasonInvalidValue,
+			Msg: p.EndDate.String() + " is before start_date " + p.StartDate.String()}
+	}
+	if days := int64(p.EndDate-p.StartDate) + 1; days > maxPromotionDays {
+		return &DecodeError{Path: "end_date", Reason: ReasonInvalidValue,
+			Msg: p.EndDate.String() + " makes a promotion of " + strconv.FormatInt(days, 10) +
+				" days from start_date " + p.StartDate.String() + " (at most " + strconv.Itoa(maxPromotionDays) + ")"}
+	}
+	return nil
 }

@@ -26,6 +26,8 @@ func decodeAny(d *Decoder, topic string, b []byte) (any, error) {
 		return d.PurchaseOrder(b)
 	case TopicItemLocation:
 		return d.ItemLocation(b)
+	case TopicPromotion:
+		return d.Promotion(b)
 	}
 	panic("unknown topic " + topic)
 }
@@ -41,6 +43,8 @@ func newOf(topic string) any {
 		return new(PurchaseOrderLine)
 	case TopicItemLocation:
 		return new(ItemLocation)
+	case TopicPromotion:
+		return new(Promotion)
 	}
 	panic("unknown topic " + topic)
 }
@@ -128,11 +132,26 @@ func validSamples() map[string][]any {
 	inactive.LeadTimeDays = 0
 	inactive.MOQ = 0
 	inactive.UpdatedAt = time.Date(2025, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -(9*3600+30*60)))
+	atStore := samplePromotion()
+	atStore.LocationID = "S012"
+	atStore.DiscountPct = 99
+	atStore.UpdatedAt = atStore.UpdatedAt.UTC()
+	promoCancelled := samplePromotion()
+	promoCancelled.Status = PromotionCancelled
+	oneDay := samplePromotion()
+	oneDay.PromotionID = "PR-0042-04"
+	oneDay.EndDate = oneDay.StartDate
+	oneDay.DiscountPct = 1
+	leapYear := samplePromotion()
+	leapYear.StartDate = NewDate(2028, 1, 1)
+	leapYear.EndDate = NewDate(2028, 12, 31) // 366 days, both included
+	leapYear.UpdatedAt = time.Date(2027, 11, 1, 8, 0, 0, 0, time.FixedZone("", -(3*3600+30*60)))
 	return map[string][]any{
 		TopicPOS:           {samplePOS(), sampleReturn(), noCustomer, void, free, unicode},
 		TopicInventory:     {sampleInventory(), partial},
 		TopicPurchaseOrder: {samplePO(), received, open, cancelled},
 		TopicItemLocation:  {sampleItemLocation(), inactive},
+		TopicPromotion:     {samplePromotion(), atStore, promoCancelled, oneDay, leapYear},
 	}
 }
 
@@ -195,6 +214,64 @@ func TestDecodeAcceptsEquivalentSpellings(t *testing.T) {
 	}
 }
 
+// TestDecodePromotionAccepts decodes hand-written erp.promotions documents
+// (not encoding/json's output) and checks every member of the result.
+func TestDecodePromotionAccepts(t *testing.T) {
+	plus2 := time.FixedZone("", 2*3600)
+	chainWide := Promotion{SchemaVersion: 1, PromotionID: "PR-0042-03", SKU: "SKU00017",
+		StartDate: NewDate(2026, 2, 2), EndDate: NewDate(2026, 2, 8), DiscountPct: 20,
+		Status: PromotionPlanned, UpdatedAt: time.Date(2025, 12, 29, 9, 0, 0, 0, plus2)}
+	with := func(edit func(p *Promotion)) Promotion {
+		p := chainWide
+		edit(&p)
+		return p
+	}
+	const doc = `{"schema_version":1,"promotion_id":"PR-0042-03","sku":"SKU00017",` +
+		`"start_date":"2026-02-02","end_date":"2026-02-08","discount_pct":20,"status":"planned",` +
+		`"updated_at":"2025-12-29T09:00:00+02:00"}`
+	cases := []struct {
+		name string
+		doc  string
+		want Promotion
+	}{
+		{"a chain-wide promotion has no location_id", doc, chainWide},
+		{"a chain-wide promotion may send location_id null",
+			strings.Replace(doc, `"sku":"SKU00017",`, `"sku":"SKU00017","location_id":null,`, 1), chainWide},
+		{"a promotion at one location keeps its location_id",
+			strings.Replace(doc, `"sku":"SKU00017",`, `"sku":"SKU00017","location_id":"S001",`, 1),
+			with(func(p *Promotion) { p.LocationID = "S001" })},
+		{"a cancelled promotion keeps its dates and discount",
+			strings.Replace(doc, `"planned"`, `"cancelled"`, 1),
+			with(func(p *Promotion) { p.Status = PromotionCancelled })},
+		{"a one-day promotion starts and ends on the same date",
+			strings.Replace(doc, `"end_date":"2026-02-08"`, `"end_date":"2026-02-02"`, 1),
+			with(func(p *Promotion) { p.EndDate = p.StartDate })},
+		{"a promotion of 366 days, both ends included, is the longest",
+			strings.Replace(doc, `"end_date":"2026-02-08"`, `"end_date":"2027-02-02"`, 1),
+			with(func(p *Promotion) { p.EndDate = NewDate(2027, 2, 2) })},
+		{"members in another order with white space and escapes",
+			"{ \"status\" : \"planned\",\n\t\"discount_pct\":20, \"updated_at\":\"2025-12-29T07:00:00Z\"," +
+				` "end_date":"2026-02-08","start_date":"2026-02-02","sku":"SKU\u00300017","promotion_id":"PR-0042-03","schema_version":1 } `,
+			with(func(p *Promotion) { p.UpdatedAt = p.UpdatedAt.UTC() })},
+	}
+	var d Decoder
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := d.Promotion([]byte(c.doc))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, c.doc)
+			}
+			if !sameValue(got, c.want) { // instants and zone offsets
+				t.Errorf("decoded\n%+v\nwant\n%+v", got, c.want)
+			}
+			fresh, err := DecodePromotion([]byte(c.doc))
+			if err != nil || !sameValue(fresh, got) {
+				t.Errorf("DecodePromotion gives %+v, %v", fresh, err)
+			}
+		})
+	}
+}
+
 func before(s, sep string) string { i := strings.Index(s, sep); return s[:i] }
 func between(s, from, to string) string {
 	i := strings.Index(s, from) + len(from)
@@ -219,6 +296,7 @@ func TestDecodeRefusesWithReasonAndPath(t *testing.T) {
 	inv := marshalString(t, sampleInventory())
 	po := marshalString(t, samplePO())
 	il := marshalString(t, sampleItemLocation())
+	pr := marshalString(t, samplePromotion())
 	type edit struct{ old, new string }
 	cases := []struct {
 		name   string
@@ -400,6 +478,65 @@ func TestDecodeRefusesWithReasonAndPath(t *testing.T) {
 			reason: ReasonInvalidValue, msg: "lead_time_days: 36500 is above 3660"},
 		{name: "an empty category", topic: TopicItemLocation, base: il, edits: []edit{{`"category":"coffee"`, `"category":""`}},
 			reason: ReasonInvalidValue, msg: "category: empty"},
+
+		// Promotion values.
+		{name: "a promotion of schema_version 2", topic: TopicPromotion, base: pr, edits: []edit{{`"schema_version":1`, `"schema_version":2`}},
+			reason: ReasonUnknownVersion, msg: "schema_version: version 2 is not supported (this build reads 1)"},
+		{name: "a promotion without promotion_id", topic: TopicPromotion, base: pr, edits: []edit{{`"promotion_id":"PR-0042-03",`, ``}},
+			reason: ReasonMissingField, msg: "promotion_id: missing"},
+		{name: "a promotion without sku", topic: TopicPromotion, base: pr, edits: []edit{{`"sku":"SKU-000123",`, ``}},
+			reason: ReasonMissingField, msg: "sku: missing"},
+		{name: "a promotion without start_date", topic: TopicPromotion, base: pr, edits: []edit{{`"start_date":"2025-07-07",`, ``}},
+			reason: ReasonMissingField, msg: "start_date: missing"},
+		{name: "a promotion without end_date", topic: TopicPromotion, base: pr, edits: []edit{{`"end_date":"2025-07-13",`, ``}},
+			reason: ReasonMissingField, msg: "end_date: missing"},
+		{name: "a promotion without discount_pct", topic: TopicPromotion, base: pr, edits: []edit{{`"discount_pct":20,`, ``}},
+			reason: ReasonMissingField, msg: "discount_pct: missing"},
+		{name: "a promotion without status", topic: TopicPromotion, base: pr, edits: []edit{{`"status":"planned",`, ``}},
+			reason: ReasonMissingField, msg: "status: missing"},
+		{name: "a promotion without updated_at", topic: TopicPromotion, base: pr, edits: []edit{{`,"updated_at":"2025-06-02T09:30:00+02:00"`, ``}},
+			reason: ReasonMissingField, msg: "updated_at: missing"},
+		{name: "an unknown field on a promotion", topic: TopicPromotion, base: pr, edits: []edit{{`"discount_pct":20,`, `"discount_pct":20,"channel":"web",`}},
+			reason: ReasonUnknownField, msg: "channel: unknown field"},
+		{name: "a location_id sent twice", topic: TopicPromotion, base: pr, edits: []edit{{`"sku":"SKU-000123",`, `"sku":"SKU-000123","location_id":"S012","location_id":"S013",`}},
+			reason: ReasonDuplicateField, msg: "location_id: duplicate field"},
+		{name: "an empty promotion_id", topic: TopicPromotion, base: pr, edits: []edit{{`"promotion_id":"PR-0042-03"`, `"promotion_id":""`}},
+			reason: ReasonInvalidValue, msg: "promotion_id: empty"},
+		{name: "an empty sku on a promotion", topic: TopicPromotion, base: pr, edits: []edit{{`"sku":"SKU-000123"`, `"sku":""`}},
+			reason: ReasonInvalidValue, msg: "sku: empty"},
+		{name: "an empty location_id instead of an absent one", topic: TopicPromotion, base: pr, edits: []edit{{`"sku":"SKU-000123",`, `"sku":"SKU-000123","location_id":"",`}},
+			reason: ReasonInvalidValue, msg: "location_id: empty"},
+		{name: "a location_id that is a number", topic: TopicPromotion, base: pr, edits: []edit{{`"sku":"SKU-000123",`, `"sku":"SKU-000123","location_id":12,`}},
+			reason: ReasonWrongType, msg: "location_id: want a string, got a number"},
+		{name: "a start date that does not exist", topic: TopicPromotion, base: pr, edits: []edit{{`"start_date":"2025-07-07"`, `"start_date":"2025-06-31"`}},
+			reason: ReasonInvalidValue, msg: `start_date: "2025-06-31" is not a date YYYY-MM-DD`},
+		{name: "an end date with a time of day", topic: TopicPromotion, base: pr, edits: []edit{{`"end_date":"2025-07-13"`, `"end_date":"2025-07-13T23:59:59Z"`}},
+			reason: ReasonInvalidValue, msg: `end_date: "2025-07-13T23:59:59Z" is not a date YYYY-MM-DD`},
+		{name: "an end date before the start date", topic: TopicPromotion, base: pr, edits: []edit{{`"end_date":"2025-07-13"`, `"end_date":"2025-07-06"`}},
+			reason: ReasonInvalidValue, msg: "end_date: 2025-07-06 is before start_date 2025-07-07"},
+		{name: "a promotion running 367 days", topic: TopicPromotion, base: pr, edits: []edit{{`"end_date":"2025-07-13"`, `"end_date":"2026-07-08"`}},
+			reason: ReasonInvalidValue, msg: "end_date: 2026-07-08 makes a promotion of 367 days from start_date 2025-07-07 (at most 366)"},
+		{name: "a discount of zero percent", topic: TopicPromotion, base: pr, edits: []edit{{`"discount_pct":20`, `"discount_pct":0`}},
+			reason: ReasonInvalidValue, msg: "discount_pct: 0 is not positive"},
+		{name: "a discount of one hundred percent", topic: TopicPromotion, base: pr, edits: []edit{{`"discount_pct":20`, `"discount_pct":100`}},
+			reason: ReasonInvalidValue, msg: "discount_pct: 100 is above 99"},
+		{name: "a negative discount", topic: TopicPromotion, base: pr, edits: []edit{{`"discount_pct":20`, `"discount_pct":-20`}},
+			reason: ReasonInvalidValue, msg: "discount_pct: -20 is not positive"},
+		{name: "a fractional discount", topic: TopicPromotion, base: pr, edits: []edit{{`"discount_pct":20`, `"discount_pct":12.5`}},
+			reason: ReasonWrongType, msg: "discount_pct: want an integer, got 12.5"},
+		{name: "a discount sent as a fraction of one", topic: TopicPromotion, base: pr, edits: []edit{{`"discount_pct":20`, `"discount_pct":"0.2"`}},
+			reason: ReasonWrongType, msg: "discount_pct: want an integer, got a string"},
+		{name: "an unknown promotion status", topic: TopicPromotion, base: pr, edits: []edit{{`"status":"planned"`, `"status":"active"`}},
+			reason: ReasonInvalidValue, msg: `status: "active" is not one of planned, cancelled`},
+		{name: "a promotion status in capitals", topic: TopicPromotion, base: pr, edits: []edit{{`"status":"planned"`, `"status":"PLANNED"`}},
+			reason: ReasonInvalidValue, msg: `status: "PLANNED" is not one of planned, cancelled`},
+		{name: "a promotion updated_at without a zone", topic: TopicPromotion, base: pr, edits: []edit{{`09:30:00+02:00`, `09:30:00`}},
+			reason: ReasonInvalidValue, msg: `updated_at: "2025-06-02T09:30:00": no zone offset (want Z or ±HH:MM)`},
+		{name: "a promotion updated_at that is a date", topic: TopicPromotion, base: pr, edits: []edit{{`"2025-06-02T09:30:00+02:00"`, `"2025-06-02"`}},
+			reason: ReasonInvalidValue, msg: `updated_at: "2025-06-02": not an RFC 3339 time like 2006-01-02T15:04:05+02:00`},
+		{name: "a malformed promotion wins over its impossible dates", topic: TopicPromotion, base: pr,
+			edits:  []edit{{`"end_date":"2025-07-13"`, `"end_date":"2025-07-01"`}, {`"status":"planned"`, `"status":planned`}},
+			reason: ReasonMalformedJSON, msg: "invalid character 'p' at offset " + itoa(strings.Index(pr, `"status":`)+len(`"status":`))},
 	}
 	var d Decoder
 	for _, c := range cases {
@@ -533,7 +670,7 @@ func TestMemberTablesFollowTheGoTypes(t *testing.T) {
 	}{
 		{&posFields, POSTransaction{}}, {&tenderFields, Tender{}}, {&posLineFields, POSLine{}},
 		{&inventoryFields, InventoryRecord{}}, {&purchaseOrderFields, PurchaseOrderLine{}},
-		{&itemLocationFields, ItemLocation{}},
+		{&itemLocationFields, ItemLocation{}}, {&promotionFields, Promotion{}},
 	} {
 		rt := reflect.TypeOf(c.v)
 		var names []string
@@ -621,7 +758,8 @@ func TestReusedDecoderAllocatesOnlyTheResult(t *testing.T) {
 	}
 	// POS: transaction_id, customer_id, the tenders and lines slices.
 	// Inventory: snapshot_id. PO: po_id. Item-location: description.
-	want := map[string]float64{TopicPOS: 4, TopicInventory: 1, TopicPurchaseOrder: 1, TopicItemLocation: 1}
+	// Promotion: nothing (its ids are interned).
+	want := map[string]float64{TopicPOS: 4, TopicInventory: 1, TopicPurchaseOrder: 1, TopicItemLocation: 1, TopicPromotion: 0}
 	for topic, b := range docs {
 		var err error
 		allocs := testing.AllocsPerRun(100, func() {
@@ -634,6 +772,8 @@ func TestReusedDecoderAllocatesOnlyTheResult(t *testing.T) {
 				_, err = d.PurchaseOrder(b)
 			case TopicItemLocation:
 				_, err = d.ItemLocation(b)
+			case TopicPromotion:
+				_, err = d.Promotion(b)
 			}
 		})
 		if err != nil {

@@ -25,6 +25,11 @@ func POStatuses() []POStatus {
 	return []POStatus{POOpen, POPartiallyReceived, POReceived, POCancelled}
 }
 
+// PromotionStatuses returns every promotion status.
+func PromotionStatuses() []PromotionStatus {
+	return []PromotionStatus{PromotionPlanned, PromotionCancelled}
+}
+
 // Currencies returns every currency code IsCurrency accepts, sorted.
 func Currencies() []string {
 	out := make([]string, 0, (len(currencyCodes)+1)/4)

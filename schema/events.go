@@ -2,7 +2,8 @@ package schema
 
 import "time"
 
-// Topic names of the four input streams (defaults; ingest can rename them).
+// Topic names of the input streams (defaults; ingest can rename them). The
+// fifth, TopicPromotion, is with its types in promotion.go.
 const (
 	TopicPOS           = "pos.transactions"
 	TopicInventory     = "erp.inventory"
@@ -11,7 +12,7 @@ const (
 )
 
 // Topics lists the input streams in a fixed order.
-var Topics = []string{TopicPOS, TopicInventory, TopicPurchaseOrder, TopicItemLocation}
+var Topics = []string{TopicPOS, TopicInventory, TopicPurchaseOrder, TopicItemLocation, TopicPromotion}
 
 // CurrentVersion is the schema_version every stream is at today.
 const CurrentVersion = 1

@@ -18,6 +18,7 @@ func FuzzDecodePOS(f *testing.F)           { fuzzDecoder(f, TopicPOS) }
 func FuzzDecodeInventory(f *testing.F)     { fuzzDecoder(f, TopicInventory) }
 func FuzzDecodePurchaseOrder(f *testing.F) { fuzzDecoder(f, TopicPurchaseOrder) }
 func FuzzDecodeItemLocation(f *testing.F)  { fuzzDecoder(f, TopicItemLocation) }
+func FuzzDecodePromotion(f *testing.F)     { fuzzDecoder(f, TopicPromotion) }
 
 func fuzzDecoder(f *testing.F, topic string) {
 	for _, v := range validSamples()[topic] {
@@ -70,6 +71,8 @@ func derefValue(p any) any {
 	case *PurchaseOrderLine:
 		return *p
 	case *ItemLocation:
+		return *p
+	case *Promotion:
 		return *p
 	}
 	panic("unknown type")

@@ -169,6 +169,9 @@ func (s *jsonSchema) checkField(t *testing.T, where string, p map[string]any, ft
 	case ft == reflect.TypeFor[POStatus]():
 		want("string")
 		enum(toStrings(POStatuses()))
+	case ft == reflect.TypeFor[PromotionStatus]():
+		want("string")
+		enum(toStrings(PromotionStatuses()))
 	case ft.Kind() == reflect.String && name == "currency":
 		want("string")
 		enum(Currencies())
@@ -225,6 +228,7 @@ var goTypeOf = map[string]reflect.Type{
 	TopicInventory:     reflect.TypeFor[InventoryRecord](),
 	TopicPurchaseOrder: reflect.TypeFor[PurchaseOrderLine](),
 	TopicItemLocation:  reflect.TypeFor[ItemLocation](),
+	TopicPromotion:     reflect.TypeFor[Promotion](),
 }
 
 func TestJSONSchemasAreInStepWithTheGoTypes(t *testing.T) {
@@ -409,6 +413,7 @@ func TestJSONSchemasRefuseWhatTheDecoderRefuses(t *testing.T) {
 	il := marshalString(t, sampleItemLocation())
 	inv := marshalString(t, sampleInventory())
 	po := marshalString(t, samplePO())
+	pr := marshalString(t, samplePromotion())
 	cases := []struct{ name, topic, doc string }{
 		{"an unknown field", TopicPOS, strings.Replace(pos, `"currency":"EUR",`, `"currency":"EUR","cashier":"C7",`, 1)},
 		{"a missing field", TopicPOS, strings.Replace(pos, `"register_id":"S012-R03",`, ``, 1)},
@@ -428,6 +433,13 @@ func TestJSONSchemasRefuseWhatTheDecoderRefuses(t *testing.T) {
 		{"negative allocated stock", TopicInventory, strings.Replace(inv, `"allocated":12`, `"allocated":-1`, 1)},
 		{"an impossible date", TopicPurchaseOrder, strings.Replace(po, `"2025-06-03"`, `"2025-13-03"`, 1)},
 		{"nothing ordered", TopicPurchaseOrder, strings.Replace(po, `"qty_ordered":120`, `"qty_ordered":0`, 1)},
+		{"a discount of one hundred percent", TopicPromotion, strings.Replace(pr, `"discount_pct":20`, `"discount_pct":100`, 1)},
+		{"a discount of zero percent", TopicPromotion, strings.Replace(pr, `"discount_pct":20`, `"discount_pct":0`, 1)},
+		{"an unknown promotion status", TopicPromotion, strings.Replace(pr, `"status":"planned"`, `"status":"active"`, 1)},
+		{"an empty location_id", TopicPromotion, strings.Replace(pr, `"sku":"SKU-000123",`, `"sku":"SKU-000123","location_id":"",`, 1)},
+		{"a promotion without updated_at", TopicPromotion, strings.Replace(pr, `,"updated_at":"2025-06-02T09:30:00+02:00"`, ``, 1)},
+		{"a promotion updated_at without a zone", TopicPromotion, strings.Replace(pr, `09:30:00+02:00`, `09:30:00`, 1)},
+		{"a promotion end date that is a time", TopicPromotion, strings.Replace(pr, `"end_date":"2025-07-13"`, `"end_date":"2025-07-13T00:00:00Z"`, 1)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ func TestReadmeSamplesDecode(t *testing.T) {
 		TopicInventory:     func(b []byte) error { _, err := DecodeInventory(b); return err },
 		TopicPurchaseOrder: func(b []byte) error { _, err := DecodePurchaseOrder(b); return err },
 		TopicItemLocation:  func(b []byte) error { _, err := DecodeItemLocation(b); return err },
+		TopicPromotion:     func(b []byte) error { _, err := DecodePromotion(b); return err },
 	}
 	seen := map[string]bool{}
 	for _, m := range blocks {

@@ -2,12 +2,13 @@ package schema
 
 import "fmt"
 
-// Rows holds the lake rows of the four input streams, one slice per table.
+// Rows holds the lake rows of the five input streams, one slice per table.
 type Rows struct {
 	POS       []PosLineRow
 	Inventory []InventoryRow
 	PO        []POLineRow
 	Items     []ItemLocationRow
+	Promos    []PromotionRow
 }
 
 // Append strictly decodes value, a record of topic, with d and appends its
@@ -40,6 +41,12 @@ func (rs *Rows) Append(d *Decoder, topic string, value []byte, src Source) error
 			return err
 		}
 		rs.Items = v.AppendRows(rs.Items, src)
+	case TopicPromotion:
+		v, err := d.Promotion(value)
+		if err != nil {
+			return err
+		}
+		rs.Promos = v.AppendRows(rs.Promos, src)
 	default:
 		return fmt.Errorf("record on unknown topic %s", topic)
 	}

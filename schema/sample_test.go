@@ -104,3 +104,17 @@ func sampleItemLocation() ItemLocation {
 		UpdatedAt:        time.Date(2025, 5, 30, 6, 0, 0, 0, time.UTC),
 	}
 }
+
+// samplePromotion is a chain-wide promotion (no location_id).
+func samplePromotion() Promotion {
+	return Promotion{
+		SchemaVersion: 1,
+		PromotionID:   "PR-0042-03",
+		SKU:           "SKU-000123",
+		StartDate:     NewDate(2025, 7, 7),
+		EndDate:       NewDate(2025, 7, 13),
+		DiscountPct:   20,
+		Status:        PromotionPlanned,
+		UpdatedAt:     time.Date(2025, 6, 2, 9, 30, 0, 0, time.FixedZone("", 2*3600)),
+	}
+}

@@ -254,6 +254,7 @@ func Tables() []*Table {
 		TableInventorySnapshots(),
 		TablePurchaseOrderLines(),
 		TableItemLocations(),
+		TablePromotions(),
 		TableRejects(),
 	}
 }
@@ -269,6 +270,8 @@ func TableByName(name string) (*Table, bool) {
 		return TablePurchaseOrderLines(), true
 	case TableNameItemLocations:
 		return TableItemLocations(), true
+	case TableNamePromotions:
+		return TablePromotions(), true
 	case TableNameRejects:
 		return TableRejects(), true
 	}
@@ -287,6 +290,8 @@ func TableForTopic(topic string) (*Table, bool) {
 		return TablePurchaseOrderLines(), true
 	case TopicItemLocation:
 		return TableItemLocations(), true
+	case TopicPromotion:
+		return TablePromotions(), true
 	}
 	return nil, false
 }

@@ -64,6 +64,15 @@ var wantColumns = map[string][]DeltaField{
 		{Name: "src_partition", Type: "integer"}, {Name: "src_offset", Type: "long"},
 		{Name: "ingested_at", Type: "timestamp"}, {Name: "dt", Type: "date"},
 	},
+	TableNamePromotions: {
+		{Name: "promotion_id", Type: "string"}, {Name: "sku", Type: "string"},
+		{Name: "location_id", Type: "string", Nullable: true}, {Name: "start_date", Type: "date"},
+		{Name: "end_date", Type: "date"}, {Name: "discount_pct", Type: "integer"},
+		{Name: "status", Type: "string"}, {Name: "updated_at", Type: "timestamp"},
+		{Name: "updated_at_utc_offset_min", Type: "integer"}, {Name: "business_date", Type: "date"},
+		{Name: "src_partition", Type: "integer"}, {Name: "src_offset", Type: "long"},
+		{Name: "ingested_at", Type: "timestamp"}, {Name: "dt", Type: "date"},
+	},
 	TableNameRejects: {
 		{Name: "topic", Type: "string"}, {Name: "partition", Type: "integer"},
 		{Name: "offset", Type: "long"}, {Name: "key", Type: "binary", Nullable: true},
@@ -167,7 +176,7 @@ func TestParquetLogicalTypesAreDateDecimalAndTimestampMicros(t *testing.T) {
 	}
 }
 
-func sampleRows(t *testing.T) ([]PosLineRow, []InventoryRow, []POLineRow, []ItemLocationRow, []RejectRow) {
+func sampleRows(t *testing.T) ([]PosLineRow, []InventoryRow, []POLineRow, []ItemLocationRow, []PromotionRow, []RejectRow) {
 	t.Helper()
 	paris := time.FixedZone("", 2*3600)
 	src := Source{Partition: 3, Offset: 41, IngestedAt: time.Date(2025, 6, 2, 0, 30, 0, 0, time.UTC)}
@@ -178,16 +187,23 @@ func sampleRows(t *testing.T) ([]PosLineRow, []InventoryRow, []POLineRow, []Item
 	po := samplePO()
 	po.UpdatedAt = time.Date(2025, 6, 2, 1, 0, 0, 0, paris) // still June 1 in UTC
 	il := sampleItemLocation()
+	chainWide := samplePromotion()
+	chainWide.UpdatedAt = time.Date(2025, 6, 2, 1, 30, 0, 0, paris) // still June 1 in UTC
+	atStore := samplePromotion()
+	atStore.LocationID = "S012"
+	atStore.Status = PromotionCancelled
+	prs := chainWide.AppendRows(nil, src)
+	prs = atStore.AppendRows(prs, src)
 	err := &DecodeError{Path: "lines[2].unit_price", Reason: ReasonInvalidValue, Msg: "negative"}
 	rej := []RejectRow{
 		NewRejectRow(TopicPOS, 1, 7, []byte("S001"), []byte(`{"broken"`), err, time.Date(2025, 6, 1, 23, 0, 0, 0, time.FixedZone("", -3*3600))),
 		NewRejectRow(TopicInventory, 0, 8, nil, []byte{}, &DecodeError{Reason: ReasonMalformedJSON, Msg: "unexpected end of JSON"}, src.IngestedAt),
 	}
-	return pos, inv.AppendRows(nil, src), po.AppendRows(nil, src), il.AppendRows(nil, src), rej
+	return pos, inv.AppendRows(nil, src), po.AppendRows(nil, src), il.AppendRows(nil, src), prs, rej
 }
 
 func TestAppendRowsCarryHeaderLineageAndLocalBusinessDate(t *testing.T) {
-	pos, inv, po, il, rej := sampleRows(t)
+	pos, inv, po, il, prs, rej := sampleRows(t)
 	txn := samplePOS()
 	if len(pos) != len(txn.Lines) {
 		t.Fatalf("%d pos rows, want %d", len(pos), len(txn.Lines))
@@ -214,6 +230,18 @@ func TestAppendRowsCarryHeaderLineageAndLocalBusinessDate(t *testing.T) {
 	}
 	if got, want := il[0].PartitionDate(), DateOf(sampleItemLocation().UpdatedAt); got != want {
 		t.Errorf("item_location dt %v, want %v", got, want)
+	}
+	if got, want := prs[0].PartitionDate(), NewDate(2025, 6, 2); got != want || prs[0].UpdatedAtUTCOffsetMin != 120 {
+		t.Errorf("promotion dt %v offset %d, want local date %v and 120", got, prs[0].UpdatedAtUTCOffsetMin, want)
+	}
+	sp := samplePromotion()
+	if r := prs[0]; r.PromotionID != sp.PromotionID || r.SKU != sp.SKU || r.LocationID != "" ||
+		r.StartDate != sp.StartDate || r.EndDate != sp.EndDate || r.DiscountPct != 20 || r.Status != "planned" ||
+		r.SrcPartition != 3 || r.SrcOffset != 41 || !r.IngestedAt.Equal(time.Date(2025, 6, 2, 0, 30, 0, 0, time.UTC)) {
+		t.Errorf("chain-wide promotion row = %+v", r)
+	}
+	if r := prs[1]; r.LocationID != "S012" || r.Status != "cancelled" {
+		t.Errorf("promotion row at a store = %+v", r)
 	}
 	if got, want := rej[0].PartitionDate(), NewDate(2025, 6, 2); got != want {
 		t.Errorf("reject dt %v, want the UTC date %v", got, want)
@@ -242,7 +270,7 @@ func writeRead[T any](t *testing.T, rows []T) []T {
 }
 
 func TestRowsRoundTripThroughParquet(t *testing.T) {
-	pos, inv, po, il, rej := sampleRows(t)
+	pos, inv, po, il, prs, rej := sampleRows(t)
 	check := func(name string, got, want any) {
 		t.Helper()
 		// Times come back in UTC: compare instants, then everything else.
@@ -254,6 +282,7 @@ func TestRowsRoundTripThroughParquet(t *testing.T) {
 	check("inventory_snapshots", writeRead(t, inv), inv)
 	check("purchase_order_lines", writeRead(t, po), po)
 	check("item_locations", writeRead(t, il), il)
+	check("promotions", writeRead(t, prs), prs)
 	gotRej := writeRead(t, rej)
 	// An absent key is written as null and read back as nil.
 	if gotRej[1].Key != nil || gotRej[1].Field != "" {

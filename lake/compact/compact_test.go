@@ -120,7 +120,12 @@ func TestCompactionLeavesPartitionsSortedDeduplicatedAndComplete(t *testing.T) {
 	invBefore, _, _ := readTable[schema.InventoryRow](t, l, schema.TableInventorySnapshots())
 	poBefore, _, _ := readTable[schema.POLineRow](t, l, schema.TablePurchaseOrderLines())
 	itemsBefore, _, _ := readTable[schema.ItemLocationRow](t, l, schema.TableItemLocations())
+	promosBefore, _, _ := readTable[schema.PromotionRow](t, l, schema.TablePromotions())
 	before := filesPerDT(posSnap)
+	// The load wrote every valid promotion the world sent.
+	if c := st.Summary.Topics[schema.TopicPromotion]; int64(len(promosBefore)) != c.Valid || st.Rows[schema.TableNamePromotions] != c.Valid {
+		t.Errorf("promotions holds %d rows (load counted %d), the world sent %d valid", len(promosBefore), st.Rows[schema.TableNamePromotions], c.Valid)
+	}
 
 	// What compaction must keep: one row per natural key (the resends go).
 	want := map[string]string{}
@@ -179,6 +184,8 @@ func TestCompactionLeavesPartitionsSortedDeduplicatedAndComplete(t *testing.T) {
 	checkSortedAndUnique(t, poLineKind, poFiles)
 	itemsAfter, itemFiles, _ := readTable[schema.ItemLocationRow](t, l, schema.TableItemLocations())
 	checkSortedAndUnique(t, itemLocationKind, itemFiles)
+	promosAfter, promoFiles, _ := readTable[schema.PromotionRow](t, l, schema.TablePromotions())
+	checkSortedAndUnique(t, promotionKind, promoFiles)
 	for _, c := range []struct {
 		table         string
 		before, after int
@@ -186,6 +193,7 @@ func TestCompactionLeavesPartitionsSortedDeduplicatedAndComplete(t *testing.T) {
 		{"inventory_snapshots", len(invBefore), len(invAfter)},
 		{"purchase_order_lines", len(poBefore), len(poAfter)},
 		{"item_locations", len(itemsBefore), len(itemsAfter)},
+		{"promotions", len(promosBefore), len(promosAfter)},
 	} {
 		if c.before != c.after {
 			t.Errorf("%s: %d rows before, %d after", c.table, c.before, c.after)
@@ -207,8 +215,14 @@ func TestCompactionLeavesPartitionsSortedDeduplicatedAndComplete(t *testing.T) {
 // writePOSFiles appends rows of one dt as files of perFile rows, one commit.
 func writePOSFiles(t testing.TB, l *lake.Lake, day schema.Date, rows []schema.PosLineRow, perFile int) {
 	t.Helper()
+	writeFiles(t, l, schema.TablePOSLines(), day, rows, perFile)
+}
+
+// writeFiles appends rows of one dt of table tb as files of perFile rows,
+// one commit.
+func writeFiles[T any](t testing.TB, l *lake.Lake, tb *schema.Table, day schema.Date, rows []T, perFile int) {
+	t.Helper()
 	ctx := context.Background()
-	tb := schema.TablePOSLines()
 	dt, err := l.Table(ctx, tb)
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,8 @@ func rewriteTask(ctx context.Context, l *lake.Lake, t *schema.Table, task Task, 
 		return rewriteRows(ctx, l, t, poLineKind, task, cfg)
 	case schema.TableNameItemLocations:
 		return rewriteRows(ctx, l, t, itemLocationKind, task, cfg)
+	case schema.TableNamePromotions:
+		return rewriteRows(ctx, l, t, promotionKind, task, cfg)
 	case schema.TableNameRejects:
 		return rewriteRows(ctx, l, t, rejectKind, task, cfg)
 	}
@@ -54,7 +56,7 @@ func rewriteTask(ctx context.Context, l *lake.Lake, t *schema.Table, task Task, 
 func compactable(t *schema.Table) bool {
 	switch t.Name {
 	case schema.TableNamePOSLines, schema.TableNameInventorySnapshots, schema.TableNamePurchaseOrderLines,
-		schema.TableNameItemLocations, schema.TableNameRejects:
+		schema.TableNameItemLocations, schema.TableNamePromotions, schema.TableNameRejects:
 		return true
 	}
 	return false

@@ -56,6 +56,7 @@ type loader struct {
 	inv    map[schema.Date][]schema.InventoryRow
 	po     map[schema.Date][]schema.POLineRow
 	items  map[schema.Date][]schema.ItemLocationRow
+	promos map[schema.Date][]schema.PromotionRow
 	resend []schema.PosLineRow // to send in the next window
 
 	pending map[string][]delta.Add
@@ -113,6 +114,7 @@ func (ld *loader) reset() {
 	ld.inv = map[schema.Date][]schema.InventoryRow{}
 	ld.po = map[schema.Date][]schema.POLineRow{}
 	ld.items = map[schema.Date][]schema.ItemLocationRow{}
+	ld.promos = map[schema.Date][]schema.PromotionRow{}
 }
 
 // Write decodes records into the current window's buffers, flushing the
@@ -168,6 +170,16 @@ func (ld *loader) Write(ctx context.Context, recs []world.Record) error {
 			}
 			row := rec.AppendRows(nil, schema.Source{Offset: off, IngestedAt: rec.UpdatedAt.Add(time.Second).UTC()})[0]
 			ld.items[row.BusinessDate] = append(ld.items[row.BusinessDate], row)
+		case schema.TopicPromotion:
+			rec, err := schema.DecodePromotion(r.Value)
+			if err != nil {
+				return err
+			}
+			if err := ld.advance(ctx, rec.UpdatedAt); err != nil {
+				return err
+			}
+			row := rec.AppendRows(nil, schema.Source{Offset: off, IngestedAt: rec.UpdatedAt.Add(time.Second).UTC()})[0]
+			ld.promos[row.BusinessDate] = append(ld.promos[row.BusinessDate], row)
 		default:
 			return fmt.Errorf("unknown topic %s", r.Topic)
 		}
@@ -234,6 +246,7 @@ func (ld *loader) flushWindow(ctx context.Context) error {
 	writeAll(ctx, &g, ld.l, schema.TableInventorySnapshots(), ld.inv, wo, collect)
 	writeAll(ctx, &g, ld.l, schema.TablePurchaseOrderLines(), ld.po, wo, collect)
 	writeAll(ctx, &g, ld.l, schema.TableItemLocations(), ld.items, wo, collect)
+	writeAll(ctx, &g, ld.l, schema.TablePromotions(), ld.promos, wo, collect)
 	if err := g.Wait(); err != nil {
 		return err
 	}

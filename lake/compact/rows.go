@@ -120,6 +120,25 @@ var itemLocationKind = rowKind[schema.ItemLocationRow]{
 	},
 }
 
+var promotionKind = rowKind[schema.PromotionRow]{
+	compare: func(a, b *schema.PromotionRow) int {
+		return cmp.Or(
+			strings.Compare(a.SKU, b.SKU),
+			strings.Compare(a.PromotionID, b.PromotionID),
+			strings.Compare(a.LocationID, b.LocationID), // "" (null: chain-wide) first
+			timeCompare(a.UpdatedAt, b.UpdatedAt),
+			newestFirst(a.IngestedAt, b.IngestedAt, a.SrcPartition, b.SrcPartition, a.SrcOffset, b.SrcOffset),
+		)
+	},
+	sameKey: func(a, b *schema.PromotionRow) bool {
+		return a.PromotionID == b.PromotionID && a.SKU == b.SKU && a.LocationID == b.LocationID &&
+			a.UpdatedAt.Equal(b.UpdatedAt)
+	},
+	size: func(a *schema.PromotionRow) int64 {
+		return int64(unsafe.Sizeof(*a)) + strBytes(a.PromotionID, a.SKU, a.LocationID, a.Status)
+	},
+}
+
 var rejectKind = rowKind[schema.RejectRow]{
 	compare: func(a, b *schema.RejectRow) int {
 		return cmp.Or(
