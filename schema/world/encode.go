@@ -216,7 +216,24 @@ func appendItemLocation(b []byte, il *schema.ItemLocation) []byte {
 	return o.close()
 }
 
-// appendRecord appends the JSON of one of the four schema records.
+func appendPromotion(b []byte, p *schema.Promotion) []byte {
+	var o jsonObj
+	o.open(b)
+	o.int("schema_version", int64(p.SchemaVersion))
+	o.str("promotion_id", p.PromotionID)
+	o.str("sku", p.SKU)
+	if p.LocationID != "" {
+		o.str("location_id", p.LocationID)
+	}
+	o.date("start_date", p.StartDate)
+	o.date("end_date", p.EndDate)
+	o.int("discount_pct", int64(p.DiscountPct))
+	o.str("status", string(p.Status))
+	o.time("updated_at", p.UpdatedAt)
+	return o.close()
+}
+
+// appendRecord appends the JSON of one of the five schema records.
 func appendRecord(b []byte, v any) ([]byte, bool) {
 	switch x := v.(type) {
 	case *schema.POSTransaction:
@@ -227,6 +244,8 @@ func appendRecord(b []byte, v any) ([]byte, bool) {
 		return appendPurchaseOrder(b, x), true
 	case *schema.ItemLocation:
 		return appendItemLocation(b, x), true
+	case *schema.Promotion:
+		return appendPromotion(b, x), true
 	}
 	return b, false
 }

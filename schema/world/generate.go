@@ -35,9 +35,10 @@ type GenerateOptions struct {
 	BadRate float64
 	// Rate, when > 0, is live mode: records (valid and malformed) are sent at
 	// Rate per second and every time field is stamped with the wall clock at
-	// sending, in the location's zone; business dates are its local date,
-	// and PO dates shift with it. The world's days pass as fast as the rate
-	// allows. 0 is backfill: as fast as possible, world times.
+	// sending, in the location's zone (promotions: headquarters'); business
+	// dates are its local date, and PO and promotion dates shift with it.
+	// The world's days pass as fast as the rate allows. 0 is backfill: as
+	// fast as possible, world times.
 	Rate float64
 	// Now is the live clock (default time.Now).
 	Now func() time.Time
@@ -159,9 +160,10 @@ func (w *World) Generate(ctx context.Context, opts GenerateOptions) (*Summary, e
 		Seed: w.cfg.Seed, Stores: w.cfg.Stores, DCs: w.cfg.DCs, SKUs: w.cfg.SKUs, Days: w.cfg.Days,
 		Start: w.cfg.Start, BadRate: opts.BadRate, Live: opts.Rate > 0,
 	}}
-	for _, t := range schema.Topics {
+	for _, t := range topicNames {
 		em.sum.Topics[t] = TopicCounts{}
 	}
+	em.promos = w.promotionsByPublishDay()
 
 	// Every series' state; series are stepped only by their location's worker.
 	sims := make([][]*Sim, len(w.locs))
@@ -249,6 +251,8 @@ type emitter struct {
 	seq   [numTopics]int64
 	batch []Record
 	all   []*event
+	// promos[d] are the item promotions the ERP publishes on day d.
+	promos [][]itemPromotion
 	// live mode
 	sent      int64
 	liveStart time.Time
@@ -258,8 +262,16 @@ type emitter struct {
 
 func (em *emitter) day(ctx context.Context, d int, out []locDay) error {
 	w := em.w
-	// Merge the locations' events by world time (stable: location order).
+	// Merge the day's promotions and the locations' events by world time
+	// (stable: promotions first, then location order).
+	promos, err := w.renderPromotions(d, em.promos[d], em.opts.BadRate, em.opts.Rate == 0)
+	if err != nil {
+		return err
+	}
 	em.all = em.all[:0]
+	for i := range promos {
+		em.all = append(em.all, &promos[i])
+	}
 	for loc := range out {
 		for i := range out[loc].events {
 			em.all = append(em.all, &out[loc].events[i])
@@ -308,7 +320,7 @@ func (em *emitter) day(ctx context.Context, d int, out []locDay) error {
 }
 
 func (em *emitter) add(ctx context.Context, e *event, bad bool) error {
-	topic := schema.Topics[e.topic]
+	topic := topicNames[e.topic]
 	tc := em.sum.Topics[topic]
 	val := e.value
 	if bad {
@@ -384,6 +396,10 @@ func (em *emitter) restamp(e *event) {
 		v.OrderDate, v.ExpectedDate, v.UpdatedAt = v.OrderDate.AddDays(shift), v.ExpectedDate.AddDays(shift), now
 	case *schema.ItemLocation:
 		v.UpdatedAt = now
+	case *schema.Promotion:
+		// The promotion keeps its notice: its dates move with the publish day.
+		shift := int(today - schema.DateOf(v.UpdatedAt))
+		v.StartDate, v.EndDate, v.UpdatedAt = v.StartDate.AddDays(shift), v.EndDate.AddDays(shift), now
 	}
 }
 
@@ -393,7 +409,7 @@ func (e *event) marshal(arena []byte) ([]byte, error) {
 	start := len(arena)
 	arena, ok := appendRecord(arena, e.v)
 	if !ok {
-		return arena, fmt.Errorf("encode %s record: unknown type %T", schema.Topics[e.topic], e.v)
+		return arena, fmt.Errorf("encode %s record: unknown type %T", topicNames[e.topic], e.v)
 	}
 	e.value = arena[start:len(arena):len(arena)]
 	if e.bad != badNone {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+
+	"github.com/shelflake/shelflake/schema"
 )
 
 // badKind is a kind of malformed record.
@@ -23,8 +25,9 @@ const (
 // BadKinds names the kinds of malformed records the generator sends, as
 // written in truth/malformed.jsonl. Inventory records carry no price: their
 // negative_price kind is negative_quantity (a negative in_transit or
-// allocated) instead.
-var BadKinds = []string{"broken_json", "missing_field", "wrong_type", "negative_price", "unknown_schema_version", "unknown_field", "negative_quantity"}
+// allocated) instead. Promotions carry none either: theirs is out_of_range
+// (a discount_pct outside 1..99, or an end_date before the start_date).
+var BadKinds = []string{"broken_json", "missing_field", "wrong_type", "negative_price", "unknown_schema_version", "unknown_field", "negative_quantity", "out_of_range"}
 
 // name returns the kind's name for a record of topic.
 func (k badKind) name(topic int) string {
@@ -33,6 +36,9 @@ func (k badKind) name(topic int) string {
 	}
 	if k == badNegativePrice && topic == topicInventory {
 		return "negative_quantity"
+	}
+	if k == badNegativePrice && topic == topicPromo {
+		return "out_of_range"
 	}
 	return BadKinds[k-1]
 }
@@ -45,12 +51,14 @@ var (
 		topicInventory: {"snapshot_id", "kind", "location_id", "sku", "on_hand", "as_of"},
 		topicPO:        {"po_id", "line_no", "location_id", "sku", "qty_ordered", "status"},
 		topicItem:      {"sku", "location_id", "supplier_id", "lead_time_days", "unit_cost"},
+		topicPromo:     {"promotion_id", "sku", "start_date", "end_date", "discount_pct", "status", "updated_at"},
 	}
 	wrongTypes = [numTopics][][2]string{
 		topicPOS:       {{"register_id", `17`}, {"lines", `"none"`}, {"total", `true`}, {"event_time", `1767600000`}},
 		topicInventory: {{"on_hand", `"twelve"`}, {"snapshot_rows", `"all"`}, {"sku", `12345`}, {"as_of", `false`}},
 		topicPO:        {{"qty_ordered", `"ten"`}, {"line_no", `"one"`}, {"status", `3`}, {"order_date", `20260105`}},
 		topicItem:      {{"case_pack", `"twelve"`}, {"active", `"yes"`}, {"service_level", `"high"`}, {"lead_time_days", `[7]`}},
+		topicPromo:     {{"discount_pct", `"20%"`}, {"start_date", `20260105`}, {"status", `1`}, {"updated_at", `true`}},
 	}
 	unknownFields = []string{"coupon_code", "note", "legacy_id", "checksum"}
 )
@@ -59,6 +67,8 @@ var (
 // topic, with the draws of seed. It returns the record and the reason it is
 // malformed. Inventory records have no price: negative_price makes
 // in_transit or allocated negative instead (on_hand may be negative).
+// Promotions have none either: negative_price puts discount_pct out of
+// 1..99 or end_date before start_date instead.
 func malform(topic int, value []byte, k badKind, seed uint64) ([]byte, string, error) {
 	r := stream{s: seed}
 	if k == badBrokenJSON {
@@ -102,6 +112,20 @@ func malform(topic int, value []byte, k badKind, seed uint64) ([]byte, string, e
 			f := []string{"unit_cost", "unit_price"}[r.IntN(2)]
 			m[f] = negate(m[f])
 			reason = "negative price: " + f
+		case topicPromo:
+			if r.IntN(2) == 0 {
+				pct := []int{0, 100, -20, 150}[r.IntN(4)]
+				m["discount_pct"] = json.RawMessage(strconv.Itoa(pct))
+				reason = fmt.Sprintf("out of range: discount_pct %d outside 1..99", pct)
+				break
+			}
+			var start schema.Date
+			if err := json.Unmarshal(m["start_date"], &start); err != nil {
+				return nil, "", fmt.Errorf("malform: decode own start_date: %w", err)
+			}
+			end := start.AddDays(-1 - r.IntN(7))
+			m["end_date"] = json.RawMessage(`"` + end.String() + `"`)
+			reason = fmt.Sprintf("out of range: end_date %s before start_date %s", end, start)
 		default:
 			f := []string{"in_transit", "allocated"}[r.IntN(2)]
 			m[f] = negate(m[f])

@@ -10,14 +10,25 @@ import (
 	"github.com/shelflake/shelflake/schema"
 )
 
-// Topic indices into schema.Topics.
+// Topic indices into topicNames.
 const (
 	topicPOS = iota
 	topicInventory
 	topicPO
 	topicItem
+	topicPromo
 	numTopics
 )
+
+// topicNames are the generator's topics by index: the input streams of
+// schema.Topics, in its order (a test holds them to it).
+var topicNames = [numTopics]string{
+	topicPOS:       schema.TopicPOS,
+	topicInventory: schema.TopicInventory,
+	topicPO:        schema.TopicPurchaseOrder,
+	topicItem:      schema.TopicItemLocation,
+	topicPromo:     schema.TopicPromotion,
+}
 
 // event is one record to publish, before or after marshalling.
 type event struct {
@@ -25,7 +36,7 @@ type event struct {
 	topic int
 	loc   int
 	key   string
-	v     any // *schema.POSTransaction, *schema.InventoryRecord, *schema.PurchaseOrderLine, *schema.ItemLocation
+	v     any // *schema.POSTransaction, *schema.InventoryRecord, *schema.PurchaseOrderLine, *schema.ItemLocation, *schema.Promotion
 	// bad is the malformed variant to send right after this record (0: none),
 	// drawn from badSeed.
 	bad     badKind
@@ -154,15 +165,20 @@ func (rd *renderer) render(sims []*Sim, loc, day int, badRate float64, marshal b
 		out.events = append(out.events, rd.inventory(l, sku, snap, schema.SnapshotFull, len(rd.results), r.OnHand, alloc, r.OnOrder, at))
 	}
 	slices.SortStableFunc(out.events, func(a, b event) int { return cmp.Compare(a.at, b.at) })
-	// Malformed variants and marshalling, into one buffer per location-day
-	// (never reused: the sink may keep the records).
 	bad := streamAt(seriesKey(w.cfg.Seed, loc, -1), day, purposeBad)
+	return out, finishEvents(out.events, bad, badRate, 256, marshal)
+}
+
+// finishEvents draws the malformed variants of events from bad, in order,
+// and, if marshal, marshals them into one new buffer of about sizeHint bytes
+// per event (never reused: the sink may keep the records).
+func finishEvents(events []event, bad stream, badRate float64, sizeHint int, marshal bool) error {
 	var arena []byte
 	if marshal {
-		arena = make([]byte, 0, 256*len(out.events))
+		arena = make([]byte, 0, sizeHint*len(events))
 	}
-	for i := range out.events {
-		e := &out.events[i]
+	for i := range events {
+		e := &events[i]
 		if badRate > 0 && bad.Float64() < badRate {
 			e.bad = badKind(1 + bad.IntN(int(numBadKinds)-1))
 			e.badSeed = bad.Uint64()
@@ -170,11 +186,66 @@ func (rd *renderer) render(sims []*Sim, loc, day int, badRate float64, marshal b
 		if marshal {
 			var err error
 			if arena, err = e.marshal(arena); err != nil {
-				return out, err
+				return err
 			}
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// promoPublishSec is when the ERP publishes promotions: 06:00 local time at
+// the chain's headquarters. The world has no separate head office; it takes
+// the first location's (store S0001's) time zone for it.
+const promoPublishSec = 6 * 3600
+
+// itemPromotion is one of an item's promotions.
+type itemPromotion struct {
+	sku int
+	p   *Promotion
+}
+
+// promotionsByPublishDay lists the item promotions to publish on each day,
+// by SKU index, then start. Every promotion starts within the world's days
+// and is published no later than its start, so every one is listed.
+func (w *World) promotionsByPublishDay() [][]itemPromotion {
+	days := make([][]itemPromotion, w.cfg.Days)
+	for sku := range w.items {
+		ps := w.items[sku].Promotions
+		for i := range ps {
+			d := ps[i].PublishDay()
+			days[d] = append(days[d], itemPromotion{sku: sku, p: &ps[i]})
+		}
+	}
+	return days
+}
+
+// renderPromotions renders the erp.promotions records of ps, published on
+// day: one per item promotion, chain-wide, keyed by SKU, stamped
+// promoPublishSec at headquarters (location 0), with the inclusive end date.
+// Their malformed variants come from a stream of their own, so the other
+// topics' records are the same with or without promotions.
+func (w *World) renderPromotions(day int, ps []itemPromotion, badRate float64, marshal bool) ([]event, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	hq := &w.locs[0]
+	at := localTime(hq, w.Date(day), promoPublishSec)
+	out := make([]event, len(ps))
+	for i, ip := range ps {
+		it := &w.items[ip.sku]
+		out[i] = event{at: at.Unix(), topic: topicPromo, loc: hq.Index, key: it.ID, v: &schema.Promotion{
+			SchemaVersion: schema.CurrentVersion,
+			PromotionID:   ip.p.ID,
+			SKU:           it.ID,
+			StartDate:     w.Date(ip.p.Start),
+			EndDate:       w.Date(ip.p.End - 1),
+			DiscountPct:   int(ip.p.DiscountPct),
+			Status:        schema.PromotionPlanned,
+			UpdatedAt:     at,
+		}}
+	}
+	bad := streamAt(seriesKey(w.cfg.Seed, -1, -3), day, purposeBad)
+	return out, finishEvents(out, bad, badRate, 200, marshal)
 }
 
 func ymd(d schema.Date) string {

@@ -17,9 +17,11 @@
 //     sales and average inventory ([Stats]).
 //   - A record generator ([World.Generate]) that runs every series day by day
 //     and renders what a retailer's systems would publish: POS transactions,
-//     inventory snapshots, purchase-order line states and item-location
-//     parameters, in the JSON of package schema, to a [Sink], together with the
-//     ground truth (true demand, lost demand, malformed records sent, counts).
+//     inventory snapshots, purchase-order line states, item-location
+//     parameters and the promotion calendar (each promotion published
+//     [PromotionNoticeDays] ahead), in the JSON of package schema, to a [Sink],
+//     together with the ground truth (true demand, lost demand, malformed
+//     records sent, counts).
 //
 // Randomness: world construction uses math/rand/v2 PCG streams seeded from the
 // seed and the entity's index (so a store's or SKU's attributes do not depend
@@ -208,7 +210,8 @@ type Item struct {
 
 // Promotion lowers an item's price by DiscountPct and lifts its demand by Lift
 // on days [Start, End) (day indices), chain-wide. Demand dips to 85% for three
-// days after (customers stocked up).
+// days after (customers stocked up). The last promotions of the calendar may
+// run past the world's last day (they are published before it).
 type Promotion struct {
 	ID          string
 	Start, End  int
@@ -286,6 +289,15 @@ func (w *World) Date(day int) schema.Date { return w.cfg.Start.AddDays(day) }
 func (w *World) Open(loc, day int) bool {
 	return w.mult[w.locs[loc].cal()][0][day] != 0
 }
+
+// PromotionNoticeDays is how far ahead of its start the ERP publishes a
+// promotion on erp.promotions (at the world's start, the promotions already
+// within reach are published on day 0).
+const PromotionNoticeDays = 35
+
+// PublishDay returns the day index on which the ERP publishes p: its
+// start less PromotionNoticeDays, but not before day 0.
+func (p *Promotion) PublishDay() int { return max(0, p.Start-PromotionNoticeDays) }
 
 // Promotion returns the promotion of sku running on day, or nil.
 func (w *World) Promotion(sku, day int) *Promotion {
@@ -550,15 +562,18 @@ func (w *World) promotions(r *rand.Rand, it *Item) []Promotion {
 	if r.Float64() >= eligible {
 		return nil
 	}
+	// The calendar runs PromotionNoticeDays past the world's last day: on
+	// its last days the ERP has already published what comes next, and a
+	// forecast as of the day after the world knows it.
 	var ps []Promotion
 	day := 3 + r.IntN(40)
-	for n := 1; day < w.cfg.Days; n++ {
+	for n := 1; day < w.cfg.Days+PromotionNoticeDays; n++ {
 		length := 3 + r.IntN(5)
 		pct := []int64{10, 15, 20, 25, 30, 33}[r.IntN(6)]
 		lift := 1 + float64(pct)/100*(3+5*r.Float64())
 		ps = append(ps, Promotion{
 			ID:    fmt.Sprintf("PR-%s-%02d", it.ID[3:], n),
-			Start: day, End: min(day+length, w.cfg.Days), DiscountPct: pct, Lift: lift,
+			Start: day, End: day + length, DiscountPct: pct, Lift: lift,
 		})
 		day += length + 21 + r.IntN(50)
 	}

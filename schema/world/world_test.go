@@ -112,6 +112,9 @@ func decode(d *schema.Decoder, topic string, b []byte) (any, string, error) {
 	case schema.TopicItemLocation:
 		v, err := d.ItemLocation(b)
 		return v, v.LocationID, err
+	case schema.TopicPromotion:
+		v, err := d.Promotion(b)
+		return v, v.SKU, err
 	}
 	return nil, "", fmt.Errorf("unknown topic %s", topic)
 }
@@ -182,6 +185,7 @@ func TestMalformedRecordsAreRejectedForTheirReason(t *testing.T) {
 		"wrong_type":             schema.ReasonWrongType,
 		"negative_price":         schema.ReasonInvalidValue,
 		"negative_quantity":      schema.ReasonInvalidValue,
+		"out_of_range":           schema.ReasonInvalidValue,
 		"unknown_schema_version": schema.ReasonUnknownVersion,
 		"unknown_field":          schema.ReasonUnknownField,
 	}
@@ -671,6 +675,8 @@ func TestLiveModeStampsRecordsWithTheClock(t *testing.T) {
 			ts = x.UpdatedAt
 		case schema.ItemLocation:
 			ts = x.UpdatedAt
+		case schema.Promotion:
+			ts = x.UpdatedAt
 		}
 		if !within(ts) {
 			t.Fatalf("record %d (%s) stamped %s, clock ran %s..%s", i, r.Topic, ts, begin, end)
@@ -833,6 +839,11 @@ func TestRecordsAreExactlyWhatEncodingJSONWrites(t *testing.T) {
 	want, _ := json.Marshal(il)
 	if got := appendItemLocation(nil, il); !bytes.Equal(got, want) {
 		t.Errorf("escaping:\n got %s\nwant %s", got, want)
+	}
+	pr := &schema.Promotion{PromotionID: "PR-<1>&\"x\"", SKU: "SKU\u00e9", LocationID: "S0001", StartDate: -3, DiscountPct: 99, UpdatedAt: time.Unix(0, 1).In(time.FixedZone("", -3*3600-1800))}
+	want, _ = json.Marshal(pr)
+	if got := appendPromotion(nil, pr); !bytes.Equal(got, want) {
+		t.Errorf("promotion at a location:\n got %s\nwant %s", got, want)
 	}
 	tx := &schema.POSTransaction{EventTime: time.Date(2026, 3, 29, 3, 0, 0, 5000, time.FixedZone("", 7200))}
 	want, _ = json.Marshal(tx)
