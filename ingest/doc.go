@@ -3,12 +3,12 @@
 //
 // # Pipeline
 //
-// One franz-go client consumes the four input topics in one consumer group.
+// One franz-go client consumes the five input topics in one consumer group.
 // The poll loop decodes and validates each record with schema's Decoder and
 // appends its rows to the buffer of its table (pos_lines,
-// inventory_snapshots, purchase_order_lines, item_locations), grouped by
-// business-date partition (dt), or, when it fails, to the rejects table and
-// the dead-letter topic. Late and out-of-order events simply land in their own
+// inventory_snapshots, purchase_order_lines, item_locations, promotions),
+// grouped by business-date partition (dt), or, when it fails, to the rejects
+// table and the dead-letter topic. Late and out-of-order events simply land in their own
 // dt. A table is flushed when its oldest unflushed progress is
 // Options.FlushInterval old (the freshness bound); sooner when its buffer
 // reaches Options.FileBytes, when memory runs short, when partitions are
@@ -115,11 +115,11 @@
 // "watermarks": [{"topic", "partition", "from", "offset", "eventTime",
 // "drainedAt"}]}: per partition the table now holds every record below
 // offset; eventTime is the newest event time (POS event_time, inventory
-// as_of, PO and item updated_at) of its rows from that partition; drainedAt,
-// when present, is a time before which every record of the partition had
-// been produced below offset (the ingester lists the end offsets every flush
-// interval; a partition it has consumed to a listed end is drained as of the
-// listing). Producers send each store's or location's events in order within
+// as_of, PO, item and promotion updated_at) of its rows from that partition;
+// drainedAt, when present, is a time before which every record of the
+// partition had been produced below offset (the ingester lists the end
+// offsets every flush interval; a partition it has consumed to a listed end
+// is drained as of the listing). Producers send each store's or location's events in order within
 // a partition and after they happen, so a partition is complete up to the
 // later of eventTime and drainedAt, minus the producers' allowed lateness; a
 // table is complete up to the minimum of that over its partitions (a quiet

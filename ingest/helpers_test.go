@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strconv"
@@ -52,19 +53,30 @@ func startCluster(t testing.TB, partitions int32, extra ...kfake.Opt) *kfake.Clu
 // dataset is what the tests produce and then expect in the lake.
 type dataset struct {
 	valid     synthTotals
-	malformed int64
+	malformed int64 // of every topic
+	// malformedBy counts the malformed records per topic.
+	malformedBy map[string]int64
 	// keys are the valid transaction ids.
 	txns map[string]bool
+	// promos are the valid promotions' rows by promotion_id, without
+	// lineage (src_partition, src_offset, ingested_at).
+	promos map[string]schema.PromotionRow
 }
 
+// promoEvery: produceWorkload sends a promotion with every promoEvery-th
+// POS transaction.
+const promoEvery = 10
+
 // produceWorkload produces n POS transactions over dates business dates
-// starting at day0, with every malformedEvery-th record broken (0: none),
-// spread over the partitions by key; some records carry headers.
+// starting at day0 and, with every promoEvery-th of them, an erp.promotions
+// document published that day; every malformedEvery-th record of each
+// topic is broken (0: none). Records spread over the partitions by key;
+// some carry headers.
 func produceWorkload(t testing.TB, cl *kgo.Client, seed uint64, from, n int64, dates int, malformedEvery int64) dataset {
 	t.Helper()
 	s := newSynth(seed)
 	day0 := schema.NewDate(2025, 6, 1)
-	ds := dataset{txns: map[string]bool{}}
+	ds := dataset{txns: map[string]bool{}, promos: map[string]schema.PromotionRow{}, malformedBy: map[string]int64{}}
 	var recs []*kgo.Record
 	flush := func() {
 		// Errorf, not Fatalf: this may run on a producing goroutine.
@@ -80,6 +92,7 @@ func produceWorkload(t testing.TB, cl *kgo.Client, seed uint64, from, n int64, d
 			r.Key = []byte(fmt.Sprintf("S%03d", k%40))
 			r.Value = s.malformed(k, dt, int(k/malformedEvery))
 			ds.malformed++
+			ds.malformedBy[schema.TopicPOS]++
 		} else {
 			key, doc, tot := s.pos(k, dt)
 			r.Key, r.Value = key, doc
@@ -90,7 +103,21 @@ func produceWorkload(t testing.TB, cl *kgo.Client, seed uint64, from, n int64, d
 			r.Headers = []kgo.RecordHeader{{Key: "trace-id", Value: []byte(strconv.FormatInt(k, 10))}}
 		}
 		recs = append(recs, r)
-		if len(recs) == 1000 {
+		if k%promoEvery == promoEvery/2 {
+			j := k / promoEvery
+			p := &kgo.Record{Topic: schema.TopicPromotion}
+			if malformedEvery > 0 && j%malformedEvery == malformedEvery-1 {
+				p.Key, p.Value = s.malformedPromotion(j, dt, int(j/malformedEvery))
+				ds.malformed++
+				ds.malformedBy[schema.TopicPromotion]++
+			} else {
+				key, doc, row := s.promotion(j, dt)
+				p.Key, p.Value = key, doc
+				ds.promos[row.PromotionID] = row
+			}
+			recs = append(recs, p)
+		}
+		if len(recs) >= 1000 {
 			flush()
 		}
 	}
@@ -107,6 +134,74 @@ func (d *dataset) merge(o dataset) {
 	for k := range o.txns {
 		d.txns[k] = true
 	}
+	if d.promos == nil {
+		d.promos = map[string]schema.PromotionRow{}
+	}
+	for k, r := range o.promos {
+		d.promos[k] = r
+	}
+	if d.malformedBy == nil {
+		d.malformedBy = map[string]int64{}
+	}
+	for k, n := range o.malformedBy {
+		d.malformedBy[k] += n
+	}
+}
+
+// promotion returns a valid erp.promotions document with id n, published
+// on business date dt, its key (the SKU) and its row without lineage. Its
+// contents follow from n alone (the POS stream's randomness is untouched):
+// a third are one store's, the rest chain-wide; every seventh is
+// cancelled.
+func (s *synth) promotion(n int64, dt schema.Date) (key, doc []byte, row schema.PromotionRow) {
+	start := dt.AddDays(7 + int(n%29))
+	p := schema.Promotion{
+		SchemaVersion: schema.CurrentVersion,
+		PromotionID:   fmt.Sprintf("PR-%09d", n),
+		SKU:           fmt.Sprintf("SKU-%06d", (n*7919)%int64(s.skus)),
+		StartDate:     start,
+		EndDate:       start.AddDays(int(n % 14)),
+		DiscountPct:   5 + int(n%45),
+		Status:        schema.PromotionPlanned,
+		UpdatedAt:     dt.In(s.zone).Add(6*time.Hour + time.Duration(n%3600)*time.Second),
+	}
+	if n%3 == 0 {
+		p.LocationID = fmt.Sprintf("S%03d", n%int64(s.stores))
+	}
+	if n%7 == 0 {
+		p.Status = schema.PromotionCancelled
+	}
+	b, _ := json.Marshal(&p) // cannot fail: the type always marshals
+	return []byte(p.SKU), b, p.AppendRows(nil, schema.Source{})[0]
+}
+
+// malformedPromotion returns a promotion document, and its key, that fails
+// decoding in one of four ways (kind modulo malformedKinds): not JSON, an
+// unknown member, an end before the start, an unknown schema version.
+func (s *synth) malformedPromotion(n int64, dt schema.Date, kind int) (key, doc []byte) {
+	key, doc, _ = s.promotion(n, dt)
+	var m map[string]any
+	_ = json.Unmarshal(doc, &m)
+	switch kind % malformedKinds {
+	case 0:
+		return key, doc[:len(doc)/2]
+	case 1:
+		m["surprise"] = true
+	case 2:
+		m["end_date"] = dt.AddDays(-1).String()
+	default:
+		m["schema_version"] = 99
+	}
+	b, _ := json.Marshal(m)
+	return key, b
+}
+
+// samePromotion reports whether lake row got is want, lineage aside.
+func samePromotion(got, want schema.PromotionRow) bool {
+	return got.PromotionID == want.PromotionID && got.SKU == want.SKU && got.LocationID == want.LocationID &&
+		got.StartDate == want.StartDate && got.EndDate == want.EndDate && got.DiscountPct == want.DiscountPct &&
+		got.Status == want.Status && got.UpdatedAt.Equal(want.UpdatedAt) &&
+		got.UpdatedAtUTCOffsetMin == want.UpdatedAtUTCOffsetMin && got.BusinessDate == want.BusinessDate
 }
 
 // lakeState is what the lake holds, read back from the Delta snapshots and
@@ -121,6 +216,8 @@ type lakeState struct {
 	rejectIDs map[string]int // "topic/partition/offset" → count
 	reasons   map[string]int64
 	posFiles  int
+	// promos are the promotions rows by promotion_id.
+	promos map[string][]schema.PromotionRow
 	// newestEvent is the newest pos_lines event time per source partition.
 	newestEvent map[int32]time.Time
 	versions    map[string]map[string]int64 // table → appId → version
@@ -129,7 +226,8 @@ type lakeState struct {
 func readLake(t testing.TB, ctx context.Context, l *lake.Lake) lakeState {
 	t.Helper()
 	st := lakeState{keys: map[string]int{}, txns: map[string]bool{}, rejectIDs: map[string]int{},
-		reasons: map[string]int64{}, versions: map[string]map[string]int64{}, newestEvent: map[int32]time.Time{}}
+		reasons: map[string]int64{}, versions: map[string]map[string]int64{}, newestEvent: map[int32]time.Time{},
+		promos: map[string][]schema.PromotionRow{}}
 	pos, err := l.Table(ctx, schema.TablePOSLines())
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +277,27 @@ func readLake(t testing.TB, ctx context.Context, l *lake.Lake) lakeState {
 			}
 		}
 	}
+	pr, err := l.Table(ctx, schema.TablePromotions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	psnap, err := pr.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.versions[schema.TableNamePromotions] = psnap.Txns()
+	for _, f := range psnap.Files() {
+		rows, err := lake.ReadRows[schema.PromotionRow](ctx, l, f.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			st.promos[r.PromotionID] = append(st.promos[r.PromotionID], r)
+			if d := r.BusinessDate.String(); f.PartitionValues["dt"] != d {
+				t.Errorf("promotion published on %s in partition dt=%s", d, f.PartitionValues["dt"])
+			}
+		}
+	}
 	rej, err := l.Table(ctx, schema.TableRejects())
 	if err != nil {
 		t.Fatal(err)
@@ -203,8 +322,8 @@ func readLake(t testing.TB, ctx context.Context, l *lake.Lake) lakeState {
 }
 
 // checkExactlyOnce fails t unless the lake holds exactly ds: every valid
-// line once (count, distinct keys, sums of quantity and money) and every
-// malformed record once in rejects.
+// line once (count, distinct keys, sums of quantity and money), every valid
+// promotion once and as sent, and every malformed record once in rejects.
 func checkExactlyOnce(t testing.TB, st lakeState, ds dataset) {
 	t.Helper()
 	if st.lines != ds.valid.Lines {
@@ -246,11 +365,42 @@ func checkExactlyOnce(t testing.TB, st lakeState, ds dataset) {
 	if st.rejects != ds.malformed || int64(len(st.rejectIDs)) != ds.malformed {
 		t.Errorf("rejects holds %d rows (%d distinct records), want %d", st.rejects, len(st.rejectIDs), ds.malformed)
 	}
+	checkPromotions(t, st, ds)
 }
 
-// caughtUp reports whether both tables fed by pos.transactions hold every
-// offset the topic has (their txn versions reached the end offsets) for
-// group: cheaper to poll than reading the files.
+// checkPromotions fails t unless promotions holds every promotion of ds
+// once, equal to what was sent, and nothing else.
+func checkPromotions(t testing.TB, st lakeState, ds dataset) {
+	t.Helper()
+	bad := 0
+	report := func(format string, args ...any) {
+		if bad < 5 {
+			t.Errorf(format, args...)
+		}
+		bad++
+	}
+	for id, want := range ds.promos {
+		switch got := st.promos[id]; {
+		case len(got) != 1:
+			report("promotion %s is in the lake %d times", id, len(got))
+		case !samePromotion(got[0], want):
+			report("promotion %s reads back as %+v, sent %+v", id, got[0], want)
+		}
+	}
+	for id := range st.promos {
+		if _, ok := ds.promos[id]; !ok {
+			report("promotion %s is in the lake but was not sent valid", id)
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d promotions wrong (%d sent valid, %d in the lake)", bad, len(ds.promos), len(st.promos))
+	}
+}
+
+// caughtUp reports whether the tables fed by pos.transactions and
+// erp.promotions (each topic's data table and rejects) hold every offset
+// the topics have (their txn versions reached the end offsets) for group:
+// cheaper to poll than reading the files.
 // A client may be given (one that can reach a secured broker).
 func caughtUp(t testing.TB, ctx context.Context, l *lake.Lake, addr, group string, use ...*kgo.Client) bool {
 	t.Helper()
@@ -265,12 +415,12 @@ func caughtUp(t testing.TB, ctx context.Context, l *lake.Lake, addr, group strin
 		defer c.Close()
 		cl = c
 	}
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, schema.TopicPOS)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, schema.TopicPOS, schema.TopicPromotion)
 	if err != nil {
 		t.Logf("list end offsets: %v", err)
 		return false
 	}
-	for _, d := range []*schema.Table{schema.TablePOSLines(), schema.TableRejects()} {
+	for _, d := range []*schema.Table{schema.TablePOSLines(), schema.TablePromotions(), schema.TableRejects()} {
 		dt, err := l.Table(ctx, d)
 		if err != nil {
 			t.Fatal(err)
@@ -282,6 +432,9 @@ func caughtUp(t testing.TB, ctx context.Context, l *lake.Lake, addr, group strin
 		txns := snap.Txns()
 		ok := true
 		ends.Each(func(o kadm.ListedOffset) {
+			if feeds, _ := schema.TableForTopic(o.Topic); d.Name != schema.TableNameRejects && feeds.Name != d.Name {
+				return
+			}
 			if o.Offset > 0 && txns[AppID(group, o.Topic, o.Partition)] < o.Offset {
 				ok = false
 			}

@@ -92,12 +92,20 @@ func TestIngestWritesEveryRecordOnceAndRejectsTheMalformed(t *testing.T) {
 	st := readLake(t, ctx, l)
 	checkExactlyOnce(t, st, ds)
 
-	// Every partition of both tables is at the partition's end.
+	// Every partition of every table is at the partition's end: rejects
+	// is fed by both topics.
+	feeds := map[string][]string{
+		schema.TableNamePOSLines:   {schema.TopicPOS},
+		schema.TableNamePromotions: {schema.TopicPromotion},
+		schema.TableNameRejects:    {schema.TopicPOS, schema.TopicPromotion},
+	}
 	for table, vs := range st.versions {
-		for p := range int32(4) {
-			app := AppID("g1", schema.TopicPOS, p)
-			if _, ok := vs[app]; !ok {
-				t.Errorf("table %s has no txn for %s", table, app)
+		for _, topic := range feeds[table] {
+			for p := range int32(4) {
+				app := AppID("g1", topic, p)
+				if _, ok := vs[app]; !ok {
+					t.Errorf("table %s has no txn for %s", table, app)
+				}
 			}
 		}
 	}
@@ -133,38 +141,47 @@ func TestIngestWritesEveryRecordOnceAndRejectsTheMalformed(t *testing.T) {
 	if got := metricValue(ing.m.rows.WithLabelValues(schema.TableNamePOSLines)); int64(got) != ds.valid.Lines {
 		t.Errorf("rows written metric = %v, want %d", got, ds.valid.Lines)
 	}
-	var rejected float64
-	for _, r := range schema.Reasons() {
-		rejected += metricValue(ing.m.rejects.WithLabelValues(schema.TopicPOS, r))
+	if got := metricValue(ing.m.rows.WithLabelValues(schema.TableNamePromotions)); int(got) != len(ds.promos) {
+		t.Errorf("promotions rows written metric = %v, want %d", got, len(ds.promos))
 	}
-	if int64(rejected) != ds.malformed {
-		t.Errorf("rejects metric = %v, want %d", rejected, ds.malformed)
+	if ds.malformedBy[schema.TopicPOS] == 0 || ds.malformedBy[schema.TopicPromotion] == 0 || len(ds.promos) == 0 {
+		t.Fatalf("the workload lacks valid promotions or malformed records of a topic: %d promotions, malformed %v",
+			len(ds.promos), ds.malformedBy)
 	}
+	for _, topic := range []string{schema.TopicPOS, schema.TopicPromotion} {
+		var rejected float64
+		for _, r := range schema.Reasons() {
+			rejected += metricValue(ing.m.rejects.WithLabelValues(topic, r))
+		}
+		if int64(rejected) != ds.malformedBy[topic] {
+			t.Errorf("%s rejects metric = %v, want %d", topic, rejected, ds.malformedBy[topic])
+		}
 
-	// The dead letters: one per malformed record, with the source headers.
-	dlq := consumeAll(t, addr, schema.TopicPOS+".dlq", int(ds.malformed))
-	dead := map[string]bool{}
-	for _, r := range dlq {
-		h := map[string]string{}
-		for _, x := range r.Headers {
-			h[x.Key] = string(x.Value)
+		// The dead letters: one per malformed record, with the source headers.
+		dlq := consumeAll(t, addr, topic+".dlq", int(ds.malformedBy[topic]))
+		dead := map[string]bool{}
+		for _, r := range dlq {
+			h := map[string]string{}
+			for _, x := range r.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			if h[HeaderSourceTopic] != topic || h[HeaderReason] == "" || h[HeaderError] == "" {
+				t.Errorf("dead letter headers %v lack the source or the error", h)
+			}
+			id := h[HeaderSourcePartition] + "/" + h[HeaderSourceOffset]
+			if dead[id] {
+				t.Errorf("dead letter %s of %s produced twice", id, topic)
+			}
+			dead[id] = true
+			p, _ := strconv.Atoi(h[HeaderSourcePartition])
+			o, _ := strconv.ParseInt(h[HeaderSourceOffset], 10, 64)
+			if st.rejectIDs[topic+"/"+strconv.Itoa(p)+"/"+strconv.FormatInt(o, 10)] != 1 {
+				t.Errorf("dead letter %s of %s is not in the rejects table", id, topic)
+			}
 		}
-		if h[HeaderSourceTopic] != schema.TopicPOS || h[HeaderReason] == "" || h[HeaderError] == "" {
-			t.Errorf("dead letter headers %v lack the source or the error", h)
+		if int64(len(dlq)) != ds.malformedBy[topic] {
+			t.Errorf("%d dead letters on %s.dlq, want %d", len(dlq), topic, ds.malformedBy[topic])
 		}
-		id := h[HeaderSourcePartition] + "/" + h[HeaderSourceOffset]
-		if dead[id] {
-			t.Errorf("dead letter %s produced twice", id)
-		}
-		dead[id] = true
-		p, _ := strconv.Atoi(h[HeaderSourcePartition])
-		o, _ := strconv.ParseInt(h[HeaderSourceOffset], 10, 64)
-		if st.rejectIDs[schema.TopicPOS+"/"+strconv.Itoa(p)+"/"+strconv.FormatInt(o, 10)] != 1 {
-			t.Errorf("dead letter %s is not in the rejects table", id)
-		}
-	}
-	if int64(len(dlq)) != ds.malformed {
-		t.Errorf("%d dead letters, want %d", len(dlq), ds.malformed)
 	}
 
 	// A restart with nothing new commits nothing and duplicates nothing.

@@ -25,6 +25,7 @@ const (
 	tableInventory
 	tablePO
 	tableItemLocation
+	tablePromotion
 	tableRejects
 	numTables
 )
@@ -143,12 +144,14 @@ type Ingester struct {
 	invBuf *buffer[schema.InventoryRow]
 	poBuf  *buffer[schema.POLineRow]
 	ilBuf  *buffer[schema.ItemLocationRow]
+	prBuf  *buffer[schema.PromotionRow]
 	rejBuf *buffer[schema.RejectRow]
 
 	dec        schema.Decoder
 	scratchInv []schema.InventoryRow
 	scratchPO  []schema.POLineRow
 	scratchIL  []schema.ItemLocationRow
+	scratchPr  []schema.PromotionRow
 
 	sem    chan struct{} // bounds concurrent file writes
 	jobs   sync.WaitGroup
@@ -192,6 +195,8 @@ func New(ctx context.Context, o Options) (*Ingester, error) {
 		func(r *schema.POLineRow) (string, int32) { return o.Topics.PurchaseOrder, r.SrcPartition })
 	i.ilBuf = newBuffer(func(r *schema.ItemLocationRow) schema.Date { return r.PartitionDate() },
 		func(r *schema.ItemLocationRow) (string, int32) { return o.Topics.ItemLocation, r.SrcPartition })
+	i.prBuf = newBuffer(func(r *schema.PromotionRow) schema.Date { return r.PartitionDate() },
+		func(r *schema.PromotionRow) (string, int32) { return o.Topics.Promotion, r.SrcPartition })
 	i.rejBuf = newBuffer(func(r *schema.RejectRow) schema.Date { return r.PartitionDate() },
 		func(r *schema.RejectRow) (string, int32) { return r.Topic, r.Partition })
 
@@ -204,6 +209,7 @@ func New(ctx context.Context, o Options) (*Ingester, error) {
 		tableInventory:    {schema.TableInventorySnapshots(), i.invBuf, o.Topics.Inventory},
 		tablePO:           {schema.TablePurchaseOrderLines(), i.poBuf, o.Topics.PurchaseOrder},
 		tableItemLocation: {schema.TableItemLocations(), i.ilBuf, o.Topics.ItemLocation},
+		tablePromotion:    {schema.TablePromotions(), i.prBuf, o.Topics.Promotion},
 		tableRejects:      {schema.TableRejects(), i.rejBuf, ""},
 	}
 	i.topics = map[string]*topicState{}
@@ -249,7 +255,7 @@ func New(ctx context.Context, o Options) (*Ingester, error) {
 // processed, and the lake deciding where each partition resumes.
 func (i *Ingester) clientOpts() []kgo.Opt {
 	o := i.o
-	topics := []string{o.Topics.POS, o.Topics.Inventory, o.Topics.PurchaseOrder, o.Topics.ItemLocation}
+	topics := o.Topics.list()
 	// One fetch must not be able to blow the budget. Its limit counts
 	// compressed bytes, and JSON compresses several times: a thirty-second
 	// of the budget (at most 32 MiB) keeps a decompressed fetch well
@@ -313,7 +319,7 @@ func (i *Ingester) Run(ctx context.Context) error {
 // partitions that have records) and for the watermarks' drained rule.
 func (i *Ingester) listEndOffsets(ctx context.Context) {
 	adm := kadm.NewClient(i.cl)
-	topics := []string{i.o.Topics.POS, i.o.Topics.Inventory, i.o.Topics.PurchaseOrder, i.o.Topics.ItemLocation}
+	topics := i.o.Topics.list()
 	t := time.NewTicker(i.o.FlushInterval)
 	defer t.Stop()
 	for {
@@ -490,6 +496,14 @@ func (i *Ingester) processLocked(ts *topicState, ps *partState, r *kgo.Record, n
 			i.scratchIL = v.AppendRows(i.scratchIL[:0], src)
 			added = int64(len(r.Value)) + int64(len(i.scratchIL))*(sizeItemLocation+recordOverhead)
 			i.ilBuf.add(i.scratchIL, added)
+			event = v.UpdatedAt
+		}
+	case tablePromotion:
+		var v schema.Promotion
+		if v, err = i.dec.Promotion(r.Value); err == nil && needData {
+			i.scratchPr = v.AppendRows(i.scratchPr[:0], src)
+			added = int64(len(r.Value)) + int64(len(i.scratchPr))*(sizePromotion+recordOverhead)
+			i.prBuf.add(i.scratchPr, added)
 			event = v.UpdatedAt
 		}
 	}

@@ -18,6 +18,7 @@ const (
 	sizeInventory    = int64(unsafe.Sizeof(schema.InventoryRow{}))
 	sizePOLine       = int64(unsafe.Sizeof(schema.POLineRow{}))
 	sizeItemLocation = int64(unsafe.Sizeof(schema.ItemLocationRow{}))
+	sizePromotion    = int64(unsafe.Sizeof(schema.PromotionRow{}))
 	sizeReject       = int64(unsafe.Sizeof(schema.RejectRow{}))
 )
 

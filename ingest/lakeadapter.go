@@ -100,6 +100,8 @@ func (t *lakeTable) WriteFiles(ctx context.Context, dt schema.Date, rows any) ([
 		adds, n, err = writeChunks(ctx, t, dt, rs)
 	case [][]schema.ItemLocationRow:
 		adds, n, err = writeChunks(ctx, t, dt, rs)
+	case [][]schema.PromotionRow:
+		adds, n, err = writeChunks(ctx, t, dt, rs)
 	case [][]schema.RejectRow:
 		adds, n, err = writeChunks(ctx, t, dt, rs)
 	default:

@@ -26,7 +26,7 @@ const (
 	DefaultCommitAttempts   = 5
 )
 
-// Topics names the four input topics. An empty name takes the default from
+// Topics names the five input topics. An empty name takes the default from
 // schema (schema.TopicPOS, …). Each topic's dead-letter topic is its name
 // plus ".dlq".
 type Topics struct {
@@ -34,6 +34,12 @@ type Topics struct {
 	Inventory     string
 	PurchaseOrder string
 	ItemLocation  string
+	Promotion     string
+}
+
+// list returns the topics in schema.Topics' order.
+func (t Topics) list() []string {
+	return []string{t.POS, t.Inventory, t.PurchaseOrder, t.ItemLocation, t.Promotion}
 }
 
 func (t Topics) withDefaults() Topics {
@@ -48,6 +54,9 @@ func (t Topics) withDefaults() Topics {
 	}
 	if t.ItemLocation == "" {
 		t.ItemLocation = schema.TopicItemLocation
+	}
+	if t.Promotion == "" {
+		t.Promotion = schema.TopicPromotion
 	}
 	return t
 }
@@ -192,7 +201,7 @@ func (o *Options) validate() error {
 		errs = append(errs, errors.New("flush workers and commit attempts must be positive"))
 	}
 	seen := map[string]bool{}
-	for _, t := range []string{o.Topics.POS, o.Topics.Inventory, o.Topics.PurchaseOrder, o.Topics.ItemLocation} {
+	for _, t := range o.Topics.list() {
 		if seen[t] {
 			errs = append(errs, fmt.Errorf("topic %q named twice", t))
 		}

@@ -134,6 +134,17 @@ func ReplayRejects(ctx context.Context, o ReplayOptions) (ReplayReport, error) {
 				},
 				func(r *schema.ItemLocationRow) (int32, int64) { return r.SrcPartition, r.SrcOffset })
 		}},
+		{o.Topics.Promotion, func(rs []schema.RejectRow) error {
+			return replayTable(ctx, o, &rep, schema.TablePromotions(), o.Topics.Promotion, rs, now,
+				func(b []byte, src schema.Source) ([]schema.PromotionRow, error) {
+					v, err := dec.Promotion(b)
+					if err != nil {
+						return nil, err
+					}
+					return v.AppendRows(nil, src), nil
+				},
+				func(r *schema.PromotionRow) (int32, int64) { return r.SrcPartition, r.SrcOffset })
+		}},
 	}
 	for _, s := range steps {
 		if rs := byTopic[s.topic]; len(rs) > 0 {

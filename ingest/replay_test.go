@@ -15,8 +15,9 @@ func TestReplayIngestsRejectsThatNowPassOnce(t *testing.T) {
 	c := startCluster(t, 4)
 	addr := c.ListenAddrs()[0]
 	prod := newProducer(t, addr)
-	// Every 10th record is malformed; a quarter of those (kind 3) only
-	// have schema_version 99, which "a fix" will accept.
+	// Every 10th record of each topic (POS transactions and promotions) is
+	// malformed; a quarter of those (kind 3) only have schema_version 99,
+	// which "a fix" will accept.
 	ds := produceWorkload(t, prod, 5, 0, 1200, 3, 10)
 
 	l, _ := openLocalLake(t)
@@ -37,20 +38,29 @@ func TestReplayIngestsRejectsThatNowPassOnce(t *testing.T) {
 	}
 	// What the fix lets through, computed from the rejects themselves.
 	var want synthTotals
+	wantPromos := map[string]schema.PromotionRow{}
 	var dec schema.Decoder
 	for _, r := range readRejectRows(t, ctx, l) {
-		if v, err := dec.POS(fix("", r.Value)); err == nil {
-			want.Docs++
-			for _, ln := range v.Lines {
-				want.Lines++
-				want.Quantity += ln.Quantity
-				want.LineTotal += ln.LineTotal
+		switch r.Topic {
+		case schema.TopicPOS:
+			if v, err := dec.POS(fix("", r.Value)); err == nil {
+				want.Docs++
+				for _, ln := range v.Lines {
+					want.Lines++
+					want.Quantity += ln.Quantity
+					want.LineTotal += ln.LineTotal
+				}
+			}
+		case schema.TopicPromotion:
+			if v, err := dec.Promotion(fix("", r.Value)); err == nil {
+				wantPromos[v.PromotionID] = v.AppendRows(nil, schema.Source{})[0]
 			}
 		}
 	}
-	if want.Docs == 0 {
-		t.Fatal("no reject passes with the fix: the test tests nothing")
+	if want.Docs == 0 || len(wantPromos) == 0 {
+		t.Fatalf("%d POS and %d promotion rejects pass with the fix: the test tests too little", want.Docs, len(wantPromos))
 	}
+	wantPassed := int(want.Docs) + len(wantPromos)
 
 	o := ReplayOptions{Lake: l, Group: "g", rewrite: fix, Logger: testLogger(t)}
 	dry := o
@@ -59,16 +69,17 @@ func TestReplayIngestsRejectsThatNowPassOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int64(rep.Passed) != want.Docs || rep.Ingested != 0 || readLake(t, ctx, l).lines != before.lines {
-		t.Errorf("dry run: %+v (want %d passing, nothing written)", rep, want.Docs)
+	if dryLake := readLake(t, ctx, l); rep.Passed != wantPassed || rep.Ingested != 0 || dryLake.lines != before.lines ||
+		len(dryLake.promos) != len(before.promos) {
+		t.Errorf("dry run: %+v (want %d passing, nothing written)", rep, wantPassed)
 	}
 
 	rep, err = ReplayRejects(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int64(rep.Ingested) != want.Docs || rep.Examined != int(ds.malformed) {
-		t.Errorf("replay: %+v, want %d ingested of %d examined", rep, want.Docs, ds.malformed)
+	if rep.Ingested != wantPassed || rep.Examined != int(ds.malformed) || rep.Rows[schema.TableNamePromotions] != int64(len(wantPromos)) {
+		t.Errorf("replay: %+v, want %d ingested (%d promotions) of %d examined", rep, wantPassed, len(wantPromos), ds.malformed)
 	}
 	if n := rep.StillFailing[schema.ReasonUnknownVersion]; n != 0 {
 		t.Errorf("%d version-99 rejects still fail after the fix", n)
@@ -78,6 +89,20 @@ func TestReplayIngestsRejectsThatNowPassOnce(t *testing.T) {
 		after.lineTotal != before.lineTotal+want.LineTotal {
 		t.Errorf("after replay: %d lines, qty %d, total %s; want %d, %d, %s", after.lines, after.quantity, after.lineTotal,
 			before.lines+want.Lines, before.quantity+want.Quantity, before.lineTotal+want.LineTotal)
+	}
+	// The replayed promotions are in the lake once, as fixed, with the
+	// original record's source offset; the others are as they were.
+	replayed := dataset{promos: map[string]schema.PromotionRow{}}
+	replayed.merge(ds)
+	for id, r := range wantPromos {
+		replayed.promos[id] = r
+	}
+	checkPromotions(t, after, replayed)
+	rejected := readRejectRows(t, ctx, l)
+	for id := range wantPromos {
+		if got := after.promos[id]; len(got) == 1 && !rejectedAt(rejected, schema.TopicPromotion, got[0].SrcPartition, got[0].SrcOffset) {
+			t.Errorf("replayed promotion %s has source %d/%d, which is no reject's", id, got[0].SrcPartition, got[0].SrcOffset)
+		}
 	}
 
 	// Again, and two at once: nothing more is written.
@@ -94,7 +119,7 @@ func TestReplayIngestsRejectsThatNowPassOnce(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
-		if r := <-reps; r.Ingested != 0 || int64(r.AlreadyIngested) != want.Docs {
+		if r := <-reps; r.Ingested != 0 || r.AlreadyIngested != wantPassed {
 			t.Errorf("replaying again: %+v, want everything already ingested", r)
 		}
 	}
@@ -102,11 +127,22 @@ func TestReplayIngestsRejectsThatNowPassOnce(t *testing.T) {
 	if again.lines != after.lines {
 		t.Errorf("replaying again wrote %d more lines", again.lines-after.lines)
 	}
+	checkPromotions(t, again, replayed)
 	for k, n := range again.keys {
 		if n > 1 {
 			t.Errorf("line %s is in the lake %d times", k, n)
 		}
 	}
+}
+
+// rejectedAt reports whether rejects holds the record at topic/partition/offset.
+func rejectedAt(rs []schema.RejectRow, topic string, partition int32, offset int64) bool {
+	for _, r := range rs {
+		if r.Topic == topic && r.Partition == partition && r.Offset == offset {
+			return true
+		}
+	}
+	return false
 }
 
 func readRejectRows(t testing.TB, ctx context.Context, l *lake.Lake) []schema.RejectRow {

@@ -4,9 +4,10 @@
 --   Delta version read and when it was committed, and how far behind now
 --   each of them is.
 -- param: now timestamp = now : the time lags are measured to (now: the current time)
--- tables: pos_lines, inventory_snapshots, purchase_order_lines, item_locations, rejects, _tables
+-- tables: pos_lines, inventory_snapshots, purchase_order_lines, item_locations, promotions, rejects, _tables
 --
--- Event times: POS event_time, inventory as_of, PO line and item updated_at,
+-- Event times: POS event_time, inventory as_of, PO line, item and promotion
+-- updated_at (a promotion's is when it was published, weeks before it runs),
 -- rejects received_at. _tables is the session's table of the Delta versions
 -- it reads (a table missing from the lake has no version).
 WITH p AS (
@@ -25,6 +26,9 @@ src AS (
     UNION ALL
     SELECT 'erp.item_locations', 'item_locations', count(*), max(dt), max(updated_at), max(ingested_at)
     FROM item_locations
+    UNION ALL
+    SELECT 'erp.promotions', 'promotions', count(*), max(dt), max(updated_at), max(ingested_at)
+    FROM promotions
     UNION ALL
     SELECT 'rejects', 'rejects', count(*), max(dt), max(received_at), max(received_at)
     FROM rejects

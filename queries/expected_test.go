@@ -741,6 +741,7 @@ func expectFreshness(f *fixture, now time.Time) result {
 	srcs := []*src{
 		{source: "erp.inventory", table: schema.TableNameInventorySnapshots},
 		{source: "erp.item_locations", table: schema.TableNameItemLocations},
+		{source: "erp.promotions", table: schema.TableNamePromotions},
 		{source: "erp.purchase_orders", table: schema.TableNamePurchaseOrderLines},
 		{source: "pos.transactions", table: schema.TableNamePOSLines},
 		{source: "rejects", table: schema.TableNameRejects},
@@ -761,14 +762,17 @@ func expectFreshness(f *fixture, now time.Time) result {
 	for i := range f.items {
 		see(srcs[1], f.items[i].BusinessDate, f.items[i].UpdatedAt, f.items[i].IngestedAt)
 	}
+	for i := range f.promos {
+		see(srcs[2], f.promos[i].BusinessDate, f.promos[i].UpdatedAt, f.promos[i].IngestedAt)
+	}
 	for i := range f.po {
-		see(srcs[2], f.po[i].BusinessDate, f.po[i].UpdatedAt, f.po[i].IngestedAt)
+		see(srcs[3], f.po[i].BusinessDate, f.po[i].UpdatedAt, f.po[i].IngestedAt)
 	}
 	for i := range f.pos {
-		see(srcs[3], f.pos[i].BusinessDate, f.pos[i].EventTime, f.pos[i].IngestedAt)
+		see(srcs[4], f.pos[i].BusinessDate, f.pos[i].EventTime, f.pos[i].IngestedAt)
 	}
 	for i := range f.rejects {
-		see(srcs[4], f.rejects[i].BusinessDate, f.rejects[i].ReceivedAt, f.rejects[i].ReceivedAt)
+		see(srcs[5], f.rejects[i].BusinessDate, f.rejects[i].ReceivedAt, f.rejects[i].ReceivedAt)
 	}
 	res := result{cols: []string{"source", "table_name", "row_count", "newest_dt", "newest_event_time", "newest_ingested_at", "version", "committed_at", "event_lag", "commit_lag"}}
 	for _, s := range srcs {

@@ -51,6 +51,7 @@ type fixture struct {
 	inv     []schema.InventoryRow
 	po      []schema.POLineRow
 	items   []schema.ItemLocationRow
+	promos  []schema.PromotionRow
 	rejects []schema.RejectRow
 	// versions[table][v] is version v of a table: its commit time and the
 	// last business day it holds (version 0 creates the table, empty).
@@ -137,7 +138,7 @@ func (f *fixture) decode(recs []world.Record) error {
 			})
 		}
 	}
-	f.pos, f.inv, f.po, f.items = rows.POS, rows.Inventory, rows.PO, rows.Items
+	f.pos, f.inv, f.po, f.items, f.promos = rows.POS, rows.Inventory, rows.PO, rows.Items, rows.Promos
 	// POS producers resend: every 40th transaction's lines arrive twice,
 	// a minute later at other offsets.
 	txn, prev := -1, ""
@@ -159,9 +160,9 @@ func (f *fixture) decode(recs []world.Record) error {
 		at := f.first.Time().Add(span * time.Duration(i) / time.Duration(len(f.rejects))).Truncate(time.Second)
 		f.rejects[i].ReceivedAt, f.rejects[i].BusinessDate = at, schema.DateOf(at)
 	}
-	if len(f.pos) == 0 || len(f.inv) == 0 || len(f.po) == 0 || len(f.items) == 0 || len(f.rejects) == 0 {
-		return fmt.Errorf("world too small: %d pos lines, %d inventory, %d po, %d items, %d rejects",
-			len(f.pos), len(f.inv), len(f.po), len(f.items), len(f.rejects))
+	if len(f.pos) == 0 || len(f.inv) == 0 || len(f.po) == 0 || len(f.items) == 0 || len(f.promos) == 0 || len(f.rejects) == 0 {
+		return fmt.Errorf("world too small: %d pos lines, %d inventory, %d po, %d items, %d promotions, %d rejects",
+			len(f.pos), len(f.inv), len(f.po), len(f.items), len(f.promos), len(f.rejects))
 	}
 	return nil
 }
@@ -220,6 +221,9 @@ func (f *fixture) write(ctx context.Context) error {
 		schema.TableNameItemLocations: func(from, to schema.Date) (bool, error) {
 			return writeBatch(ctx, l, schema.TableItemLocations(), f.items, from, to)
 		},
+		schema.TableNamePromotions: func(from, to schema.Date) (bool, error) {
+			return writeBatch(ctx, l, schema.TablePromotions(), f.promos, from, to)
+		},
 		schema.TableNameRejects: func(from, to schema.Date) (bool, error) {
 			return writeBatch(ctx, l, schema.TableRejects(), f.rejects, from, to)
 		},
@@ -261,7 +265,7 @@ func (f *fixture) write(ctx context.Context) error {
 func rawTables() []*schema.Table {
 	return []*schema.Table{
 		schema.TablePOSLines(), schema.TableInventorySnapshots(), schema.TablePurchaseOrderLines(),
-		schema.TableItemLocations(), schema.TableRejects(),
+		schema.TableItemLocations(), schema.TablePromotions(), schema.TableRejects(),
 	}
 }
 

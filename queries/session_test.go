@@ -51,6 +51,8 @@ func (f *fixture) rowsUpTo(table string, day schema.Date) int64 {
 		return rowsUpTo(f.po, day)
 	case schema.TableNameItemLocations:
 		return rowsUpTo(f.items, day)
+	case schema.TableNamePromotions:
+		return rowsUpTo(f.promos, day)
 	case schema.TableNameRejects:
 		return rowsUpTo(f.rejects, day)
 	}

@@ -24,7 +24,7 @@ func newBrokerCmd(a *app) *cobra.Command {
 		Use:   "broker",
 		Short: "Run the embedded Kafka-protocol broker with shelflake's topics, until interrupted",
 		Long: `broker runs franz-go's kfake, an in-process broker that speaks the Kafka wire
-protocol (kcat, librdkafka and Java clients can use it), with the four input
+protocol (kcat, librdkafka and Java clients can use it), with the five input
 topics, their dead-letter topics and the write-back topic created.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

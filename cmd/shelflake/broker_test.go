@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shelflake/shelflake/schema"
 )
 
 // requireTool fails (never skips) when an external client the tests rely on is
@@ -48,6 +50,13 @@ func TestBrokerServesKcat(t *testing.T) {
 	}
 
 	meta := run("", "-L")
+	// Every input stream (the fifth, promotions, included) and its
+	// dead-letter topic are created.
+	for _, topic := range []string{schema.TopicPOS, schema.TopicItemLocation, schema.TopicPromotion, schema.TopicPromotion + ".dlq"} {
+		if !slices.Contains(defaultBrokerTopics(), topic) {
+			t.Errorf("the broker does not create %s: %v", topic, defaultBrokerTopics())
+		}
+	}
 	for _, topic := range defaultBrokerTopics() {
 		if !strings.Contains(meta, fmt.Sprintf("topic %q with 3 partitions", topic)) {
 			t.Errorf("kcat -L does not list %s with 3 partitions:\n%s", topic, meta)

@@ -294,8 +294,7 @@ func waitIngested(ctx context.Context, a *app, addr string, l *lake.Lake, ingest
 func ingestedOffsets(ctx context.Context, l *lake.Lake, ends kadm.ListedOffsets) (int64, error) {
 	versions := map[string]int64{} // appId → min version over tables
 	seen := map[string]int{}
-	for _, t := range []*schema.Table{schema.TablePOSLines(), schema.TableInventorySnapshots(),
-		schema.TablePurchaseOrderLines(), schema.TableItemLocations(), schema.TableRejects()} {
+	for _, t := range schema.Tables() { // the input topics' tables and rejects
 		dt, err := l.Table(ctx, t)
 		if err != nil {
 			return 0, err
@@ -426,7 +425,7 @@ func newestColumn(table string) string {
 		return "event_time"
 	case strings.HasPrefix(table, "inventory"):
 		return "as_of"
-	case strings.HasPrefix(table, "purchase"), strings.HasPrefix(table, "item"):
+	case strings.HasPrefix(table, "purchase"), strings.HasPrefix(table, "item"), table == schema.TableNamePromotions:
 		return "updated_at"
 	case table == "rejects":
 		return "received_at"

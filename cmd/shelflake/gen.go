@@ -44,8 +44,8 @@ func newGenCmd(a *app) *cobra.Command {
 		Short: "Generate a synthetic retail world's POS and ERP streams, and its ground truth",
 		Long: `gen simulates stores and distribution centres selling and replenishing a
 catalogue of SKUs, and publishes what their systems would: POS transactions,
-inventory snapshots, purchase-order line states and item-location parameters,
-as JSON, to JSONL files (--out DIR: DIR/<topic>.jsonl) and/or Kafka (--brokers).
+inventory snapshots, purchase-order line states, item-location parameters and
+the promotion calendar, as JSON, to JSONL files (--out DIR: DIR/<topic>.jsonl) and/or Kafka (--brokers).
 Same seed and flags give byte-identical output.
 
 It also writes the ground truth to --truth (default DIR/truth): true daily
@@ -186,7 +186,7 @@ func (m multiSink) Flush(ctx context.Context) error {
 }
 
 // kafkaSink produces records with an idempotent, batching franz-go producer,
-// keyed as the world keys them (store_id, location_id). Records are produced
+// keyed as the world keys them (store_id, location_id, sku). Records are produced
 // under a context detached from the generation's, so an interrupted run still
 // delivers what it handed over when it flushes.
 type kafkaSink struct {

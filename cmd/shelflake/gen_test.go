@@ -62,6 +62,9 @@ func keyOf(topic string, b []byte) (string, error) {
 	case schema.TopicPurchaseOrder:
 		v, err := schema.DecodePurchaseOrder(b)
 		return v.LocationID, err
+	case schema.TopicPromotion:
+		v, err := schema.DecodePromotion(b)
+		return v.SKU, err
 	default:
 		v, err := schema.DecodeItemLocation(b)
 		return v.LocationID, err
@@ -183,7 +186,7 @@ func TestGenLiveStampsEventsWithNow(t *testing.T) {
 	}
 }
 
-func TestGenProducesToKafkaKeyedByLocation(t *testing.T) {
+func TestGenProducesToKafkaKeyedByLocationOrSKU(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	c, err := startBroker(brokerOpts{listen: "127.0.0.1:0", partitions: 4, topics: defaultBrokerTopics()})
 	if err != nil {
@@ -203,6 +206,9 @@ func TestGenProducesToKafkaKeyedByLocation(t *testing.T) {
 	var want int
 	for _, topic := range schema.Topics {
 		want += len(lines[topic])
+	}
+	if len(lines[schema.TopicPromotion]) == 0 {
+		t.Fatal("the world published no promotion: nothing tests their keys (by SKU); make it bigger")
 	}
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(schema.Topics...),

@@ -163,6 +163,7 @@ within --shutdown-timeout. Metrics, /healthz and /readyz are served on --http.`,
 	f.StringVar(&o.topics.Inventory, "topic-inventory", envOr("SHELFLAKE_TOPIC_INVENTORY", ""), "inventory snapshots topic (default erp.inventory)")
 	f.StringVar(&o.topics.PurchaseOrder, "topic-purchase-orders", envOr("SHELFLAKE_TOPIC_PURCHASE_ORDERS", ""), "purchase orders topic (default erp.purchase_orders)")
 	f.StringVar(&o.topics.ItemLocation, "topic-item-locations", envOr("SHELFLAKE_TOPIC_ITEM_LOCATIONS", ""), "item locations topic (default erp.item_locations)")
+	f.StringVar(&o.topics.Promotion, "topic-promotions", envOr("SHELFLAKE_TOPIC_PROMOTIONS", ""), "promotions topic (default erp.promotions)")
 	return cmd
 }
 

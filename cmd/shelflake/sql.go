@@ -52,9 +52,9 @@ func newSQLCmd(a *app) *cobra.Command {
 		Use:   "sql",
 		Short: "SQL over the live lake: DuckDB with a view per table, saved retail queries",
 		Long: `sql opens DuckDB with one view per lake table (pos_lines, inventory_snapshots,
-purchase_order_lines, item_locations, rejects, and the unified and forecast
-tables once they exist), each over the files of its Delta snapshot, so a
-compaction running meanwhile never shows a row twice. _tables and _commits
+purchase_order_lines, item_locations, promotions, rejects, and the unified and
+forecast tables once they exist), each over the files of its Delta snapshot, so
+a compaction running meanwhile never shows a row twice. _tables and _commits
 describe the versions read.
 
 Run -c SQL, -f FILE, a saved query (--query NAME --param k=v; --list shows

@@ -52,7 +52,7 @@ func chromium(t *testing.T, bin, page string, args ...string) []byte {
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1",
-		"--user-data-dir=" + t.TempDir(), "--window-size=1280,2000",
+		"--user-data-dir=" + t.TempDir(), "--window-size=1280,2400",
 	}, args...)
 	all = append(all, "file://"+page)
 	cmd := exec.CommandContext(ctx, bin, all...)
@@ -109,8 +109,8 @@ func TestReportRendersInChromium(t *testing.T) {
 		t.Fatalf("screenshot %s: %v", pngPath, err)
 	}
 	b := img.Bounds()
-	if b.Dx() != 1280 || b.Dy() != 2000 {
-		t.Errorf("screenshot is %dx%d, want 1280x2000", b.Dx(), b.Dy())
+	if b.Dx() != 1280 || b.Dy() != 2400 {
+		t.Errorf("screenshot is %dx%d, want 1280x2400", b.Dx(), b.Dy())
 	}
 	colors := map[color.RGBA]int{}
 	for y := b.Min.Y; y < b.Max.Y; y++ {

@@ -71,6 +71,7 @@ func rawSources() []rawSource {
 		{schema.TopicInventory, schema.TableNameInventorySnapshots, "as_of", "ingested_at"},
 		{schema.TopicPurchaseOrder, schema.TableNamePurchaseOrderLines, "updated_at", "ingested_at"},
 		{schema.TopicItemLocation, schema.TableNameItemLocations, "updated_at", "ingested_at"},
+		{schema.TopicPromotion, schema.TableNamePromotions, "updated_at", "ingested_at"},
 		{"rejects", schema.TableNameRejects, "received_at", "received_at"},
 	}
 }

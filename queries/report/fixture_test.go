@@ -62,6 +62,7 @@ type fixture struct {
 	inv     []schema.InventoryRow
 	po      []schema.POLineRow
 	items   []schema.ItemLocationRow
+	promos  []schema.PromotionRow
 	rejects []schema.RejectRow
 	sugg    []schema.ReplenishmentSuggestionRow
 	fc      []schema.ForecastRow
@@ -116,6 +117,7 @@ func buildFixture(ctx context.Context, dir string) (*fixture, error) {
 		writeTable(ctx, l, schema.TableInventorySnapshots(), f.inv),
 		writeTable(ctx, l, schema.TablePurchaseOrderLines(), f.po),
 		writeTable(ctx, l, schema.TableItemLocations(), f.items),
+		writeTable(ctx, l, schema.TablePromotions(), f.promos),
 		writeTable(ctx, l, schema.TableRejects(), f.rejects),
 	); err != nil {
 		return nil, err
@@ -175,7 +177,7 @@ func (f *fixture) decode(recs []world.Record) error {
 			})
 		}
 	}
-	f.pos, f.inv, f.po, f.items = rows.POS, rows.Inventory, rows.PO, rows.Items
+	f.pos, f.inv, f.po, f.items, f.promos = rows.POS, rows.Inventory, rows.PO, rows.Items, rows.Promos
 	f.rejects = append(f.rejects, schema.RejectRow{Topic: schema.TopicInventory, Offset: offsets[schema.TopicInventory],
 		Value: []byte("{}"), Error: evilError, Reason: evilReason})
 	span := time.Duration(fixtureDays) * 24 * time.Hour
@@ -183,9 +185,9 @@ func (f *fixture) decode(recs []world.Record) error {
 		at := f.first.Time().Add(span * time.Duration(i) / time.Duration(len(f.rejects))).Truncate(time.Second)
 		f.rejects[i].ReceivedAt, f.rejects[i].BusinessDate = at, schema.DateOf(at)
 	}
-	if len(f.pos) == 0 || len(f.inv) == 0 || len(f.po) == 0 || len(f.items) == 0 || len(f.rejects) < 3 {
-		return fmt.Errorf("world too small: %d pos lines, %d inventory, %d po, %d items, %d rejects",
-			len(f.pos), len(f.inv), len(f.po), len(f.items), len(f.rejects))
+	if len(f.pos) == 0 || len(f.inv) == 0 || len(f.po) == 0 || len(f.items) == 0 || len(f.promos) == 0 || len(f.rejects) < 3 {
+		return fmt.Errorf("world too small: %d pos lines, %d inventory, %d po, %d items, %d promotions, %d rejects",
+			len(f.pos), len(f.inv), len(f.po), len(f.items), len(f.promos), len(f.rejects))
 	}
 	return nil
 }

@@ -4,12 +4,12 @@
 // The page has three parts:
 //
 //   - Freshness per source: for each raw table (pos_lines,
-//     inventory_snapshots, purchase_order_lines, item_locations, rejects) the
-//     rows it holds, its newest business day, event time and ingestion time
-//     (from the data), the Delta version read and when it was committed (from
-//     the log), and, when the caller passes ingest's watermarks (commitInfo
-//     "shelflake.ingest", see package ingest), how far each table is complete
-//     over its source partitions.
+//     inventory_snapshots, purchase_order_lines, item_locations, promotions,
+//     rejects) the rows it holds, its newest business day, event time and
+//     ingestion time (from the data), the Delta version read and when it was
+//     committed (from the log), and, when the caller passes ingest's
+//     watermarks (commitInfo "shelflake.ingest", see package ingest), how far
+//     each table is complete over its source partitions.
 //   - Rejects by reason: per source topic and reason, how many records the
 //     rejects table holds, when the first and last arrived, and an example
 //     error.

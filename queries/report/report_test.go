@@ -63,6 +63,7 @@ func TestReportFromLake(t *testing.T) {
 		newest(schema.TableNameInventorySnapshots, len(f.inv), func(i int) schema.Date { return f.inv[i].BusinessDate }, func(i int) time.Time { return f.inv[i].AsOf })
 		newest(schema.TableNamePurchaseOrderLines, len(f.po), func(i int) schema.Date { return f.po[i].BusinessDate }, func(i int) time.Time { return f.po[i].UpdatedAt })
 		newest(schema.TableNameItemLocations, len(f.items), func(i int) schema.Date { return f.items[i].BusinessDate }, func(i int) time.Time { return f.items[i].UpdatedAt })
+		newest(schema.TableNamePromotions, len(f.promos), func(i int) schema.Date { return f.promos[i].BusinessDate }, func(i int) time.Time { return f.promos[i].UpdatedAt })
 		newest(schema.TableNameRejects, len(f.rejects), func(i int) schema.Date { return f.rejects[i].BusinessDate }, func(i int) time.Time { return f.rejects[i].ReceivedAt })
 		if len(r.Sources) != len(wants) {
 			t.Fatalf("%d sources, want %d", len(r.Sources), len(wants))
