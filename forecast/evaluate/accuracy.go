@@ -22,6 +22,7 @@ import (
 
 	"github.com/shelflake/shelflake/forecast/metric"
 	"github.com/shelflake/shelflake/forecast/model"
+	"github.com/shelflake/shelflake/forecast/promo"
 	"github.com/shelflake/shelflake/schema/world"
 )
 
@@ -70,6 +71,10 @@ type AccuracyOptions struct {
 	// NoSeasonPrior withholds the pooled weekly profiles (per store and
 	// department) from our forecaster.
 	NoSeasonPrior bool
+	// NoPromotions withholds the promotion calendar ahead from our
+	// forecaster (the ERP publishes promotions PromotionNoticeDays ahead;
+	// ours lifts its forecast on the known ones, like the forecast job).
+	NoPromotions bool
 }
 
 // AccuracyReport is the outcome of Accuracy.
@@ -97,6 +102,10 @@ type AccuracyReport struct {
 	// BacktestRMSSE is the revenue-weighted mean backtest RMSSE of ours (what
 	// selection saw), for comparison with the hold-out WRMSSE.
 	BacktestRMSSE float64
+	// OursBaseline is the WRMSSE of ours without the promotion calendar
+	// ahead (the models' baseline alone; equal to WRMSSE["ours"] with
+	// NoPromotions).
+	OursBaseline float64
 }
 
 // Improvement returns 1 − ours/method: the fraction by which ours beats method.
@@ -146,6 +155,7 @@ func Accuracy(ctx context.Context, w *world.World, opts AccuracyOptions) (*Accur
 		return nil, err
 	}
 	nb := len(opts.Baselines)
+	_, promos := observeHistory(w, train)
 	var prof *profiles
 	if !opts.NoSeasonPrior {
 		var err error
@@ -154,9 +164,11 @@ func Accuracy(ctx context.Context, w *world.World, opts AccuracyOptions) (*Accur
 		}
 	}
 	// Scores per profile: [0] ours, [1] oracle, [2] our backtest, [3]
-	// oracle blind to promotions in the hold-out, then
-	// the baselines on masked input, then on raw input.
-	nm := 4 + 2*nb
+	// oracle blind to promotions in the hold-out, [4] ours without the
+	// promotion calendar, then the baselines on masked input, then on raw
+	// input.
+	const nfix = 5
+	nm := nfix + 2*nb
 	type acc struct {
 		score  [3][]metric.WRMSSE
 		chosen map[string]int
@@ -191,6 +203,8 @@ func Accuracy(ctx context.Context, w *world.World, opts AccuracyOptions) (*Accur
 				var h History
 				var res model.Result
 				exp := make([]float64, opts.Holdout)
+				up := make([]float64, opts.Holdout)
+				var ws []promo.Window
 				for {
 					si := int(next.Add(1) - 1)
 					if si >= series {
@@ -214,6 +228,12 @@ func Accuracy(ctx context.Context, w *world.World, opts AccuracyOptions) (*Accur
 					}
 					if err := ours.Fit(in, &res); err != nil {
 						return fmt.Errorf("series %d/%d: %w", loc, sku, err)
+					}
+					sc[4].Add(weight, metric.RMSSE(truth, res.Forecast, scale))
+					if !opts.NoPromotions && liftKnown(w, promos, sku, train, res.Forecast, up, &ws) {
+						for d, u := range up {
+							res.Forecast[d] *= u
+						}
 					}
 					sc[0].Add(weight, metric.RMSSE(truth, res.Forecast, scale))
 					if !math.IsNaN(res.RMSSE) {
@@ -241,11 +261,11 @@ func Accuracy(ctx context.Context, w *world.World, opts AccuracyOptions) (*Accur
 						if err := b.Fit(in, &res); err != nil {
 							return err
 						}
-						sc[4+j].Add(weight, metric.RMSSE(truth, res.Forecast, scale))
+						sc[nfix+j].Add(weight, metric.RMSSE(truth, res.Forecast, scale))
 						if err := b.Fit(model.Series{Values: h.Sold[:train]}, &res); err != nil {
 							return err
 						}
-						sc[4+nb+j].Add(weight, metric.RMSSE(truth, res.Forecast, scale))
+						sc[nfix+nb+j].Add(weight, metric.RMSSE(truth, res.Forecast, scale))
 					}
 				}
 			}()
@@ -269,7 +289,7 @@ func Accuracy(ctx context.Context, w *world.World, opts AccuracyOptions) (*Accur
 		}
 		m := map[string]float64{"ours": prof[0].Value(), "oracle": prof[1].Value(), "oracle_nopromo": prof[3].Value()}
 		for j, k := range opts.Baselines {
-			m[k.String()] = prof[4+j].Value()
+			m[k.String()] = prof[nfix+j].Value()
 		}
 		rep.ByProfile[world.Profile(p).String()] = m
 	}
@@ -282,11 +302,30 @@ func Accuracy(ctx context.Context, w *world.World, opts AccuracyOptions) (*Accur
 	rep.Oracle = total[1].Value()
 	rep.BacktestRMSSE = total[2].Value()
 	rep.OracleNoPromo = total[3].Value()
+	rep.OursBaseline = total[4].Value()
 	for j, k := range opts.Baselines {
-		rep.WRMSSE[k.String()] = total[4+j].Value()
-		rep.WRMSSERaw[k.String()] = total[4+nb+j].Value()
+		rep.WRMSSE[k.String()] = total[nfix+j].Value()
+		rep.WRMSSERaw[k.String()] = total[nfix+nb+j].Value()
 	}
 	return rep, nil
+}
+
+// liftKnown sets up to the demand multipliers of sku's promotions the ERP
+// had published by day first−1, over the days from first (ws is scratch),
+// and reports whether any day differs from 1.
+func liftKnown(w *world.World, m *promo.Model, sku, first int, fc, up []float64, ws *[]promo.Window) bool {
+	*ws = (*ws)[:0]
+	it := &w.Items()[sku]
+	for _, p := range it.Promotions {
+		if p.PublishDay() < first && p.End+promo.DipDays > first {
+			*ws = append(*ws, promo.Window{First: p.Start, Last: p.End - 1, DiscountPct: float64(p.DiscountPct)})
+		}
+	}
+	if len(*ws) == 0 {
+		return false
+	}
+	m.Multipliers(up[:len(fc)], it.Department, first, *ws)
+	return true
 }
 
 // revenue is the sales revenue of the last 28 days of sold, as a weight.

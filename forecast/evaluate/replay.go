@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shelflake/shelflake/forecast/model"
+	"github.com/shelflake/shelflake/forecast/promo"
 	"github.com/shelflake/shelflake/forecast/replenish"
 	"github.com/shelflake/shelflake/schema/world"
 )
@@ -17,8 +18,13 @@ import (
 // ReplayOptions configure Replay.
 type ReplayOptions struct {
 	// Days is the number of final days replayed with each policy (default
-	// 56); the days before run under the world's ERP policy for everyone.
-	Days int
+	// 56). WarmupDays before them (default 21, negative for none) the
+	// policy already orders but is not measured: the orders the world's
+	// ERP placed before are all in by then (lead times run to about two
+	// weeks), so what is measured is the policy's own doing, not the stock
+	// position it inherited. The days before run under the world's ERP
+	// policy for everyone, and are the history the policies learn from.
+	Days, WarmupDays int
 	// Model configures the forecaster (ForecastDays is raised to cover the
 	// longest protection window).
 	Model model.Options
@@ -30,6 +36,9 @@ type ReplayOptions struct {
 	WindowSigma bool
 	// Workers is the number of goroutines (default GOMAXPROCS).
 	Workers int
+	// NoPromotions ignores the published promotion calendar (the forecast
+	// is the baseline alone, as before the erp.promotions stream).
+	NoPromotions bool
 	// NoMatch skips searching the naive policy's scale that matches our
 	// fill rate.
 	NoMatch bool
@@ -77,9 +86,13 @@ func Replay(ctx context.Context, w *world.World, opts ReplayOptions) (*ReplayRep
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	if opts.WarmupDays == 0 {
+		opts.WarmupDays = 21
+	}
 	start := w.Days() - opts.Days
-	if start < 28 {
-		return nil, fmt.Errorf("world of %d days: want at least 28 days before a %d-day replay", w.Days(), opts.Days)
+	takeover := start - max(opts.WarmupDays, 0)
+	if takeover < 28 {
+		return nil, fmt.Errorf("world of %d days: want at least 28 days before a %d-day replay and its %d-day warm-up", w.Days(), opts.Days, opts.WarmupDays)
 	}
 	mo := opts.Model
 	mo.ForecastDays = max(mo.ForecastDays, 56)
@@ -90,8 +103,8 @@ func Replay(ctx context.Context, w *world.World, opts ReplayOptions) (*ReplayRep
 	if err != nil {
 		return nil, err
 	}
-	lead := observeLeadTimes(w, start)
-	prof, err := weeklyProfiles(ctx, w, start, opts.Workers)
+	lead, promos := observeHistory(w, takeover)
+	prof, err := weeklyProfiles(ctx, w, takeover, opts.Workers)
 	if err != nil {
 		return nil, err
 	}
@@ -127,9 +140,11 @@ func Replay(ctx context.Context, w *world.World, opts ReplayOptions) (*ReplayRep
 						}
 						loc, sku := si/len(w.Items()), si%len(w.Items())
 						sim.Reset(loc, sku, nil)
-						for sim.Day() < start && sim.Step() != nil {
+						for sim.Day() < takeover && sim.Step() != nil {
 						}
 						sim.SetPolicy(p)
+						for sim.Day() < start && sim.Step() != nil {
+						}
 						sim.ResetStats()
 						st := sim.Run()
 						if fp, ok := p.(*forecastPolicy); ok && fp.err != nil {
@@ -153,6 +168,7 @@ func Replay(ctx context.Context, w *world.World, opts ReplayOptions) (*ReplayRep
 			return nil, err
 		}
 		return &forecastPolicy{w: w, sc: sc, planner: planner, lead: lead, prof: prof, window: opts.WindowSigma,
+			promos: promos, noPromo: opts.NoPromotions,
 			reasons: map[string]int{}}, nil
 	}, func(loc, sku int, st world.Stats, p world.Policy) {
 		fp := p.(*forecastPolicy)
@@ -230,15 +246,20 @@ func (s scaledNaive) Order(v *world.View) int64 {
 	return int64(math.Ceil(out - float64(v.OnHand+v.OnOrder)))
 }
 
-// observeLeadTimes runs every store series of w to day end under the ERP
-// policy and measures, per supplier, the days from order to first receipt.
-func observeLeadTimes(w *world.World, end int) leadStats {
+// observeHistory runs every store series of w to day end under the ERP
+// policy and measures, per supplier, the days from order to first receipt,
+// and the promotion response (promo.Model) from each SKU's chain-wide
+// sales on uncensored store-days, the way the forecast job measures it
+// from the lake (promoObsSQL in forecast/job; there, a closed day counts
+// as a day without sales, here it is left out).
+func observeHistory(w *world.World, end int) (leadStats, *promo.Model) {
 	n := len(w.Suppliers())
 	sum, sum2, cnt := make([]float64, n), make([]float64, n), make([]float64, n)
 	sim := w.NewSim()
-	idx := map[string]int{}
-	for i, s := range w.Suppliers() {
-		idx[s.ID] = i
+	units := make([][]float64, len(w.Items()))
+	stores := make([][]float64, len(w.Items()))
+	for sku := range w.Items() {
+		units[sku], stores[sku] = make([]float64, end), make([]float64, end)
 	}
 	for loc := range w.NumStores() {
 		for sku := range w.Items() {
@@ -246,6 +267,10 @@ func observeLeadTimes(w *world.World, end int) leadStats {
 			seen := map[int]bool{}
 			sim.Reset(loc, sku, nil)
 			for r := sim.Step(); r != nil && r.Day < end; r = sim.Step() {
+				if r.Open && r.OnHand > 0 {
+					units[sku][r.Day] += float64(r.Sold)
+					stores[sku][r.Day]++
+				}
 				for _, e := range r.Events {
 					if e.Delta > 0 && !seen[e.OrderDay] {
 						seen[e.OrderDay] = true
@@ -255,6 +280,15 @@ func observeLeadTimes(w *world.World, end int) leadStats {
 						cnt[sup]++
 					}
 				}
+			}
+		}
+	}
+	var est promo.Estimator
+	for sku, it := range w.Items() {
+		for i := range it.Promotions {
+			if o, ok := promoObservation(it.Promotions, i, units[sku], stores[sku]); ok {
+				o.Group = it.Department
+				est.Add(o)
 			}
 		}
 	}
@@ -268,7 +302,49 @@ func observeLeadTimes(w *world.World, end int) leadStats {
 		ls.mean[i] = m
 		ls.sd[i] = math.Sqrt(max(sum2[i]/cnt[i]-m*m, 0) * cnt[i] / (cnt[i] - 1))
 	}
-	return ls
+	return ls, est.Model()
+}
+
+// promoObservation measures promotion i of ps (day indices) on an item's
+// chain-wide units and uncensored store counts per day (known up to
+// len(units)): the promotion must have ended and have 28 days before it.
+func promoObservation(ps []world.Promotion, i int, units, stores []float64) (promo.Observation, bool) {
+	p := &ps[i]
+	if p.Start < 28 || p.End > len(units) {
+		return promo.Observation{}, false
+	}
+	inPromo := func(d int) bool {
+		for j := range ps {
+			if d >= ps[j].Start && d < ps[j].End+promo.DipDays {
+				return true
+			}
+		}
+		return false
+	}
+	rate := func(from, to int, skip func(int) bool) (float64, float64) {
+		var u, n float64
+		for d := max(from, 0); d < min(to, len(units)); d++ {
+			if skip != nil && skip(d) {
+				continue
+			}
+			u += units[d]
+			n += stores[d]
+		}
+		if n == 0 {
+			return math.NaN(), 0
+		}
+		return u / n, n
+	}
+	o := promo.Observation{DiscountPct: float64(p.DiscountPct), AfterRate: math.NaN()}
+	o.PromoRate, o.Days = rate(p.Start, p.End, nil)
+	o.BaseRate, _ = rate(p.Start-28, p.Start, inPromo)
+	if p.End+promo.DipDays <= len(units) && (i+1 == len(ps) || ps[i+1].Start >= p.End+promo.DipDays) {
+		o.AfterRate, _ = rate(p.End, p.End+promo.DipDays, nil)
+	}
+	if math.IsNaN(o.PromoRate) || math.IsNaN(o.BaseRate) {
+		return promo.Observation{}, false
+	}
+	return o, true
 }
 
 // forecastPolicy orders what the planner suggests from a fresh forecast of
@@ -286,6 +362,11 @@ type forecastPolicy struct {
 	promo   []bool
 	reasons map[string]int
 	err     error
+	// The promotion response and calendar (unless noPromo); scratch.
+	promos  *promo.Model
+	noPromo bool
+	uplift  []float64
+	windows []promo.Window
 }
 
 func (p *forecastPolicy) Order(v *world.View) int64 {
@@ -332,6 +413,16 @@ func (p *forecastPolicy) Order(v *world.View) int64 {
 		P := int(math.Ceil(li.LeadTimeDays)) + prm.ReviewPeriodDays
 		if ws := model.WindowSigma(p.res.Residuals, p.sc.Options().Horizon, P); !math.IsNaN(ws) {
 			li.SigmaWindow = max(ws, math.Sqrt(float64(P))*p.res.Sigma)
+		}
+	}
+	if !p.noPromo {
+		// The promotions the ERP has published by today.
+		if cap(p.uplift) < len(li.Forecast) {
+			p.uplift = make([]float64, len(li.Forecast))
+		}
+		p.uplift = p.uplift[:len(li.Forecast)]
+		if liftKnown(p.w, p.promos, v.SKU, v.Day+1, li.Forecast, p.uplift, &p.windows) {
+			li.Uplift, li.UpliftCV = p.uplift, p.promos.Effect(p.w.Items()[v.SKU].Department).LiftCV
 		}
 	}
 	ln, err := p.planner.Plan(&li)

@@ -314,6 +314,7 @@ func (r *runner) fit(ctx context.Context, db *sql.DB) (*fitOutput, error) {
 	pending := map[int]*processed{}
 	nextSeq := 0
 	fc := make([]float64, 0, r.o.Model.ForecastDays)
+	up := make([]float64, r.o.Model.ForecastDays)
 	flush := func() error {
 		for {
 			p, ok := pending[nextSeq]
@@ -341,7 +342,7 @@ func (r *runner) fit(ctx context.Context, db *sql.DB) (*fitOutput, error) {
 			for _, v := range o.Forecast[i*o.Days : (i+1)*o.Days] {
 				fc = append(fc, float64(v))
 			}
-			if err := r.plan(o, i, fc, p, out); err != nil {
+			if err := r.plan(o, i, fc, up, p, out); err != nil {
 				return err
 			}
 		}
@@ -375,8 +376,10 @@ func (r *runner) fit(ctx context.Context, db *sql.DB) (*fitOutput, error) {
 	return out, nil
 }
 
-// plan computes series i of o's replenishment line and rows.
-func (r *runner) plan(o *engine.Output, i int, fc []float64, p *processed, out *fitOutput) error {
+// plan computes series i of o's replenishment line and rows from its
+// baseline forecast fc (lifted in place by the known promotions, using up,
+// of fc's length, as scratch).
+func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, out *fitOutput) error {
 	id := o.Keys[i]
 	a := &r.attrs[id]
 	status := o.Status[i]
@@ -402,6 +405,9 @@ func (r *runner) plan(o *engine.Output, i int, fc []float64, p *processed, out *
 		OnHand:  max(a.onHand, 0), OnOrder: max(a.onOrder, 0), Allocated: max(a.allocated, 0),
 		NewItem: status != model.Selected,
 	}
+	if r.uplift(up[:len(fc)], a) {
+		in.Uplift = up[:len(fc)]
+	}
 	if !a.hasParams {
 		in.Missing |= replenish.ParamReviewPeriod | replenish.ParamCasePack | replenish.ParamMOQ |
 			replenish.ParamServiceLevel | replenish.ParamUnitCost
@@ -412,6 +418,12 @@ func (r *runner) plan(o *engine.Output, i int, fc []float64, p *processed, out *
 	ln, err := r.planner.Plan(&in)
 	if err != nil {
 		return fmt.Errorf("series %s/%s: %w", a.loc, a.sku, err)
+	}
+	if in.Uplift != nil {
+		// From here on the forecast is what the planner planned with.
+		for h, u := range in.Uplift {
+			fc[h] *= u
+		}
 	}
 	defaulted := ln.Defaulted.Strings()
 	if a.sup == "" {
@@ -527,7 +539,7 @@ func needByDays(fc []float64, ln *replenish.Line) int {
 		if h < len(fc) {
 			f = fc[h]
 		}
-		cum += f * ln.PromoUplift
+		cum += f
 		if cum > avail {
 			break
 		}

@@ -14,19 +14,24 @@
 //     InventoryLookbackDays (the stock position is the latest state before
 //     the as-of date; open POs those of the last day before it), lead_times
 //     over LeadTimeLookbackDays, the latest item_locations state known
-//     before the as-of date, and pos_lines for the promotion calendar. Data
-//     of the as-of date or later is never read, so a recomputation of the
-//     same as-of date gives the same result.
+//     before the as-of date, pos_lines (sales with a promotion_id) and the
+//     promotions the ERP published before the as-of date. Data of the
+//     as-of date or later is never read, so a recomputation of the same
+//     as-of date gives the same result.
 //  3. The series table (DuckDB): one row per store-SKU, with velocities
 //     (units per in-stock day over 7, 28 and 91 days), sell-through, the
 //     stock position, item-location parameters and observed lead times per
-//     supplier-location and supplier (as exact integer sums).
+//     supplier-location and supplier (as exact integer sums). Then the
+//     promotion calendar (promo.go): the known promotions' latest states,
+//     the response to past promotions measured per promotion and pooled
+//     per department (forecast/promo), and the promotions ahead.
 //  4. The daily series, one DuckDB query per bucket of whole stores, come
 //     out through DuckDB's Arrow interface in the list layout of
 //     engine.RecordSource — demand, stockout days (censored), promotion
 //     days, the store-department weekly profile — and are fitted by
 //     engine.Fit on every core while DuckDB computes the next bucket.
-//  5. Each fitted series gets its replenishment line (forecast/replenish);
+//  5. Each fitted series' baseline forecast is lifted by the promotions
+//     ahead, and gets its replenishment line (forecast/replenish);
 //     forecasts and lines stream, in series order, into the forecasts and
 //     replenishment_suggestions tables; lines with a quantity are grouped
 //     into one suggested purchase order document per location and
@@ -58,6 +63,7 @@ import (
 
 	"github.com/shelflake/shelflake/forecast/engine"
 	"github.com/shelflake/shelflake/forecast/model"
+	"github.com/shelflake/shelflake/forecast/promo"
 	"github.com/shelflake/shelflake/forecast/replenish"
 	"github.com/shelflake/shelflake/forecast/writeback"
 	"github.com/shelflake/shelflake/lake"
@@ -92,7 +98,8 @@ type Options struct {
 	// MinLeadTimeObservations is the fewest receipts behind an observed
 	// lead time (per supplier-location, else per supplier). Default 3.
 	MinLeadTimeObservations int
-	// NoPromotions ignores pos_lines (no promotion mask).
+	// NoPromotions ignores pos_lines and promotions: no promotion mask and
+	// no lift for promotions ahead.
 	NoPromotions bool
 	// Workers is the number of forecasting goroutines. Default GOMAXPROCS.
 	Workers int
@@ -216,6 +223,10 @@ type runner struct {
 	runID     string
 	planner   *replenish.Planner
 	attrs     []seriesAttr
+	// promos is the pooled promotion response; future the known
+	// promotions reaching into the horizon, by SKU.
+	promos *promo.Model
+	future map[string][]futurePromo
 }
 
 // Run runs the forecast of opts.AsOf over l (see the package doc).
@@ -327,6 +338,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 	if len(r.attrs) == 0 {
 		return nil, errNoSeries
+	}
+	if err := r.promotions(ctx, db); err != nil {
+		return nil, err
 	}
 	stage("series", t0)
 	if p, ok := o.Progress.(interface{ SetTotal(int64) }); ok {
@@ -497,6 +511,12 @@ func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map
 	params := parameters(r.o)
 	params["input_versions"] = versions
 	params["history_start"] = r.histStart.String()
+	params["promotion_response"] = r.promoResponse()
+	ahead := 0
+	for _, fs := range r.future {
+		ahead += len(fs)
+	}
+	params["promotions_ahead"] = ahead
 	mustJSON := func(v any) string {
 		b, err := json.Marshal(v)
 		if err != nil {

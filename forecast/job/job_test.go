@@ -3,6 +3,7 @@ package job
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"slices"
 	"strings"
@@ -441,4 +442,110 @@ func TestForecastRefusesALakeWithoutSales(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sales_daily") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// The promotions the ERP published by the as-of date lift the forecast and
+// the order on their days, with the promo_uplift reason; a series with no
+// promotion reaching its protection window is not lifted.
+func TestKnownPromotionsLiftForecastAndOrders(t *testing.T) {
+	ctx := t.Context()
+	w := testWorld(t)
+	l := worldLake(t, w)
+	// The as-of day with the most items on promotion in the week after.
+	day, best := 0, -1
+	for d := 100; d < w.Days()-7; d++ {
+		n := 0
+		for i := range w.Items() {
+			for j := range 7 {
+				if w.Promotion(i, d+j) != nil {
+					n++
+					break
+				}
+			}
+		}
+		if n > best {
+			day, best = d, n
+		}
+	}
+	asOf := w.Date(day)
+	rep, err := Run(ctx, l, Options{AsOf: asOf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The response measured on past promotions: the world lifts demand by
+	// 1 + discount × U(3, 8), an elasticity of 5.5 on average (measured on
+	// stores that did not stock out, so somewhat less).
+	var params struct {
+		Response map[string]struct {
+			Elasticity, Dip float64
+			Observations    int
+		} `json:"promotion_response"`
+	}
+	if err := json.Unmarshal([]byte(rep.Run.Parameters), &params); err != nil {
+		t.Fatal(err)
+	}
+	if all := params.Response["*"]; all.Observations < 10 || all.Elasticity < 3.5 || all.Elasticity > 7 || all.Dip < 0.7 || all.Dip > 1 {
+		t.Errorf("promotion response %+v from %d promotions: want an elasticity near 5.5 and a dip near 0.85", all, all.Observations)
+	}
+	rows, _ := readTable[schema.ReplenishmentSuggestionRow](t, l, schema.TableReplenishmentSuggestions())
+	fcs, _ := readTable[schema.ForecastRow](t, l, schema.TableForecasts())
+	forecast := map[[2]string]map[schema.Date]float64{}
+	for _, f := range fcs {
+		k := [2]string{f.LocationID, f.SKU}
+		if forecast[k] == nil {
+			forecast[k] = map[schema.Date]float64{}
+		}
+		forecast[k][f.Date] = f.Forecast
+	}
+	skuIndex := map[string]int{}
+	for i, it := range w.Items() {
+		skuIndex[it.ID] = i
+	}
+	var lifted, flat int
+	for _, r := range rows {
+		it := w.Items()[skuIndex[r.SKU]]
+		var inWindow, nearby bool
+		var first *world.Promotion
+		for i := range it.Promotions {
+			p := &it.Promotions[i]
+			if p.PublishDay() >= day {
+				continue // not published by the as-of date: unknown
+			}
+			if p.Start < day+int(math.Ceil(r.ProtectionDays)) && p.End > day {
+				inWindow = true
+				if first == nil {
+					first = p
+				}
+			}
+			if p.End+3 > day-1 && p.Start < day+int(math.Ceil(r.ProtectionDays))+1 {
+				nearby = true
+			}
+		}
+		key := r.LocationID + "/" + r.SKU
+		switch {
+		case inWindow:
+			lifted++
+			if !(r.PromoUplift > 1) || !strings.Contains(r.Reasons, "promo_uplift") {
+				t.Errorf("%s: a promotion runs in the window, uplift %.3f, reasons %q", key, r.PromoUplift, r.Reasons)
+			}
+			// Its first promotion day is forecast above the day before
+			// (when both are in the horizon and the day before is plain).
+			fc := forecast[[2]string{r.LocationID, r.SKU}]
+			d0 := w.Date(first.Start)
+			if prev, ok := fc[d0-1]; ok && first.Start-1 >= day && prev > 0 && w.Promotion(skuIndex[r.SKU], first.Start-1) == nil {
+				if fc[d0] <= prev {
+					t.Errorf("%s: forecast %.3f on the promotion's first day %s, %.3f the day before", key, fc[d0], d0, prev)
+				}
+			}
+		case !nearby:
+			flat++
+			if r.PromoUplift != 1 || strings.Contains(r.Reasons, "promo_uplift") {
+				t.Errorf("%s: no promotion near the window, uplift %.3f, reasons %q", key, r.PromoUplift, r.Reasons)
+			}
+		}
+	}
+	if lifted == 0 || flat == 0 {
+		t.Errorf("%d series with a promotion in the window, %d with none near: the world should have both", lifted, flat)
+	}
+	t.Logf("%d series lifted, %d plain", lifted, flat)
 }

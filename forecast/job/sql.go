@@ -41,6 +41,7 @@ func (r *runner) openInputs(ctx context.Context, db *sql.DB) (map[string]int64, 
 		{table: schema.TableLeadTimes(), from: &lead, to: &last},
 		{table: schema.TableItemLocations(), to: &last},
 		{table: schema.TablePOSLines(), from: &hist, to: &last, skip: r.o.NoPromotions},
+		{table: schema.TablePromotions(), to: &last, skip: r.o.NoPromotions},
 	}
 	versions, ids := map[string]int64{}, map[string]string{}
 	var releases []func()
@@ -208,7 +209,8 @@ const seriesColumnsSQL = `SELECT * FROM series ORDER BY series_id`
 // bucketSQL builds the daily series of the store-SKUs with series ids in
 // [{LO}, {HI}] (whole locations, from {LOC0} to {LOC1}) in the long layout
 // engine.RecordSource reads: one row per series and day of the history
-// [{H}, {A}) with a sale, a stockout (censored) or a promotion, plus a row
+// [{H}, {A}) with a sale, a stockout (censored) or a promotion (a sale
+// with a promotion_id, or a day of a known promotion), plus a row
 // on each series' last day, ordered by series and day; the days between are
 // zero demand. A series thus starts at its first such day in the history.
 const bucketSQL = `
@@ -230,6 +232,10 @@ keyed AS (
 	SELECT s.series_id, ev.day, ev.demand, ev.censored, ev.promo
 	FROM ev JOIN s ON s.location_id = ev.location_id AND s.sku = ev.sku
 	WHERE ev.day >= {H} AND ev.day < {A}
+	UNION ALL
+	SELECT s.series_id, g.day, 0, false, true
+	FROM s JOIN promo_known p ON p.sku = s.sku AND (p.location_id IS NULL OR p.location_id = s.location_id),
+		LATERAL (SELECT unnest(range(greatest(p.first_day, {H}), least(p.last_day + 1, {A}))) AS day) g
 	UNION ALL SELECT series_id, {A} - 1, 0, false, false FROM s
 )
 SELECT series_id, day, CAST(sum(demand) AS FLOAT) AS demand, bool_or(censored) AS censored, bool_or(promo) AS promo

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -30,8 +31,8 @@ type WorldOptions struct {
 	// InventoryLookbackDays of inventory and the last day of open POs.
 	StateDays int
 	// POSLines also writes pos_lines, every line of the POS transactions
-	// the generator renders (the forecast's promotion calendar comes from
-	// their promotion_id). It renders every record: meant for small worlds.
+	// the generator renders (their promotion_id marks promotion days too).
+	// It renders every record: meant for small worlds.
 	POSLines bool
 	// ChunkSeries bounds the series simulated at once; each chunk's rows go
 	// to one file per table and day. Memory is about 10 bytes per series
@@ -58,7 +59,9 @@ type WorldSummary struct {
 // sales_daily, stockouts, inventory_daily, po_open and lead_times from the
 // world's per-series simulation under its ERP policy (the same numbers its
 // generator publishes), and the raw item_locations (the parameters in force
-// from day 0 and after each update). With POSLines it also writes pos_lines.
+// from day 0 and after each update) and promotions (the calendar as the
+// generator publishes it on erp.promotions). With POSLines it also writes
+// pos_lines.
 //
 // Amounts of sales_daily are computed per day rather than summed from
 // rendered lines (a promotion's discount is rounded once per day instead of
@@ -83,6 +86,9 @@ func WriteWorld(ctx context.Context, l *lake.Lake, w *world.World, o WorldOption
 		if err := ww.chunk(ctx, chunk); err != nil {
 			return sum, err
 		}
+	}
+	if err := ww.promotions(ctx); err != nil {
+		return sum, err
 	}
 	if o.POSLines {
 		if err := ww.posLines(ctx); err != nil {
@@ -423,6 +429,53 @@ func writeDay[T any](ctx context.Context, l *lake.Lake, t *schema.Table, date sc
 		return err
 	}
 	record(t.Name, adds, len(rows))
+	return nil
+}
+
+// promotions writes the promotion calendar the ERP publishes on
+// erp.promotions: one row per item promotion, chain-wide, stamped 06:00 on
+// its publish day at the first location (the generator's headquarters),
+// partitioned by that date.
+func (ww *worldWriter) promotions(ctx context.Context) error {
+	w := ww.w
+	hq := w.Locations()[0].TZ
+	byDay := map[schema.Date][]schema.PromotionRow{}
+	for _, sku := range ww.skus {
+		it := &w.Items()[sku]
+		for i := range it.Promotions {
+			p := &it.Promotions[i]
+			y, m, d := w.Date(p.PublishDay()).Time().Date()
+			at := time.Date(y, m, d, 6, 0, 0, 0, hq)
+			ev := schema.Promotion{SchemaVersion: schema.CurrentVersion, PromotionID: p.ID, SKU: it.ID,
+				StartDate: w.Date(p.Start), EndDate: w.Date(p.End - 1), DiscountPct: int(p.DiscountPct),
+				Status: schema.PromotionPlanned, UpdatedAt: at}
+			day := schema.DateOf(at)
+			byDay[day] = ev.AppendRows(byDay[day], schema.Source{Offset: -1, IngestedAt: at})
+		}
+	}
+	var adds []delta.Add
+	rows := 0
+	for _, day := range slices.Sorted(maps.Keys(byDay)) {
+		rs := byDay[day]
+		slices.SortStableFunc(rs, func(a, b schema.PromotionRow) int {
+			return cmp.Or(cmp.Compare(a.SKU, b.SKU), cmp.Compare(a.PromotionID, b.PromotionID))
+		})
+		err := writeDay(ctx, ww.l, schema.TablePromotions(), day, rs, lake.WriteOptions{}, func(_ string, a []delta.Add, n int) {
+			adds = append(adds, a...)
+			rows += n
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(adds) == 0 {
+		return nil
+	}
+	if err := commitAppend(ctx, ww.l, schema.TablePromotions(), adds, "shelflake.world"); err != nil {
+		return err
+	}
+	ww.sum.Rows[schema.TableNamePromotions] += int64(rows)
+	ww.sum.Files[schema.TableNamePromotions] += len(adds)
 	return nil
 }
 

@@ -33,7 +33,10 @@
 //	             MOQ (itself rounded up to the case pack), at least one case
 //	otherwise no order.
 //
-// A promotion uplift > 1 multiplies the forecast before all of this.
+// Planned promotions enter as daily demand multipliers (Input.Uplift, from
+// forecast/promo): the forecast is multiplied day by day before all of
+// this, and the spread σ_P by the window's uplift U = D_P ÷ D_P(without
+// multipliers) when U > 1 (errors grow with the level).
 // Quantities are whole units; money is schema.Money, exact.
 package replenish
 
@@ -234,8 +237,13 @@ type Input struct {
 	// OnHand, OnOrder (open purchase orders not yet received) and
 	// Allocated (stock promised elsewhere) make the inventory position.
 	OnHand, OnOrder, Allocated int64
-	// PromoUplift > 1 multiplies the forecast (a promotion is planned).
-	PromoUplift float64
+	// Uplift, if not nil, holds daily demand multipliers aligned with
+	// Forecast (planned promotions, forecast/promo); days beyond it are 1.
+	// UpliftCV is the relative uncertainty of what a multiplier adds above
+	// 1: the extra demand E over the window adds (UpliftCV·E)² to the
+	// variance behind the safety stock.
+	Uplift   []float64
+	UpliftCV float64
 	// NewItem marks a forecast without a backtest (short history).
 	NewItem bool
 }
@@ -269,7 +277,8 @@ type Line struct {
 	// WeeksOfCover is on hand ÷ (7·d); WeeksOfCoverAfter (IP + Qty) ÷
 	// (7·d); +Inf with no forecast demand.
 	WeeksOfCover, WeeksOfCoverAfter float64
-	// PromoUplift is the factor applied (1 when none).
+	// PromoUplift is the window's uplift U = D_P ÷ D_P without the
+	// multipliers (1 when none).
 	PromoUplift float64
 }
 
@@ -319,20 +328,40 @@ func (p *Planner) Plan(in *Input) (Line, error) {
 	if !(in.SigmaDay >= 0) || !(in.SigmaWindow >= 0) || math.IsInf(in.SigmaDay+in.SigmaWindow, 0) {
 		return ln, fmt.Errorf("sigma %v per day, %v per window: want finite ≥ 0", in.SigmaDay, in.SigmaWindow)
 	}
-	uplift := 1.0
-	if in.PromoUplift > 1 && !math.IsInf(in.PromoUplift, 0) {
-		uplift = in.PromoUplift
-		ln.Reasons |= PromoUplift
+	for i, u := range in.Uplift {
+		if !(u >= 0) || math.IsInf(u, 0) {
+			return ln, fmt.Errorf("uplift day %d: %v", i, u)
+		}
 	}
 	P := L + float64(R)
-	dp := uplift * windowSum(in.Forecast, P)
+	base := windowSum(in.Forecast, nil, P)
+	dp := base
+	uplift := 1.0
+	if in.Uplift != nil {
+		dp = windowSum(in.Forecast, in.Uplift, P)
+		if base > 0 {
+			uplift = dp / base
+		}
+		if uplift > 1+1e-9 {
+			ln.Reasons |= PromoUplift
+		}
+	}
 	daily := dp / P
 	sigP := in.SigmaWindow
 	if sigP == 0 {
 		sigP = math.Sqrt(P) * in.SigmaDay
 	}
-	sigP *= uplift
-	sigma := math.Sqrt(sigP*sigP + daily*daily*sdL*sdL)
+	sigUp := max(uplift, 1)
+	sigP *= sigUp
+	var extra float64 // promotion demand above the baseline, for its uncertainty
+	if in.UpliftCV > 0 && in.Uplift != nil {
+		lift := make([]float64, len(in.Uplift))
+		for h, u := range in.Uplift {
+			lift[h] = max(u-1, 0)
+		}
+		extra = in.UpliftCV * windowSum(in.Forecast, lift, P)
+	}
+	sigma := math.Sqrt(sigP*sigP + daily*daily*sdL*sdL + extra*extra)
 	z := InverseNormal(sl)
 	if p.target == FillRate {
 		q := max(daily*float64(R), float64(roundUp(moq, cp)), float64(cp))
@@ -362,7 +391,7 @@ func (p *Planner) Plan(in *Input) (Line, error) {
 	ln.LeadTimeDays, ln.LeadTimeSD, ln.ReviewPeriodDays = L, sdL, R
 	ln.CasePack, ln.MOQ, ln.ServiceLevel, ln.Z = cp, moq, sl, z
 	ln.ProtectionDays, ln.ForecastWindow, ln.DailyForecast = P, dp, daily
-	ln.SigmaDay, ln.SigmaWindow = in.SigmaDay*uplift, sigP
+	ln.SigmaDay, ln.SigmaWindow = in.SigmaDay*sigUp, sigP
 	ln.SafetyStock, ln.ReorderPoint, ln.OrderUpTo = ss, rop, out
 	ln.OnHand, ln.OnOrder, ln.Allocated, ln.InventoryPosition = in.OnHand, in.OnOrder, in.Allocated, ip
 	ln.WeeksOfCover = cover(float64(in.OnHand), daily)
@@ -411,9 +440,10 @@ func cover(units, daily float64) float64 {
 }
 
 // windowSum is the forecast demand over the first P days (P may be
-// fractional: the last day counts pro rata). Days past the forecast repeat
-// the mean of its last (up to) 7 days.
-func windowSum(f []float64, P float64) float64 {
+// fractional: the last day counts pro rata), each day times its multiplier
+// in up (1 beyond up). Days past the forecast repeat the mean of its last
+// (up to) 7 days.
+func windowSum(f, up []float64, P float64) float64 {
 	var tailMean float64
 	k := min(len(f), 7)
 	for _, v := range f[len(f)-k:] {
@@ -421,10 +451,14 @@ func windowSum(f []float64, P float64) float64 {
 	}
 	tailMean /= float64(k)
 	day := func(h int) float64 {
+		v := tailMean
 		if h < len(f) {
-			return f[h]
+			v = f[h]
 		}
-		return tailMean
+		if h < len(up) {
+			v *= up[h]
+		}
+		return v
 	}
 	whole := int(P)
 	var sum float64

@@ -106,9 +106,20 @@ func TestPlan(t *testing.T) {
 		{"absent values whose zero is valid are flagged when said missing", func(in *Input) {
 			in.MOQ, in.Missing = 0, ParamMOQ|ParamUnitCost
 		}, 60, []string{"below_rop", "defaults_used"}, []string{"moq", "unit_cost"}, 0, 0, 740700},
-		{"a promotion uplift raises forecast and spread", func(in *Input) { in.PromoUplift = 1.5 },
+		{"a promotion over the whole window raises forecast and spread", func(in *Input) { in.Uplift = flat(1.5, 28) },
 			// D_P 105, d 15, SS = z·√(1.5²·28 + 15²·1).
 			108, []string{"below_rop", "promo_uplift"}, nil, z95 * math.Sqrt(63+225), 105 + z95*math.Sqrt(63+225), 0},
+		{"a two-day promotion inside the window lifts those days only", func(in *Input) {
+			in.Uplift = []float64{1, 1, 2, 2, 1, 1, 1, 3, 3}
+			// Days 2 and 3 double: D_P = 90, U = 9/7, d = 90/7; the lift on
+			// days 7 and 8 is past the window. SS = z·√(U²·28 + d²·1).
+		}, 84, []string{"below_rop", "promo_uplift"}, nil,
+			z95 * math.Sqrt(81.0/49*28+8100.0/49), 90 + z95*math.Sqrt(81.0/49*28+8100.0/49), 0},
+		{"a promotion after the window changes nothing", func(in *Input) { in.Uplift = []float64{1, 1, 1, 1, 1, 1, 1, 2} },
+			60, []string{"below_rop"}, nil, z95 * math.Sqrt(128), 70 + z95*math.Sqrt(128), 0},
+		{"a post-promotion dip lowers the forecast but not the spread", func(in *Input) { in.Uplift = []float64{0.5, 0.5} },
+			// D_P 60, d 60/7, SS = z·√(28 + (60/7)²).
+			48, []string{"below_rop"}, nil, z95 * math.Sqrt(28+3600.0/49), 60 + z95*math.Sqrt(28+3600.0/49), 0},
 		{"a new item is said so", func(in *Input) { in.NewItem = true },
 			60, []string{"below_rop", "new_item"}, nil, 0, 0, 0},
 		{"a fractional lead time counts the last day pro rata", func(in *Input) { in.LeadTimeDays = 4.5 },
