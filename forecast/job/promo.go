@@ -18,7 +18,7 @@ import (
 // location_id is a chain-wide promotion.
 const promoKnownSQL = `
 CREATE OR REPLACE TEMP TABLE promo_known AS
-SELECT sku, location_id, ` + "CAST(start_date - DATE '1970-01-01' AS INTEGER)" + ` AS first_day,
+SELECT promotion_id, sku, location_id, ` + "CAST(start_date - DATE '1970-01-01' AS INTEGER)" + ` AS first_day,
 	` + "CAST(end_date - DATE '1970-01-01' AS INTEGER)" + ` AS last_day, discount_pct
 FROM (
 	SELECT * FROM promotions
@@ -40,7 +40,8 @@ WITH carriers AS (
 	SELECT sku, min(department) AS dept, count(*) AS n_stores FROM series GROUP BY sku
 ),
 inst AS (
-	SELECT row_number() OVER () AS id, p.sku, c.dept, c.n_stores, p.first_day, p.last_day, p.discount_pct
+	SELECT row_number() OVER (ORDER BY p.sku, p.promotion_id) AS id,
+		p.sku, c.dept, c.n_stores, p.first_day, p.last_day, p.discount_pct
 	FROM promo_known p JOIN carriers c USING (sku)
 	WHERE p.location_id IS NULL AND p.first_day >= {H} + 28 AND p.last_day < {A}
 ),
