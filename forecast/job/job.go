@@ -339,10 +339,12 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	if len(r.attrs) == 0 {
 		return nil, errNoSeries
 	}
+	stage("series", t0)
+	t0 = time.Now()
 	if err := r.promotions(ctx, db); err != nil {
 		return nil, err
 	}
-	stage("series", t0)
+	stage("promotions", t0)
 	if p, ok := o.Progress.(interface{ SetTotal(int64) }); ok {
 		p.SetTotal(int64(len(r.attrs)))
 	}

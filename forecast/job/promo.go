@@ -62,17 +62,16 @@ busy AS (
 keep AS (
 	SELECT g.* FROM grid g ANTI JOIN busy b ON b.id = g.id AND b.day = g.day
 ),
-skus AS (SELECT DISTINCT sku FROM inst),
+gdays AS (SELECT DISTINCT sku, day FROM keep),
 so AS (
-	SELECT DISTINCT location_id, sku, ` + "CAST(dt - DATE '1970-01-01' AS INTEGER)" + ` AS day
-	FROM stockouts WHERE sku IN (SELECT sku FROM skus)
+	SELECT DISTINCT s.location_id, s.sku, ` + "CAST(s.dt - DATE '1970-01-01' AS INTEGER)" + ` AS day
+	FROM stockouts s SEMI JOIN gdays g ON g.sku = s.sku AND g.day = ` + "CAST(s.dt - DATE '1970-01-01' AS INTEGER)" + `
 ),
 units AS (
-	SELECT s.sku, ` + "CAST(s.dt - DATE '1970-01-01' AS INTEGER)" + ` AS day, sum(s.units_sold) AS units
-	FROM sales_daily s
-	WHERE s.sku IN (SELECT sku FROM skus)
-		AND NOT EXISTS (SELECT 1 FROM so WHERE so.location_id = s.store_id AND so.sku = s.sku
-			AND so.day = ` + "CAST(s.dt - DATE '1970-01-01' AS INTEGER)" + `)
+	SELECT s.sku, s.day, sum(s.units_sold) AS units
+	FROM (SELECT store_id, sku, ` + "CAST(dt - DATE '1970-01-01' AS INTEGER)" + ` AS day, units_sold FROM sales_daily) s
+	SEMI JOIN gdays g ON g.sku = s.sku AND g.day = s.day
+	ANTI JOIN so ON so.location_id = s.store_id AND so.sku = s.sku AND so.day = s.day
 	GROUP BY ALL
 ),
 outs AS (SELECT sku, day, count(*) AS n_out FROM so GROUP BY ALL),
