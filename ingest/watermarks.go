@@ -53,12 +53,16 @@ const watermarkWalk = 500
 // time committed (from the commits' commitInfo, read newest first). Under
 // the producers' per-partition ordering, a table is complete for a
 // partition up to EventTime minus the allowed lateness; Complete folds that
-// over partitions.
+// over partitions. It only reads: a table the lake does not have yet has
+// no watermarks (and is not created).
 func Watermarks(ctx context.Context, l *lake.Lake, group string) ([]Watermark, error) {
 	var out []Watermark
 	prefix := group + "/"
 	for _, desc := range schema.Tables() {
-		dt, err := l.Table(ctx, desc)
+		dt, err := l.ExistingTable(ctx, desc)
+		if errors.Is(err, delta.ErrTableNotFound) {
+			continue // nothing ingested into it yet: no watermark
+		}
 		if err != nil {
 			return nil, err
 		}

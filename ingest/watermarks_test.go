@@ -1,8 +1,11 @@
 package ingest
 
 import (
+	"os"
 	"testing"
 	"time"
+
+	"github.com/shelflake/shelflake/lake"
 )
 
 func TestCompleteTakesTheSlowestPartition(t *testing.T) {
@@ -70,5 +73,27 @@ func TestCompleteTakesTheSlowestPartition(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Watermarks only reads: on a lake ingest never wrote to it finds nothing
+// and leaves the lake empty.
+func TestWatermarksOfAnEmptyLakeCreateNoTable(t *testing.T) {
+	dir := t.TempDir()
+	l, err := lake.Open(t.Context(), dir, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	wms, err := Watermarks(t.Context(), l, "g1")
+	if err != nil || len(wms) != 0 {
+		t.Fatalf("watermarks %v, %v; want none", wms, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 0 {
+		t.Errorf("the lake holds %d entries after reading watermarks, first %s", len(ents), ents[0].Name())
 	}
 }

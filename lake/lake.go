@@ -178,6 +178,33 @@ func (l *Lake) Table(ctx context.Context, t *schema.Table) (*delta.Table, error)
 	return dt, nil
 }
 
+// ExistingTable is Table for readers: it opens t without creating it. A
+// table the lake does not have yet is an error wrapping
+// delta.ErrTableNotFound, and nothing is written.
+func (l *Lake) ExistingTable(ctx context.Context, t *schema.Table) (*delta.Table, error) {
+	l.mu.Lock()
+	dt, ok := l.tables[t.Name]
+	l.mu.Unlock()
+	if ok {
+		return dt, nil
+	}
+	want, err := t.DeltaSchemaString()
+	if err != nil {
+		return nil, err
+	}
+	if dt, err = delta.NewTable(l.bucket, TablePrefix(t), l.opts.Delta); err != nil {
+		return nil, err
+	}
+	snap, err := dt.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("table %s in %s: %w", t.Name, l, err)
+	}
+	if err := sameSchema(snap.Metadata(), want, t.PartitionColumns()); err != nil {
+		return nil, fmt.Errorf("table %s in %s: %w", t.Name, l, err)
+	}
+	return dt, nil
+}
+
 func (l *Lake) openTable(ctx context.Context, t *schema.Table) (*delta.Table, error) {
 	want, err := t.DeltaSchemaString()
 	if err != nil {

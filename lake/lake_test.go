@@ -114,6 +114,45 @@ func TestTableRefusesASchemaThatDiffers(t *testing.T) {
 	}
 }
 
+func TestExistingTableOpensOnlyWhatExists(t *testing.T) {
+	ctx := t.Context()
+	l, b := localLake(t)
+	tb := schema.TablePromotions()
+	if _, err := l.ExistingTable(ctx, tb); !errors.Is(err, delta.ErrTableNotFound) {
+		t.Fatalf("a table the lake lacks: %v, want ErrTableNotFound", err)
+	}
+	var keys []string
+	if err := b.List(ctx, "promotions/", func(a objstore.Attributes) error {
+		keys = append(keys, a.Key)
+		return nil
+	}); err != nil || len(keys) != 0 {
+		t.Fatalf("opening a missing table wrote %v (%v)", keys, err)
+	}
+	if _, err := l.Table(ctx, tb); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Open(ctx, b.Root(), Options{}) // another reader, nothing cached
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if _, err := fresh.ExistingTable(ctx, tb); err != nil {
+		t.Errorf("an existing table: %v", err)
+	}
+	// A table of another shape under the name is refused, not read.
+	other, _ := schema.TableRejects().DeltaSchemaString()
+	dt, err := delta.NewTable(b, "pos_lines", delta.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dt.CreateTable(ctx, delta.NewMetadata(other, []string{"dt"}, nil, day1.Time())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.ExistingTable(ctx, schema.TablePOSLines()); !errors.Is(err, ErrSchemaMismatch) {
+		t.Errorf("pos_lines over a rejects-shaped table: %v, want ErrSchemaMismatch", err)
+	}
+}
+
 // commitRows writes rows of partition dt and commits them as one append.
 func commitRows[T any](t testing.TB, l *Lake, tb *schema.Table, dt schema.Date, rows []T, o WriteOptions) []delta.Add {
 	t.Helper()
