@@ -210,9 +210,10 @@ const seriesColumnsSQL = `SELECT * FROM series ORDER BY series_id`
 // [{LO}, {HI}] (whole locations, from {LOC0} to {LOC1}) in the long layout
 // engine.RecordSource reads: one row per series and day of the history
 // [{H}, {A}) with a sale, a stockout (censored) or a promotion (a sale
-// with a promotion_id, or a day of a known promotion), plus a row
-// on each series' last day, ordered by series and day; the days between are
-// zero demand. A series thus starts at its first such day in the history.
+// with a promotion_id, or, from the series' first sale or stockout on, a
+// day of a known promotion), plus a row on each series' last day, ordered
+// by series and day; the days between are zero demand. A series thus
+// starts at its first sale, stockout or promoted sale in the history.
 const bucketSQL = `
 WITH s AS (
 	SELECT series_id, location_id, sku FROM series WHERE series_id BETWEEN {LO} AND {HI}
@@ -228,14 +229,19 @@ ev AS (
 	SELECT store_id, sku, ` + "CAST(dt - DATE '1970-01-01' AS INTEGER)" + `, 0, false, true
 	FROM pos_lines WHERE store_id BETWEEN {LOC0} AND {LOC1} AND promotion_id IS NOT NULL AND txn_type = 'sale'
 ),
-keyed AS (
+seen AS (
 	SELECT s.series_id, ev.day, ev.demand, ev.censored, ev.promo
 	FROM ev JOIN s ON s.location_id = ev.location_id AND s.sku = ev.sku
 	WHERE ev.day >= {H} AND ev.day < {A}
+),
+first AS (SELECT series_id, min(day) AS day FROM seen GROUP BY series_id),
+keyed AS (
+	SELECT * FROM seen
 	UNION ALL
 	SELECT s.series_id, g.day, 0, false, true
-	FROM s JOIN promo_known p ON p.sku = s.sku AND (p.location_id IS NULL OR p.location_id = s.location_id),
-		LATERAL (SELECT unnest(range(greatest(p.first_day, {H}), least(p.last_day + 1, {A}))) AS day) g
+	FROM s JOIN first f ON f.series_id = s.series_id
+	JOIN promo_known p ON p.sku = s.sku AND (p.location_id IS NULL OR p.location_id = s.location_id),
+		LATERAL (SELECT unnest(range(greatest(p.first_day, f.day), least(p.last_day + 1, {A}))) AS day) g
 	UNION ALL SELECT series_id, {A} - 1, 0, false, false FROM s
 )
 SELECT series_id, day, CAST(sum(demand) AS FLOAT) AS demand, bool_or(censored) AS censored, bool_or(promo) AS promo
