@@ -830,3 +830,96 @@ func expectRejects(f *fixture, days int, asOf schema.Date) result {
 	}
 	return res
 }
+
+func expectPromotionPerformance(f *fixture, days int, asOf schema.Date) result {
+	first := asOf.AddDays(-(days - 1))
+	type pkey struct{ id, sku, loc string }
+	latest := map[pkey]*schema.PromotionRow{}
+	for i := range f.promos {
+		r := &f.promos[i]
+		if r.BusinessDate > asOf {
+			continue
+		}
+		k := pkey{r.PromotionID, r.SKU, r.LocationID}
+		p, ok := latest[k]
+		if !ok || r.UpdatedAt.After(p.UpdatedAt) || (r.UpdatedAt.Equal(p.UpdatedAt) &&
+			cmp.Or(r.IngestedAt.Compare(p.IngestedAt), cmp.Compare(r.SrcPartition, p.SrcPartition), cmp.Compare(r.SrcOffset, p.SrcOffset)) > 0) {
+			latest[k] = r
+		}
+	}
+	stores := f.stores(asOf)
+	lakeFirst := f.first
+	pos := f.posOnce()
+	for i := range pos {
+		lakeFirst = min(lakeFirst, pos[i].BusinessDate)
+	}
+	type row struct {
+		p                       *schema.PromotionRow
+		stores                  int64
+		units, rungUp, baseUnit int64
+		baseDays                int64
+		lift                    any
+	}
+	var rows []row
+	for _, p := range latest {
+		if p.Status != string(schema.PromotionPlanned) || p.EndDate < first || p.EndDate > asOf {
+			continue
+		}
+		at := func(store string) bool { return stores[store] && (p.LocationID == "" || p.LocationID == store) }
+		r := row{p: p, baseDays: int64(min(28, max(int(p.StartDate-lakeFirst), 0)))}
+		for s := range stores {
+			if at(s) {
+				r.stores++
+			}
+		}
+		for i := range pos {
+			l := &pos[i]
+			if l.TxnType != "sale" || l.SKU != p.SKU || l.BusinessDate > asOf || !at(l.StoreID) {
+				continue
+			}
+			switch {
+			case l.BusinessDate >= p.StartDate && l.BusinessDate <= p.EndDate:
+				r.units += l.Quantity
+				if l.PromotionID == p.PromotionID {
+					r.rungUp += l.Quantity
+				}
+			case l.BusinessDate >= p.StartDate.AddDays(-28) && l.BusinessDate < p.StartDate:
+				r.baseUnit += l.Quantity
+			}
+		}
+		promoDays := float64(p.EndDate - p.StartDate + 1)
+		if r.baseDays > 0 && r.baseUnit > 0 {
+			r.lift = round(float64(r.units)/promoDays/(float64(r.baseUnit)/float64(r.baseDays)), 2)
+		}
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		switch {
+		case a.lift == nil && b.lift != nil:
+			return 1
+		case a.lift != nil && b.lift == nil:
+			return -1
+		case a.lift != nil:
+			if c := cmp.Compare(b.lift.(float64), a.lift.(float64)); c != 0 {
+				return c
+			}
+		}
+		return cmp.Or(cmp.Compare(a.p.PromotionID, b.p.PromotionID), cmp.Compare(a.p.SKU, b.p.SKU), cmp.Compare(a.p.LocationID, b.p.LocationID))
+	})
+	res := result{cols: []string{"promotion_id", "sku", "location_id", "start_date", "end_date", "discount_pct", "stores",
+		"promo_days", "units_sold", "units_rung_up", "units_per_store_day", "base_days", "base_units_per_store_day", "lift"}}
+	for _, r := range rows {
+		p := r.p
+		var loc, base any
+		if p.LocationID != "" {
+			loc = p.LocationID
+		}
+		promoDays := int64(p.EndDate - p.StartDate + 1)
+		if r.baseDays > 0 {
+			base = round(float64(r.baseUnit)/float64(r.baseDays*r.stores), 3)
+		}
+		res.rows = append(res.rows, []any{p.PromotionID, p.SKU, loc, p.StartDate, p.EndDate, int64(p.DiscountPct), r.stores,
+			promoDays, r.units, r.rungUp, round(float64(r.units)/float64(promoDays*r.stores), 3), r.baseDays, base, r.lift})
+	}
+	return res
+}

@@ -185,6 +185,9 @@ func TestSavedQueriesAnswerWhatGoComputesFromTheSameRows(t *testing.T) {
 		{"bottom movers of the chain", "bottom_movers", nil, func() result { return expectBottomMovers(f, 28, last, 20, "") }},
 		{"bottom movers of one store, earlier", "bottom_movers", map[string]string{"days": "7", "limit": "6", "store": "S0003", "as_of": mid.String()},
 			func() result { return expectBottomMovers(f, 7, mid, 6, "S0003") }},
+		{"promotion performance", "promotion_performance", nil, func() result { return expectPromotionPerformance(f, 91, last) }},
+		{"promotion performance of the last two weeks, earlier", "promotion_performance", map[string]string{"days": "14", "as_of": mid.String()},
+			func() result { return expectPromotionPerformance(f, 14, mid) }},
 		{"stockout days and lost sales", "stockout_days", nil, func() result { return expectStockoutDays(f, 28, last) }},
 		{"stockout days over the whole world", "stockout_days", map[string]string{"days": "40"}, func() result { return expectStockoutDays(f, 40, last) }},
 		{"days of cover", "days_of_cover", nil, func() result { return expectDaysOfCover(f, 28, last) }},
@@ -278,7 +281,7 @@ func TestSavedQueryHeadersDeclareWhatTheSQLUses(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"bottom_movers", "data_freshness", "days_of_cover", "inventory_accuracy", "late_pos",
-		"rejects_by_reason", "replenishment_review", "sell_through", "stockout_days",
+		"promotion_performance", "rejects_by_reason", "replenishment_review", "sell_through", "stockout_days",
 		"supplier_lead_time_reliability", "top_movers"}
 	var names []string
 	for _, q := range qs {
