@@ -159,10 +159,7 @@ var ErrSchemaMismatch = errors.New("lake table schema differs from its definitio
 //
 // The returned *delta.Table is cached per name: later calls do no I/O.
 func (l *Lake) Table(ctx context.Context, t *schema.Table) (*delta.Table, error) {
-	l.mu.Lock()
-	dt, ok := l.tables[t.Name]
-	l.mu.Unlock()
-	if ok {
+	if dt, ok := l.cached(t.Name); ok {
 		return dt, nil
 	}
 	dt, err := l.openTable(ctx, t)
@@ -182,17 +179,15 @@ func (l *Lake) Table(ctx context.Context, t *schema.Table) (*delta.Table, error)
 // table the lake does not have yet is an error wrapping
 // delta.ErrTableNotFound, and nothing is written.
 func (l *Lake) ExistingTable(ctx context.Context, t *schema.Table) (*delta.Table, error) {
-	l.mu.Lock()
-	dt, ok := l.tables[t.Name]
-	l.mu.Unlock()
-	if ok {
+	if dt, ok := l.cached(t.Name); ok {
 		return dt, nil
 	}
 	want, err := t.DeltaSchemaString()
 	if err != nil {
 		return nil, err
 	}
-	if dt, err = delta.NewTable(l.bucket, TablePrefix(t), l.opts.Delta); err != nil {
+	dt, err := delta.NewTable(l.bucket, TablePrefix(t), l.opts.Delta)
+	if err != nil {
 		return nil, err
 	}
 	snap, err := dt.Snapshot(ctx)
@@ -203,6 +198,14 @@ func (l *Lake) ExistingTable(ctx context.Context, t *schema.Table) (*delta.Table
 		return nil, fmt.Errorf("table %s in %s: %w", t.Name, l, err)
 	}
 	return dt, nil
+}
+
+// cached returns the table called name if Table opened it before.
+func (l *Lake) cached(name string) (*delta.Table, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	dt, ok := l.tables[name]
+	return dt, ok
 }
 
 func (l *Lake) openTable(ctx context.Context, t *schema.Table) (*delta.Table, error) {
