@@ -18,6 +18,8 @@ import (
 )
 
 func main() {
+	// Before the heap grows: pages faulted before this may already be huge.
+	_ = disableHugePages()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
