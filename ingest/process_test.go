@@ -426,9 +426,11 @@ func TestIngestBacklogStaysWithinTheMemoryBudget(t *testing.T) {
 	l, dir := openLocalLake(t)
 	e := ingestEnv{brokers: addr, lakeURI: dir, group: "memory",
 		args: []string{"--flush-interval", "2s", "--session-timeout", "2s", "--rebalance-timeout", "5s", "--max-buffer-bytes", strconv.FormatInt(budget, 10)}}
-	p := startIngest(t, e, "ingest-memory")
+	p := startIngest(t, e, "ingest-memory", "--http", "127.0.0.1:0", "--pprof")
+	w := watchMemory(t, p, budget+overhead)
 	st := waitComplete(t, l, e, 150*time.Second, p)
 	p.sampleRSS()
+	w.stop()
 	if err := p.stop(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -440,6 +442,7 @@ func TestIngestBacklogStaysWithinTheMemoryBudget(t *testing.T) {
 	}
 	if p.peak > budget+overhead {
 		t.Errorf("peak RSS %d MiB exceeds the budget %d MiB + %d MiB overhead", p.peak>>20, budget>>20, overhead>>20)
+		w.report()
 	}
 	if p.logCount("pausing fetches") == 0 {
 		t.Error("the budget never paused fetching: the test did not exercise it")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"sort"
@@ -122,6 +123,7 @@ type ingestFlags struct {
 	lake             string
 	group            string
 	http             string
+	pprof            bool
 	flushInterval    time.Duration
 	maxBufferBytes   byteSize
 	fileBytes        byteSize
@@ -152,6 +154,7 @@ within --shutdown-timeout. Metrics, /healthz and /readyz are served on --http.`,
 	f.StringVar(&o.lake, "lake", envOr("SHELFLAKE_LAKE", ""), "lake URI: a directory, file:///path or s3://bucket/prefix?endpoint=… (env SHELFLAKE_LAKE)")
 	f.StringVar(&o.group, "group", envOr("SHELFLAKE_GROUP", ingest.DefaultGroup), "consumer group; also names the lake's offset records, so changing it starts over (env SHELFLAKE_GROUP)")
 	f.StringVar(&o.http, "http", envOr("SHELFLAKE_HTTP", "127.0.0.1:9464"), "address for /metrics, /healthz and /readyz (empty: none; env SHELFLAKE_HTTP)")
+	f.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiles under /debug/pprof/ on --http (heap, goroutines, CPU)")
 	f.DurationVar(&o.flushInterval, "flush-interval", ingest.DefaultFlushInterval, "freshness bound: commit what a table holds at least this often")
 	f.Var(&o.maxBufferBytes, "max-buffer-bytes", "memory budget for rows not yet committed (e.g. 512MiB)")
 	f.Var(&o.fileBytes, "file-bytes", "flush a table when its buffer (all dates) holds this much (e.g. 128MiB; at most an eighth of --max-buffer-bytes)")
@@ -212,7 +215,11 @@ func runIngest(ctx context.Context, a *app, o ingestFlags) error {
 		if err != nil {
 			return fmt.Errorf("--http %s: %w", o.http, err)
 		}
-		srv := &http.Server{Handler: ing.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+		var h http.Handler = ing.Handler(reg)
+		if o.pprof {
+			h = withPprof(h)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("http server", "err", err)
@@ -356,3 +363,17 @@ func fmtTime(t time.Time) string {
 // budget: the Go runtime and binary, franz-go's fetch buffers, and the
 // Parquet encoders of the flushes in progress.
 const ingestMemoryOverhead = 64 << 20
+
+// withPprof serves net/http/pprof's profiles under /debug/pprof/ beside h.
+// They are off by default: a profile shows the process's internals to
+// whoever can reach the port.
+func withPprof(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
