@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shelflake/shelflake/lake/objstore"
 	"golang.org/x/term"
 )
 
@@ -23,7 +25,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "shelflake:", err)
+		fmt.Fprintln(os.Stderr, "shelflake:", causeFirst(err))
 		if errors.Is(err, context.Canceled) {
 			os.Exit(130)
 		}
@@ -112,4 +114,15 @@ func envOr(name, def string) string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// causeFirst is the message of err for a person: when the cause is a thing
+// that could not be reached at all, that cause alone (which operation ran
+// into it adds nothing the person can act on).
+func causeFirst(err error) error {
+	var ue *objstore.UnreachableError
+	if errors.As(err, &ue) {
+		return ue
+	}
+	return err
 }

@@ -253,7 +253,10 @@ type lastCheckpoint struct {
 func (t *Table) readLastCheckpoint(ctx context.Context) (checkpointRef, bool) {
 	b, err := t.readAll(ctx, t.lastCheckpointKey())
 	if err != nil {
-		if !errors.Is(err, objstore.ErrNotExist) {
+		// Not worth a warning: a missing hint, a canceled read, and an
+		// endpoint never reached (the listing that follows fails with it).
+		var ue *objstore.UnreachableError
+		if !errors.Is(err, objstore.ErrNotExist) && ctx.Err() == nil && !errors.As(err, &ue) {
 			t.opts.Logger.Warn("reading _last_checkpoint", "table", t.name, "err", err)
 		}
 		return checkpointRef{}, false

@@ -147,6 +147,7 @@ type S3 struct {
 	client   *s3.Client
 	uploader *manager.Uploader
 	tr       *http.Transport
+	reach    *reach
 }
 
 var _ Bucket = (*S3)(nil)
@@ -159,11 +160,15 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("s3 bucket %q: %w", opts.Bucket, err)
 	}
+	rc := &reach{endpoint: opts.Endpoint}
+	if rc.endpoint == "" {
+		rc.endpoint = "s3://" + opts.Bucket
+	}
 	loadOpts := []func(*config.LoadOptions) error{
 		// A buildable client, so that the SDK can add a custom CA bundle
 		// (AWS_CA_BUNDLE); its transport is taken over below.
 		config.WithHTTPClient(awshttp.NewBuildableClient()),
-		config.WithRetryer(func() aws.Retryer { return newRetryer(opts) }),
+		config.WithRetryer(func() aws.Retryer { return newRetryer(opts, rc) }),
 		// Send checksums only where an operation requires them: versitygw
 		// v1.8.0 refuses a CompleteMultipartUpload whose parts carry CRC32
 		// checksums the CreateMultipartUpload did not announce, and over
@@ -191,7 +196,7 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 	tr.ResponseHeaderTimeout = opts.ResponseHeaderTimeout
 	tr.MaxIdleConnsPerHost = max(16, 4*opts.Concurrency)
 	cfg.HTTPClient = &http.Client{
-		Transport: tr,
+		Transport: reachTransport{next: tr, r: rc},
 		// S3 redirects (301 PermanentRedirect to another region) are errors
 		// to report, not to follow unsigned.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -202,6 +207,7 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 	opts.Region = cfg.Region
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.UsePathStyle = opts.PathStyle
+		o.APIOptions = append(o.APIOptions, rc.middleware)
 		if opts.Endpoint != "" {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
@@ -211,7 +217,7 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 		u.Concurrency = opts.Concurrency
 		u.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 	})
-	b := &S3{opts: opts, client: client, uploader: uploader, tr: tr}
+	b := &S3{opts: opts, client: client, uploader: uploader, tr: tr, reach: rc}
 	uploader.ClientOptions = append(uploader.ClientOptions, func(o *s3.Options) {
 		o.APIOptions = append(o.APIOptions, b.recoverCompletedUpload)
 	})
@@ -268,16 +274,17 @@ func multipartETag(parts []types.CompletedPart) (string, bool) {
 // newRetryer is the SDK's standard retryer with our attempts, backoff and
 // extra retryable errors, and without the client-wide retry quota (a burst of
 // faults must not turn later requests' retries off; attempts stay bounded).
-func newRetryer(opts S3Options) aws.Retryer {
+func newRetryer(opts S3Options, rc *reach) aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = opts.MaxAttempts
 		o.MaxBackoff = opts.RetryMaxBackoff
 		o.RateLimiter = ratelimit.None
 		o.Backoff = jitterBackoff{base: opts.RetryBaseDelay, max: opts.RetryMaxBackoff}
 		// The caller's cancellation or deadline ends the retries (a
-		// deadline is also a net.Error timeout, which the SDK retries).
+		// deadline is also a net.Error timeout, which the SDK retries),
+		// and so does an endpoint that was never reached (UnreachableError).
 		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || rc.unreachable(err) {
 				return aws.FalseTernary
 			}
 			return aws.UnknownTernary
