@@ -298,6 +298,9 @@ func (i *Ingester) clientOpts() []kgo.Opt {
 // group and returns (nil after a clean shutdown). It returns early with an
 // error only if the client cannot be created. Run may be called once.
 func (i *Ingester) Run(ctx context.Context) error {
+	if err := i.waitForBrokers(ctx); err != nil {
+		return nil // canceled before the brokers answered: nothing to flush
+	}
 	cl, err := kgo.NewClient(i.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)

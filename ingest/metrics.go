@@ -32,8 +32,10 @@ type metrics struct {
 	bufferBytes     prometheus.Gauge
 	bufferLimit     prometheus.Gauge
 	paused          prometheus.Gauge
-	assigned        prometheus.Gauge
-	freshness       *freshness
+	// brokerUnreachable counts failed probes of the seed brokers at start.
+	brokerUnreachable prometheus.Counter
+	assigned          prometheus.Gauge
+	freshness         *freshness
 }
 
 func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
@@ -113,6 +115,10 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 		bufferLimit: f.NewGauge(prometheus.GaugeOpts{
 			Name: "shelflake_ingest_buffer_limit_bytes",
 			Help: "The buffer memory budget (--max-buffer-bytes).",
+		}),
+		brokerUnreachable: f.NewCounter(prometheus.CounterOpts{
+			Name: "shelflake_ingest_broker_unreachable_total",
+			Help: "Failed attempts to reach the seed brokers before consuming (each is logged with its cause).",
 		}),
 		paused: f.NewGauge(prometheus.GaugeOpts{
 			Name: "shelflake_ingest_fetch_paused",

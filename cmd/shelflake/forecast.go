@@ -17,6 +17,7 @@ import (
 
 	"github.com/shelflake/shelflake/forecast/job"
 	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/ingest"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/schema"
 )
@@ -72,6 +73,10 @@ func (w *writebackFlags) channels(cmd *cobra.Command) (chans []writeback.Channel
 	if cmd.Flags().Changed("brokers") || os.Getenv("SHELFLAKE_BROKERS") != "" {
 		k, err := w.kafka.kafka()
 		if err != nil {
+			closeAll()
+			return nil, closeAll, err
+		}
+		if err := ingest.ProbeKafka(cmd.Context(), k, ingest.DefaultProbeTimeout); err != nil {
 			closeAll()
 			return nil, closeAll, err
 		}

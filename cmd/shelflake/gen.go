@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/shelflake/shelflake/ingest"
 	"github.com/shelflake/shelflake/schema"
 	"github.com/shelflake/shelflake/schema/world"
 )
@@ -197,6 +198,9 @@ type kafkaSink struct {
 }
 
 func newKafkaSink(ctx context.Context, brokers []string) (*kafkaSink, error) {
+	if err := ingest.ProbeKafka(ctx, ingest.Kafka{Brokers: brokers}, ingest.DefaultProbeTimeout); err != nil {
+		return nil, err
+	}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
 		kgo.ProducerLinger(5*time.Millisecond),

@@ -328,6 +328,9 @@ func markDrained(ctx context.Context, ws []ingest.Watermark, brokers []string) e
 	for t := range topics {
 		names = append(names, t)
 	}
+	if err := ingest.ProbeKafka(ctx, ingest.Kafka{Brokers: brokers}, ingest.DefaultProbeTimeout); err != nil {
+		return err
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return err

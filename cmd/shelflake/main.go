@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shelflake/shelflake/ingest"
 	"github.com/shelflake/shelflake/lake/objstore"
 	"golang.org/x/term"
 )
@@ -123,6 +124,10 @@ func causeFirst(err error) error {
 	var ue *objstore.UnreachableError
 	if errors.As(err, &ue) {
 		return ue
+	}
+	var ke *ingest.UnreachableError
+	if errors.As(err, &ke) {
+		return ke
 	}
 	return err
 }

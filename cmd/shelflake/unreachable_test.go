@@ -51,3 +51,36 @@ func TestUnreachableS3FailsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreachableBrokersFailAtOnce: short-lived commands that produce to or
+// list Kafka fail within seconds naming the brokers and the cause.
+func TestUnreachableBrokersFailAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	want := "cannot reach Kafka brokers " + addr + ": connection refused"
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"gen", "--brokers", addr, "--days", "3", "--truth", dir + "/truth"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			var out, errb bytes.Buffer
+			root := newRootCmd(&out, &errb)
+			root.SetArgs(args)
+			start := time.Now()
+			err := root.ExecuteContext(context.Background())
+			if err == nil {
+				t.Fatal("succeeded against brokers that refuse connections")
+			}
+			if got := causeFirst(err).Error(); got != want {
+				t.Errorf("error %q, want %q", got, want)
+			}
+			if took := time.Since(start); took > 10*time.Second { // ~0.1 s here; was 120 s of silence
+				t.Errorf("took %v", took)
+			}
+		})
+	}
+}
