@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shelflake/shelflake/lake/objstore"
 )
 
 // UnreachableError says that no seed broker could be reached.
@@ -26,19 +26,10 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // brokerCause is the short cause of a failed contact ("connection refused").
 func brokerCause(err error) string {
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return "unknown host " + dns.Name
-	}
-	for _, c := range []syscall.Errno{syscall.ECONNREFUSED, syscall.EHOSTUNREACH, syscall.ENETUNREACH} {
-		if errors.Is(err, c) {
-			return c.Error()
-		}
-	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "no answer (timed out)"
 	}
-	return err.Error()
+	return objstore.DialCause(err)
 }
 
 // DefaultProbeTimeout bounds ProbeKafka.

@@ -207,6 +207,8 @@ func runForecast(cmd *cobra.Command, a *app, o forecastFlags) (err error) {
 		out.Writeback = &wr
 		if err != nil {
 			wbErr = err
+		} else if wr.Unreachable != "" {
+			wbErr = fmt.Errorf("%s: %d documents stay in the outbox for shelflake writeback retry", wr.Unreachable, wr.Failed)
 		} else if n := wr.Failed + wr.Rejected; n > 0 {
 			wbErr = fmt.Errorf("%d document deliveries failed: they are retried by the next run or by shelflake writeback retry", n)
 		}
@@ -357,7 +359,10 @@ func runWritebackRetry(cmd *cobra.Command, a *app, o writebackRetryFlags) (err e
 	} else {
 		printWriteback(a, wr)
 	}
-	if n := wr.Failed + wr.Rejected; n > 0 {
+	switch n := wr.Failed + wr.Rejected; {
+	case wr.Unreachable != "":
+		err = errors.Join(err, fmt.Errorf("%s: %d documents stay in the outbox", wr.Unreachable, wr.Failed))
+	case n > 0:
 		err = errors.Join(err, fmt.Errorf("%d document deliveries failed", n))
 	}
 	return err

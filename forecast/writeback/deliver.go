@@ -121,6 +121,9 @@ type Report struct {
 	// LogVersion is the erp_writeback_log version committed (-1: nothing
 	// sent, nothing committed).
 	LogVersion int64
+	// Unreachable is the message of the first channel endpoint that could
+	// not be connected to at all (its documents failed without retries).
+	Unreachable string `json:",omitempty"`
 }
 
 func (r *Report) add(ch string, f func(*ChannelReport)) {
@@ -276,6 +279,14 @@ func (d *Deliverer) Deliver(ctx context.Context, docs []*Document) (Report, erro
 				d.log.Warn("document rejected", "channel", name, "document", doc.ExternalRef, "code", r.Code, "err", r.Err)
 			default:
 				rep.add(name, func(c *ChannelReport) { c.Failed++ })
+				var ue *UnreachableError
+				if errors.As(r.Err, &ue) {
+					if rep.Unreachable == "" {
+						rep.Unreachable = ue.Error()
+						d.log.Error(ue.Error(), "channel", name)
+					}
+					break // one line for the endpoint, not one per document
+				}
 				d.log.Warn("document not delivered", "channel", name, "document", doc.ExternalRef, "attempts", r.Attempts, "err", r.Err)
 			}
 		}

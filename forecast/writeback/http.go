@@ -12,11 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/shelflake/shelflake/lake/objstore"
 	"github.com/shelflake/shelflake/schema"
 )
 
@@ -113,6 +115,40 @@ type HTTPChannel struct {
 	o      HTTPOptions
 	client *http.Client
 	tokens *tokenCache
+	// answered holds the hosts (token endpoint, ERP) that gave an HTTP
+	// response; down holds the *UnreachableError of a first contact with a
+	// host that could not connect, after which documents are not attempted.
+	answered sync.Map
+	down     atomic.Pointer[UnreachableError]
+}
+
+// UnreachableError says that the ERP (or its token endpoint) could not be
+// connected to at all before it ever answered: a wrong URL or a server that
+// is not running. Documents are not retried then; they stay in the outbox
+// for `shelflake writeback retry`.
+type UnreachableError struct {
+	URL string
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach ERP endpoint %s: %s", e.URL, objstore.DialCause(e.Err))
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// answeredTransport records each host that gave an HTTP response.
+type answeredTransport struct {
+	next     http.RoundTripper
+	answered *sync.Map
+}
+
+func (t answeredTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err == nil {
+		t.answered.Store(req.URL.Host, true)
+	}
+	return resp, err
 }
 
 // NewHTTPChannel returns the HTTP channel of o.
@@ -121,13 +157,19 @@ func NewHTTPChannel(o HTTPOptions) (*HTTPChannel, error) {
 		return nil, fmt.Errorf("http write-back: %w", err)
 	}
 	o = o.withDefaults()
-	client := &http.Client{
-		Transport: o.Transport,
+	h := &HTTPChannel{o: o}
+	tr := o.Transport
+	if tr == nil {
+		tr = http.DefaultTransport
+	}
+	h.client = &http.Client{
+		Transport: answeredTransport{next: tr, answered: &h.answered},
 		// A redirected POST would turn into a GET: never follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	cfg := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
-	return &HTTPChannel{o: o, client: client, tokens: &tokenCache{cfg: cfg, client: client}}, nil
+	h.tokens = &tokenCache{cfg: cfg, client: h.client}
+	return h, nil
 }
 
 // Name implements Channel.
@@ -174,10 +216,19 @@ func (h *HTTPChannel) send(ctx context.Context, o Outgoing) Result {
 		if r.First.IsZero() {
 			r.First = now
 		}
+		if d := h.down.Load(); d != nil {
+			r.Status, r.Err, r.Last = schema.WritebackFailed, d, now
+			return r
+		}
 		r.Attempts = n
 		a := h.post(ctx, o)
 		r.Last = time.Now()
 		r.Code, r.Response, r.Err = a.code, a.body, a.err
+		if d := h.unreachable(a.err); d != nil {
+			h.down.CompareAndSwap(nil, d)
+			r.Status, r.Err = schema.WritebackFailed, d
+			return r
+		}
 		switch {
 		case a.err == nil && (a.code/100 == 2 || a.code == http.StatusConflict):
 			// 409: the ERP already holds this key (our earlier attempt, or
@@ -218,6 +269,23 @@ func (h *HTTPChannel) send(ctx context.Context, o Outgoing) Result {
 			return r
 		}
 	}
+}
+
+// unreachable returns the *UnreachableError of err when it is a failure to
+// connect to a host that never answered.
+func (h *HTTPChannel) unreachable(err error) *UnreachableError {
+	var ue *url.Error
+	if err == nil || !objstore.IsDialError(err) || !errors.As(err, &ue) {
+		return nil
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil {
+		return nil
+	}
+	if _, ok := h.answered.Load(u.Host); ok {
+		return nil
+	}
+	return &UnreachableError{URL: ue.URL, Err: err}
 }
 
 // retryable reports whether an HTTP status is worth another try: 408, 429

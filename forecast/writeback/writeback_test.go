@@ -351,6 +351,55 @@ func TestHTTPWriteBackRejectsWhenTheCredentialsAreWrong(t *testing.T) {
 	}
 }
 
+// TestHTTPWriteBackFailsAtOnceWhenTheERPCannotBeReached: a token URL or
+// ERP URL that refuses connections before it ever answered fails every
+// document at once, without retries or backoff, with the cause first; the
+// documents stay undelivered for a later retry.
+func TestHTTPWriteBackFailsAtOnceWhenTheERPCannotBeReached(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	_ = ln.Close()
+	for _, tc := range []struct {
+		name string
+		mod  func(o *writeback.HTTPOptions)
+		url  string
+	}{
+		{"the token endpoint refuses", func(o *writeback.HTTPOptions) { o.TokenURL = closed + "/oauth2/token" }, closed + "/oauth2/token"},
+		{"the ERP refuses", func(o *writeback.HTTPOptions) { o.URL = closed + "/po" }, closed + "/po"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := openLake(t)
+			erp := erptest.New(erptest.Options{})
+			defer erp.Close()
+			sl := &sleeps{}
+			ch := httpChannel(t, erp, sl, tc.mod)
+			d, err := writeback.New(l, writeback.Options{Channels: []writeback.Channel{ch}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := d.Deliver(t.Context(), testDocs(t, 3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Failed != 3 || rep.Accepted != 0 || len(sl.d) != 0 {
+				t.Errorf("report %+v, slept %v: want 3 failed documents and no backoff", rep, sl.d)
+			}
+			want := "cannot reach ERP endpoint " + tc.url + ": connection refused"
+			if rep.Unreachable != want {
+				t.Errorf("report says %q, want %q", rep.Unreachable, want)
+			}
+			for _, row := range latest(t, l, "http") {
+				if row.Status != schema.WritebackFailed || row.Error != want {
+					t.Errorf("status %s, error %q: want failed with %q", row.Status, row.Error, want)
+				}
+			}
+		})
+	}
+}
+
 func TestHTTPWriteBackFetchesANewTokenWhenTheOldOneIsRevoked(t *testing.T) {
 	l := openLake(t)
 	erp := erptest.New(erptest.Options{})

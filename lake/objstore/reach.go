@@ -24,13 +24,14 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot reach S3 endpoint %s: %s", e.Endpoint, dialCause(e.Err))
+	return fmt.Sprintf("cannot reach S3 endpoint %s: %s", e.Endpoint, DialCause(e.Err))
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
-// dialCause is the short cause of a dial error ("connection refused").
-func dialCause(err error) string {
+// DialCause is the short cause of a failure to connect ("connection
+// refused", "unknown host H"), or err's whole text if it is none of those.
+func DialCause(err error) string {
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
 		return "unknown host " + dns.Name
@@ -43,9 +44,9 @@ func dialCause(err error) string {
 	return err.Error()
 }
 
-// isDialError reports whether err is a failure to connect at all: the
-// request never reached a server.
-func isDialError(err error) bool {
+// IsDialError reports whether err is a failure to connect at all (refused,
+// no route, unknown host): the request never reached a server.
+func IsDialError(err error) bool {
 	var dns *net.DNSError
 	if errors.As(err, &dns) && !dns.IsTimeout && !dns.IsTemporary {
 		return true
@@ -79,7 +80,7 @@ func (t reachTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // unreachable reports whether err is a dial error before any answer.
 func (r *reach) unreachable(err error) bool {
-	return !r.answered.Load() && isDialError(err)
+	return !r.answered.Load() && IsDialError(err)
 }
 
 // middleware turns an operation's dial error before any answer into an
