@@ -57,7 +57,7 @@
 // by its observed calendar, it does not trade: a weekday it did not trade
 // on in any of its occurrences (at least 4) in the last 8 weeks, or the
 // same calendar date one year earlier when it was shut that day but traded
-// within three days of it. Their level thus applies to trading days only;
+// on the same weekday a week before or after. Their level thus applies to trading days only;
 // ours is scored as the job wrote it. Knowing that the shop is shut earns
 // ours nothing.
 package backtest

@@ -68,8 +68,8 @@ type calendar struct {
 //   - a forecast day is closed when its weekday is closed in every one of
 //     its (at least minWeekdays) occurrences of the last calendarWeeks
 //     weeks, or when the same calendar date one year earlier was a closed
-//     day of a week in which the location traded on other days (a public
-//     holiday).
+//     day while the location traded on the same weekday a week before or
+//     after it (a public holiday).
 func locationCalendar(p *panel, open []bool, hs, asOf schema.Date, horizon int) calendar {
 	at := func(d schema.Date) (bool, bool) { // open, known
 		i := p.day(d)
@@ -119,13 +119,11 @@ func locationCalendar(p *panel, open []bool, hs, asOf schema.Date, horizon int) 
 		}
 		g := schema.DateOf(f.Time().AddDate(-1, 0, 0))
 		if o, ok := at(g); ok && !o && g >= first {
-			traded := false
-			for k := -3; k <= 3; k++ {
-				if o, _ := at(g + schema.Date(k)); o {
-					traded = true
-				}
-			}
-			c.fcClosed[h] = traded
+			// A holiday, not a weekday it never traded on: it traded
+			// on the same weekday a week before or after.
+			before, _ := at(g - 7)
+			after, _ := at(g + 7)
+			c.fcClosed[h] = before || after
 		}
 	}
 	return c
