@@ -23,7 +23,8 @@ const (
 // LevelScore is the accuracy of every method at one level of aggregation.
 type LevelScore struct {
 	Level string `json:"level"`
-	// Series counts the level's series with a positive weight.
+	// Series counts the level's series with a positive weight (for
+	// all_levels: the levels averaged).
 	Series int `json:"series"`
 	// WRMSSE by method: Σ wᵢ·RMSSEᵢ / Σ wᵢ, wᵢ the series' net sales over
 	// the 28 days before the origin.
@@ -236,7 +237,7 @@ func (s *originScorer) result() []LevelScore {
 
 // allLevels is the mean of the levels' WRMSSE per method.
 func allLevels(levels []LevelScore) LevelScore {
-	all := LevelScore{Level: LevelAll, WRMSSE: map[string]Score{}}
+	all := LevelScore{Level: LevelAll, Series: len(levels), WRMSSE: map[string]Score{}}
 	for _, name := range Methods {
 		var sum float64
 		n := 0
