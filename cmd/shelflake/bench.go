@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shelflake/shelflake/forecast/backtest"
 	"github.com/shelflake/shelflake/forecast/job"
 	"github.com/shelflake/shelflake/ingest"
+	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/lake/compact"
+	"github.com/shelflake/shelflake/schema"
 )
 
 // newBenchCmd groups the benchmarks that report figures as ratios against a
@@ -126,28 +131,55 @@ counts and the compaction throughput per core.`,
 
 func newBenchForecastCmd(a *app) *cobra.Command {
 	var (
-		o      job.BenchOptions
-		asJSON bool
+		o       job.BenchOptions
+		asJSON  bool
+		realDir string
+		origins int
+		horizon int
+		inPlace bool
 	)
 	cmd := &cobra.Command{
 		Use:   "forecast",
 		Short: "Forecast accuracy and replenishment against simple baselines, and the job's scale",
-		Long: `bench forecast judges the forecast on a generated world whose true demand
-(including demand lost to stockouts) is known:
+		Long: `bench forecast judges the shipped forecast job (shelflake forecast) on a
+generated world:
 
-  accuracy       WRMSSE against true demand on a 28-day hold-out, ours vs seasonal
-                 naive, moving average, SES and Croston-SBA each used alone
-                 (--eval-stores x --eval-skus x --eval-days);
+  accuracy       the job run at --eval-origins weekly as-of dates of the world's
+                 lake and scored on the next 28 days of net sales (package
+                 forecast/backtest): WRMSSE at store-SKU, SKU-weekly, store,
+                 department, category and total level, ours vs naive, seasonal
+                 naive, MA(7), MA(28), SES, Croston-SBA, TSB, Holt-Winters and a
+                 mean of SES, MA(28) and Croston-SBA, all given the locations'
+                 trading calendars (--eval-stores x --eval-skus x --eval-days);
   replenishment  the world's last days replayed with our suggestions as the
                  ordering policy vs a naive one: fill rate and average inventory;
   scale          lake to suggestions for --stores x --skus series with --days of
                  history (default 1,000,000 x 365), time per stage and peak memory.
                  The scale world is written straight into the unified tables by
-                 the generator's model, not streamed through Kafka.`,
+                 the generator's model, not streamed through Kafka.
+
+With --real LAKEDIR it backtests the job on an existing lake holding the
+unified tables instead: at the last --origins weekly as-of dates whose
+--horizon days end by the last sales date, printed as markdown tables (or
+--json). The job's runs of those past dates write forecasts, suggestions and
+suggested purchase orders into the lake, where "writeback retry" would send
+them: so the lake is copied to a temporary directory first, unless
+--in-place.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if realDir != "" {
+				res, err := benchRealLake(ctx, a, realDir, origins, horizon, inPlace)
+				if err != nil {
+					return fmt.Errorf("bench forecast --real: %w", err)
+				}
+				if asJSON {
+					return writeJSON(a.stdout, res)
+				}
+				return backtest.WriteMarkdown(a.stdout, res)
+			}
 			o.Logger = a.log
-			res, err := job.Bench(cmd.Context(), o)
+			res, err := job.Bench(ctx, o)
 			if err != nil {
 				return fmt.Errorf("bench forecast: %w", err)
 			}
@@ -155,7 +187,11 @@ func newBenchForecastCmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&asJSON, "json", true, "print one JSON object (the only output format)")
+	f.BoolVar(&asJSON, "json", false, "with --real: print one JSON object instead of markdown (the generated bench always prints JSON)")
+	f.StringVar(&realDir, "real", "", "backtest the forecast job on this lake directory (unified tables built) instead of a generated world")
+	f.IntVar(&origins, "origins", 8, "with --real: weekly as-of origins")
+	f.IntVar(&horizon, "horizon", 28, "with --real: days scored from each origin")
+	f.BoolVar(&inPlace, "in-place", false, "with --real: run the job in the lake itself rather than in a temporary copy (its past runs stay there)")
 	f.StringVar(&o.Dir, "dir", "", "where the scale lake goes (default: a temporary directory, removed after)")
 	f.Uint64Var(&o.Seed, "seed", 1, "world seed")
 	f.IntVar(&o.Stores, "stores", 1000, "stores of the scale world")
@@ -164,9 +200,60 @@ func newBenchForecastCmd(a *app) *cobra.Command {
 	f.IntVar(&o.EvalStores, "eval-stores", 20, "stores of the accuracy and replenishment world")
 	f.IntVar(&o.EvalSKUs, "eval-skus", 200, "SKUs of the accuracy and replenishment world")
 	f.IntVar(&o.EvalDays, "eval-days", 200, "days of the accuracy and replenishment world")
+	f.IntVar(&o.EvalOrigins, "eval-origins", 3, "weekly as-of origins of the accuracy backtest")
 	f.BoolVar(&o.SkipScale, "skip-scale", false, "leave out the scale run")
 	f.BoolVar(&o.SkipEval, "skip-eval", false, "leave out accuracy and replenishment")
 	return cmd
+}
+
+// benchRealLake opens the lake directory dir (a temporary copy of it
+// unless inPlace) and backtests the forecast job on it (runRealBench).
+func benchRealLake(ctx context.Context, a *app, dir string, origins, horizon int, inPlace bool) (*backtest.Result, error) {
+	if st, err := os.Stat(dir); err != nil {
+		return nil, err
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a lake directory", dir)
+	}
+	if !inPlace {
+		tmp, err := os.MkdirTemp("", "shelflake-backtest-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		a.log.Info("copying the lake: the backtest's job runs go to the copy", "from", dir, "to", tmp)
+		if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
+			return nil, fmt.Errorf("copy the lake: %w", err)
+		}
+		dir = tmp
+	}
+	l, err := lake.Open(ctx, dir, lake.Options{Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	return runRealBench(ctx, l, origins, horizon, a.log)
+}
+
+// runRealBench backtests the shipped forecast job on l, a lake holding the
+// unified tables: the job runs at the last origins weekly as-of dates whose
+// horizon days end by the last sales date, and its forecasts are scored
+// against simple baselines (package forecast/backtest). The job's runs are
+// written into l.
+func runRealBench(ctx context.Context, l *lake.Lake, origins, horizon int, log *slog.Logger) (*backtest.Result, error) {
+	if origins < 1 || horizon < 1 {
+		return nil, fmt.Errorf("origins %d, horizon %d: want both ≥ 1", origins, horizon)
+	}
+	last, err := backtest.LastSalesDate(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	return backtest.Run(ctx, l, backtest.Options{
+		Origins: backtest.WeeklyOrigins(last, origins, horizon), Horizon: horizon, Logger: log,
+		Job: func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error {
+			_, err := job.Run(ctx, l, job.Options{AsOf: asOf, Horizon: horizon, Logger: log})
+			return err
+		},
+	})
 }
 
 // benchDir returns dir, or a new temporary directory and a func removing it.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shelflake/shelflake/forecast/backtest"
 	"github.com/shelflake/shelflake/forecast/evaluate"
 	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/schema"
 	"github.com/shelflake/shelflake/schema/world"
 )
 
@@ -30,13 +33,17 @@ type BenchOptions struct {
 	// seed to the next). With the same
 	// seed its stores and SKUs are the scale world's first ones (a world's
 	// entities do not depend on how many there are). 200 days from the
-	// default start put the 28-day hold-out in late June and July, with no
-	// holiday in it that a forecaster without a holiday calendar cannot
-	// see coming.
+	// default start put the backtest's 28-day horizons in June and July,
+	// with no holiday in them that a forecaster without a holiday calendar
+	// cannot see coming.
 	EvalStores, EvalSKUs, EvalDays int
 	// ReplayDays is the number of final days replayed per policy (default
 	// 56).
 	ReplayDays int
+	// EvalOrigins is the number of weekly as-of origins the accuracy
+	// backtest runs the job at (default 3), the latest 28 days before the
+	// evaluation world's end.
+	EvalOrigins int
 	// Dir holds the scale lake (default: a temporary directory, removed
 	// after).
 	Dir string
@@ -62,6 +69,7 @@ func (o BenchOptions) withDefaults() BenchOptions {
 	def(&o.EvalSKUs, 200)
 	def(&o.EvalDays, 200)
 	def(&o.ReplayDays, 56)
+	def(&o.EvalOrigins, 3)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -72,19 +80,19 @@ func (o BenchOptions) withDefaults() BenchOptions {
 type BenchResult struct {
 	// Series is the number of store-SKU series the scale run forecast.
 	Series int `json:"series"`
-	// WRMSSE on the hold-out against true demand: ours, and each simple
-	// method alone (snaive, ma, ses, sba = Croston-SBA), all given the same
-	// censoring-aware input.
+	// WRMSSE of the shipped job (Run) and of each simple method, at the
+	// store-SKU daily level, mean over EvalOrigins weekly origins of the
+	// evaluation world's lake, against net sales (forecast/backtest; keys
+	// are backtest.Methods). The simple methods are given each location's
+	// trading calendar.
 	WRMSSE map[string]float64 `json:"wrmsse"`
 	// ImprovementVsBest and ImprovementVsSNaive are 1 − ours/theirs.
 	ImprovementVsBest   float64 `json:"improvement_vs_best_simple"`
 	BestSimple          string  `json:"best_simple"`
 	ImprovementVsSNaive float64 `json:"improvement_vs_snaive"`
-	// OursNoCalendar is ours without the promotion calendar ahead (the
-	// models' baseline alone).
-	OursNoCalendar float64 `json:"wrmsse_ours_no_promotion_calendar"`
-	// Oracle is the WRMSSE of the world's expected demand (the noise floor).
-	Oracle float64 `json:"wrmsse_oracle"`
+	// Backtest is the whole backtest: every level, every origin, bias and
+	// the job's own recorded backtest RMSSE.
+	Backtest *backtest.Result `json:"backtest,omitempty"`
 	// FillRate and AvgInventory of the replay: ours, the naive policy, and
 	// the naive policy scaled to our fill rate (naive_matched).
 	FillRate     map[string]float64 `json:"fill_rate"`
@@ -120,9 +128,10 @@ type BenchResult struct {
 	WorldInput string `json:"world_input"`
 }
 
-// Bench measures the forecast on generated worlds: accuracy and
-// replenishment on the evaluation world (forecast/evaluate's Accuracy and
-// Replay), then the scale run — the scale world written straight into the
+// Bench measures the forecast on generated worlds: accuracy on the
+// evaluation world's lake (forecast/backtest: the shipped Run at weekly
+// origins against simple baselines), replenishment on the same world
+// (forecast/evaluate's Replay), then the scale run — the scale world written straight into the
 // unified tables by WriteWorld (the generator's model, not Kafka and
 // ingest), and job.Run from those tables to suggestions, timed, with its
 // peak memory.
@@ -149,24 +158,9 @@ func benchEval(ctx context.Context, o BenchOptions, res *BenchResult) error {
 	if err != nil {
 		return err
 	}
-	o.Logger.Info("bench: accuracy", "series", o.EvalStores*o.EvalSKUs, "days", o.EvalDays)
-	acc, err := evaluate.Accuracy(ctx, w, evaluate.AccuracyOptions{})
-	if err != nil {
+	if err := benchAccuracy(ctx, o, w, res); err != nil {
 		return fmt.Errorf("accuracy: %w", err)
 	}
-	names := map[string]string{"ours": "ours", "snaive": "snaive", "ma": "ma", "ses": "ses", "croston_sba": "sba"}
-	for k, v := range acc.WRMSSE {
-		if n, ok := names[k]; ok {
-			res.WRMSSE[n] = v
-		}
-	}
-	best, _ := acc.BestBaseline()
-	res.BestSimple = names[best]
-	res.ImprovementVsBest = acc.Improvement(best)
-	res.ImprovementVsSNaive = acc.Improvement("snaive")
-	res.Oracle = acc.Oracle
-	res.OursNoCalendar = acc.OursBaseline
-	res.EvalSeries, res.EvalDays = acc.Series, o.EvalDays
 	o.Logger.Info("bench: replay", "days", o.ReplayDays)
 	rep, err := evaluate.Replay(ctx, w, evaluate.ReplayOptions{Days: o.ReplayDays})
 	if err != nil {
@@ -180,6 +174,52 @@ func benchEval(ctx context.Context, o BenchOptions, res *BenchResult) error {
 	}
 	res.ServiceLevel = rep.ServiceLevel
 	res.InventoryReduction = rep.InventoryReduction()
+	return nil
+}
+
+// benchAccuracy writes the evaluation world into a temporary lake and
+// backtests Run on it at o.EvalOrigins weekly origins.
+func benchAccuracy(ctx context.Context, o BenchOptions, w *world.World, res *BenchResult) error {
+	dir, err := os.MkdirTemp("", "shelflake-bench-accuracy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	l, err := lake.Open(ctx, dir, lake.Options{Logger: o.Logger})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	o.Logger.Info("bench: accuracy", "series", o.EvalStores*o.EvalSKUs, "days", o.EvalDays, "origins", o.EvalOrigins)
+	if _, err := WriteWorld(ctx, l, w, WorldOptions{}); err != nil {
+		return fmt.Errorf("write world: %w", err)
+	}
+	last, err := backtest.LastSalesDate(ctx, l)
+	if err != nil {
+		return err
+	}
+	bt, err := backtest.Run(ctx, l, backtest.Options{
+		Origins: backtest.WeeklyOrigins(last, o.EvalOrigins, 28), Horizon: 28, Logger: o.Logger,
+		Job: func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error {
+			_, err := Run(ctx, l, Options{AsOf: asOf, Horizon: horizon, Logger: o.Logger, TempDir: dir})
+			return err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	bottom, ok := bt.Level(backtest.LevelStoreSKU)
+	if !ok {
+		return errors.New("backtest without a store_sku level")
+	}
+	for m, v := range bottom.WRMSSE {
+		res.WRMSSE[m] = float64(v)
+	}
+	res.BestSimple = bottom.BestSimple
+	res.ImprovementVsBest = 1 - float64(bottom.VsBestSimple)
+	res.ImprovementVsSNaive = 1 - float64(bottom.VsSNaive)
+	res.EvalSeries, res.EvalDays = bt.Origins[len(bt.Origins)-1].Forecast, o.EvalDays
+	res.Backtest = bt
 	return nil
 }
 

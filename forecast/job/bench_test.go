@@ -1,8 +1,10 @@
 package job
 
 import (
+	"math"
 	"testing"
 
+	"github.com/shelflake/shelflake/forecast/backtest"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/schema/world"
 )
@@ -15,10 +17,20 @@ func TestBenchReportsEveryFigureTheIssueAsksFor(t *testing.T) {
 	if res.Series != 40 || res.EvalSeries != 40 {
 		t.Errorf("%d series, %d evaluated", res.Series, res.EvalSeries)
 	}
-	for _, k := range []string{"ours", "snaive", "ma", "ses", "sba"} {
-		if v, ok := res.WRMSSE[k]; !ok || !(v > 0) {
+	for _, k := range backtest.Methods {
+		if v, ok := res.WRMSSE[k]; !ok || !(v > 0) || math.IsInf(v, 0) {
 			t.Errorf("wrmsse[%s] = %v", k, v)
 		}
+	}
+	// The accuracy figures are the shipped job's, backtested at the
+	// default three weekly origins.
+	if bt := res.Backtest; bt == nil || len(bt.Origins) != 3 || bt.Origins[2].RunID == "" {
+		t.Errorf("backtest %+v", bt)
+	} else if ls, ok := bt.Level(backtest.LevelTotal); !ok || math.IsNaN(float64(ls.WRMSSE[backtest.Ours])) {
+		t.Errorf("total level %+v", ls)
+	}
+	if res.BestSimple == "" || res.BestSimple == backtest.Ours || math.IsNaN(res.ImprovementVsBest) || math.IsNaN(res.ImprovementVsSNaive) {
+		t.Errorf("best simple %q, improvements %v %v", res.BestSimple, res.ImprovementVsBest, res.ImprovementVsSNaive)
 	}
 	for _, m := range []map[string]float64{res.FillRate, res.AvgInventory} {
 		for _, k := range []string{"ours", "naive"} {
