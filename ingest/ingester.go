@@ -247,6 +247,11 @@ func New(ctx context.Context, o Options) (*Ingester, error) {
 			i.topics[d.topic] = ts
 		}
 	}
+	if !o.NewGroupOK {
+		if err := i.checkGroup(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return i, nil
 }
 

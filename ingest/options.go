@@ -111,6 +111,11 @@ type Options struct {
 	// other than fencing (an object store error) is tried before the
 	// ingester gives up on the flush and rewinds to what the lake holds.
 	CommitAttempts int
+	// NewGroupOK lets the ingester start under a Group that has no offsets
+	// in the lake while another group's are there. Without it New refuses:
+	// a new group would consume the retained topics from the start again
+	// and append every record a second time.
+	NewGroupOK bool
 	// DisableDLQ stops producing rejects to the dead-letter topics (they
 	// still go to the rejects table). Benchmarks use it.
 	DisableDLQ bool

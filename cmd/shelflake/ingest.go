@@ -131,6 +131,7 @@ type ingestFlags struct {
 	sessionTimeout   time.Duration
 	rebalanceTimeout time.Duration
 	flushWorkers     int
+	newGroupOK       bool
 	topics           ingest.Topics
 }
 
@@ -161,6 +162,7 @@ within --shutdown-timeout. Metrics, /healthz and /readyz are served on --http.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", ingest.DefaultShutdownTimeout, "deadline to flush, commit and leave the group on SIGTERM")
 	f.DurationVar(&o.sessionTimeout, "session-timeout", ingest.DefaultSessionTimeout, "consumer group session timeout")
 	f.DurationVar(&o.rebalanceTimeout, "rebalance-timeout", ingest.DefaultRebalanceTimeout, "consumer group rebalance timeout (also bounds the flush on revoke)")
+	f.BoolVar(&o.newGroupOK, "new-group-ok", false, "start a --group that has no offsets in a lake that another group wrote (it re-ingests the retained topics)")
 	f.IntVar(&o.flushWorkers, "flush-workers", ingest.DefaultFlushWorkers, "files encoded and uploaded at once")
 	f.StringVar(&o.topics.POS, "topic-pos", envOr("SHELFLAKE_TOPIC_POS", ""), "POS transactions topic (default pos.transactions)")
 	f.StringVar(&o.topics.Inventory, "topic-inventory", envOr("SHELFLAKE_TOPIC_INVENTORY", ""), "inventory snapshots topic (default erp.inventory)")
@@ -204,6 +206,7 @@ func runIngest(ctx context.Context, a *app, o ingestFlags) error {
 		SessionTimeout:   o.sessionTimeout,
 		RebalanceTimeout: o.rebalanceTimeout,
 		FlushWorkers:     o.flushWorkers,
+		NewGroupOK:       o.newGroupOK,
 		Logger:           a.log,
 		Registerer:       reg,
 	})
