@@ -97,6 +97,9 @@ func (c *compiled) decode(rec []string, cols *columns) (r row, rej rejection) {
 	if err != nil {
 		return bad(m.Time, "%q does not match the layout %q", ts, m.TimeLayout)
 	}
+	if y := at.Year(); y < 1900 || y > 9999 {
+		return bad(m.Time, "%q is outside the years 1900-9999", ts)
+	}
 	r.at = at
 	r.date = schema.DateOf(at)
 	ps := strings.TrimSpace(rec[cols.price])
