@@ -108,8 +108,8 @@ func (a *app) runImport(ctx context.Context, o importOpts, path string) error {
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", path, err)
 	}
-	prog := a.newProgress("import", "bytes", st.Size())
-	in, err := openMaybeGzip(&countingReader{r: f, add: prog.Add}, path)
+	counter := &countingReader{r: f}
+	in, err := openMaybeGzip(counter, path)
 	if err != nil {
 		return err
 	}
@@ -126,6 +126,8 @@ func (a *app) runImport(ctx context.Context, o importOpts, path string) error {
 	if err != nil {
 		return err
 	}
+	prog := a.newProgress("import", "bytes", st.Size())
+	counter.start(prog.Add)
 
 	var sinks multiSink
 	var closers []func(ok bool) error // run in order; ok false aborts
@@ -243,15 +245,26 @@ func openMaybeGzip(r io.Reader, name string) (io.Reader, error) {
 	return bufio.NewReaderSize(zr, 1<<20), nil
 }
 
-// countingReader reports the bytes read through it.
+// countingReader reports the bytes read through it to add, once started.
 type countingReader struct {
 	r   io.Reader
+	n   int64
 	add func(int64)
+}
+
+// start reports the bytes read so far to add, and all later ones.
+func (c *countingReader) start(add func(int64)) {
+	c.add = add
+	add(c.n)
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.add(int64(n))
+	if c.add != nil {
+		c.add(int64(n))
+	} else {
+		c.n += int64(n)
+	}
 	return n, err
 }
 
