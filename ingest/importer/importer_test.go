@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shelflake/shelflake/schema"
 	"github.com/shelflake/shelflake/schema/world"
@@ -219,5 +221,57 @@ func TestSlug(t *testing.T) {
 		if got := slug(in); got != want {
 			t.Errorf("slug(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestAMappingFileAloneReadsAnotherExport(t *testing.T) {
+	const mapping = `{"invoice":"receipt","sku":"item","quantity":"qty","time":"ts","unit_price":"price",
+		"store":"shop","time_layout":"02/01/2006 15:04","time_zone":"Europe/Paris","currency":"EUR",
+		"register":"till","store_prefix":"fr-","return_prefix":"R","merchandise":"^SKU"}`
+	m, err := ReadMapping(strings.NewReader(mapping), "m.json", Mapping{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := "shop,receipt,item,qty,price,ts\n" +
+		"Lyon 2,100,SKU1,2,1.5,31/03/2024 23:30\n" +
+		"Lyon 2,100,SKU2,1,0.25,31/03/2024 23:30\n" +
+		"Lyon 2,R101,SKU1,-1,1.5,01/04/2024 09:00\n" +
+		"Lyon 2,102,BAG,1,0.10,01/04/2024 09:05\n"
+	var sink world.MemSink
+	c, err := Import(context.Background(), strings.NewReader(in), m, &sink, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Rows != 4 || c.Lines != 3 || c.Rejected[ReasonNonMerchandise] != 1 || len(sink.Records) != 2 {
+		t.Fatalf("%+v, %d records", c, len(sink.Records))
+	}
+	tx, err := schema.DecodePOS(sink.Records[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.StoreID != "fr-lyon-2" || tx.RegisterID != "till" || tx.Currency != "EUR" || tx.CustomerID != "" ||
+		tx.BusinessDate.String() != "2024-03-31" || tx.EventTime.Format(time.RFC3339) != "2024-03-31T23:30:00+02:00" ||
+		tx.Total != mustMoney(t, "3.25") {
+		t.Errorf("%+v", tx)
+	}
+	if rt, err := schema.DecodePOS(sink.Records[1].Value); err != nil || rt.Type != schema.TxnReturn || rt.Total != mustMoney(t, "-1.50") {
+		t.Errorf("%+v, %v", rt, err)
+	}
+}
+
+func TestCancelledImportStops(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(header)
+	for i := range 3 * progressEvery {
+		b.WriteString("5" + strconv.Itoa(100000+i) + ",85123A,X,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls int
+	c, err := Import(ctx, strings.NewReader(b.String()), preset(t), &world.MemSink{}, Options{Progress: func(int64) {
+		calls++
+		cancel()
+	}})
+	if !errors.Is(err, context.Canceled) || c.Rows >= 3*progressEvery || calls == 0 {
+		t.Fatalf("err %v after %d rows, %d progress calls", err, c.Rows, calls)
 	}
 }

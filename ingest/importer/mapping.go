@@ -36,7 +36,7 @@ type Mapping struct {
 	Merchandise      string `json:"merchandise"`       // regexp a merchandise SKU matches
 }
 
-// PresetNames lists the built-in presets.
+// presetNames lists the built-in presets.
 var presetNames = []string{"online-retail"}
 
 // Preset returns a built-in mapping by name.
