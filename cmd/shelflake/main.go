@@ -70,6 +70,7 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 		newBrokerCmd(a),
 		newHealthcheckCmd(a),
 		newGenCmd(a),
+		newImportCmd(a),
 		newDemoCmd(a),
 		newIngestCmd(a),
 		newRejectsCmd(a),

@@ -1,0 +1,63 @@
+package importer
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/shelflake/shelflake/schema"
+)
+
+// FuzzDecodeRow feeds arbitrary CSV rows to the row decoder: it must never
+// panic, and a row it accepts must make a transaction the strict decoder
+// accepts.
+func FuzzDecodeRow(f *testing.F) {
+	for _, s := range []string{
+		"536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom",
+		"C541433,23166,MEDIUM CERAMIC TOP STORAGE JAR,-74215,2011-01-18 10:17:00,1.04,12346,United Kingdom",
+		"A563186,B,Adjust bad debt,1,2011-08-12 14:51:00,-11062.06,,United Kingdom",
+		"536589,21777,,-10,2010-12-01 16:50:00,0.0,,United Kingdom",
+		"536365,85123A,X,9223372036854775807,2010-03-28 01:30:00,99999999999999.9999,1,?",
+	} {
+		f.Add(s)
+	}
+	c, err := Mapping.compile(mustPreset(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	cols, err := c.resolve(strings.Split(strings.TrimSpace(header), ","))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		rec := strings.Split(line, ",")
+		r, rej := c.decode(rec, &cols)
+		if rej.reason != "" {
+			if rej.detail == "" {
+				t.Fatalf("%s without a detail", rej.reason)
+			}
+			return
+		}
+		st := &run{im: &Importer{c: c, cols: cols}, seen: map[string]struct{}{}, closed: map[string]int{}}
+		st.start(&r)
+		if rej := st.add(&r, rec); rej.reason != "" {
+			return
+		}
+		st.txn.Tenders = []schema.Tender{{Type: schema.TenderOther, Amount: st.txn.Total}}
+		b, err := json.Marshal(&st.txn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := schema.DecodePOS(b); err != nil {
+			t.Fatalf("accepted row %q makes a record the decoder refuses: %v\n%s", line, err, b)
+		}
+	})
+}
+
+func mustPreset(t testing.TB) Mapping {
+	m, err := Preset("online-retail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -1,0 +1,168 @@
+package importer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/shelflake/shelflake/schema"
+)
+
+// Mapping says which CSV columns hold what, and how to read them. Column
+// names are matched exactly against the header (after trimming spaces and
+// a UTF-8 byte-order mark). Customer is optional (empty: no customer ids).
+type Mapping struct {
+	Invoice   string `json:"invoice"`    // column: invoice (transaction) number
+	SKU       string `json:"sku"`        // column: product code
+	Quantity  string `json:"quantity"`   // column: integer quantity, negative on returns
+	Time      string `json:"time"`       // column: local date and time of the sale
+	UnitPrice string `json:"unit_price"` // column: price per unit, a plain decimal
+	Customer  string `json:"customer"`   // column: customer id (optional)
+	Store     string `json:"store"`      // column: what tells stores apart (slugged into store_id)
+
+	TimeLayout  string `json:"time_layout"`  // Go time layout of the time column
+	TimeZone    string `json:"time_zone"`    // IANA zone the times are wall times in
+	Currency    string `json:"currency"`     // ISO 4217 code of the prices
+	Register    string `json:"register"`     // register_id written on every transaction
+	StorePrefix string `json:"store_prefix"` // prepended to the store slug
+
+	ReturnPrefix     string `json:"return_prefix"`     // invoice prefix of returns/cancellations
+	AdjustmentPrefix string `json:"adjustment_prefix"` // invoice prefix of bad-debt adjustments ("" : none)
+	Merchandise      string `json:"merchandise"`       // regexp a merchandise SKU matches
+}
+
+// presetNames lists the built-in presets.
+var presetNames = []string{"online-retail"}
+
+// Preset returns a built-in mapping by name.
+func Preset(name string) (Mapping, error) {
+	switch name {
+	case "online-retail":
+		return Mapping{
+			Invoice: "InvoiceNo", SKU: "StockCode", Quantity: "Quantity", Time: "InvoiceDate",
+			UnitPrice: "UnitPrice", Customer: "CustomerID", Store: "Country",
+			TimeLayout: time.DateTime, TimeZone: "Europe/London", Currency: "GBP", Register: "web",
+			ReturnPrefix: "C", AdjustmentPrefix: "A", Merchandise: `^[0-9]{5}`,
+		}, nil
+	}
+	return Mapping{}, fmt.Errorf("preset %q: unknown; known presets: %s", name, strings.Join(presetNames, ", "))
+}
+
+// ReadMapping reads a JSON mapping over base (fields it leaves out keep
+// base's values; start from Mapping{} or a preset). Unknown fields are
+// errors, so a misspelt key does not go unnoticed. name is used in messages.
+func ReadMapping(r io.Reader, name string, base Mapping) (Mapping, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return Mapping{}, fmt.Errorf("mapping %s: %w", name, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	m := base
+	if err := dec.Decode(&m); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line := 1 + bytes.Count(b[:min(int(se.Offset), len(b))], []byte("\n"))
+			return Mapping{}, fmt.Errorf("mapping %s:%d: %v; fix the JSON", name, line, err)
+		}
+		return Mapping{}, fmt.Errorf("mapping %s: %v; keys are invoice, sku, quantity, time, unit_price, customer, store, time_layout, time_zone, currency, register, store_prefix, return_prefix, adjustment_prefix, merchandise", name, err)
+	}
+	if dec.More() {
+		return Mapping{}, fmt.Errorf("mapping %s: more than one JSON value; the file holds one object", name)
+	}
+	if err := m.Validate(); err != nil {
+		return Mapping{}, fmt.Errorf("mapping %s: %w", name, err)
+	}
+	return m, nil
+}
+
+// compiled is a validated Mapping ready to read rows.
+type compiled struct {
+	m     Mapping
+	loc   *time.Location
+	merch *regexp.Regexp
+}
+
+// Validate checks that every required field is set and usable.
+func (m Mapping) Validate() error {
+	_, err := m.compile()
+	return err
+}
+
+func (m Mapping) compile() (*compiled, error) {
+	for _, f := range []struct{ key, v string }{
+		{"invoice", m.Invoice}, {"sku", m.SKU}, {"quantity", m.Quantity}, {"time", m.Time},
+		{"unit_price", m.UnitPrice}, {"store", m.Store}, {"time_layout", m.TimeLayout},
+		{"time_zone", m.TimeZone}, {"currency", m.Currency}, {"register", m.Register},
+		{"return_prefix", m.ReturnPrefix}, {"merchandise", m.Merchandise},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			return nil, fmt.Errorf("%q is not set; give it in the mapping or start from a preset", f.key)
+		}
+	}
+	if m.AdjustmentPrefix == m.ReturnPrefix {
+		return nil, fmt.Errorf("return_prefix and adjustment_prefix are both %q; they must differ", m.ReturnPrefix)
+	}
+	if !schema.IsCurrency(m.Currency) {
+		return nil, fmt.Errorf("currency %q is not an ISO 4217 code (e.g. GBP, EUR, USD)", m.Currency)
+	}
+	loc, err := time.LoadLocation(m.TimeZone)
+	if err != nil || m.TimeZone == "Local" {
+		return nil, fmt.Errorf("time_zone %q is not a known IANA zone (e.g. Europe/London)", m.TimeZone)
+	}
+	re, err := regexp.Compile(m.Merchandise)
+	if err != nil {
+		return nil, fmt.Errorf("merchandise %q is not a valid regexp: %v", m.Merchandise, err)
+	}
+	return &compiled{m: m, loc: loc, merch: re}, nil
+}
+
+// columns are the indexes of the mapped columns in a header (-1: absent).
+type columns struct {
+	invoice, sku, quantity, time, price, customer, store int
+	n                                                    int // fields per row
+}
+
+// resolve finds the mapped columns in header, or says which one is missing.
+func (c *compiled) resolve(header []string) (columns, error) {
+	idx := map[string]int{}
+	for i, h := range header {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF"))
+		if _, dup := idx[h]; dup {
+			return columns{}, fmt.Errorf("column %q appears twice in the header; rename one", h)
+		}
+		idx[h] = i
+	}
+	find := func(key, name string) (int, error) {
+		if i, ok := idx[name]; ok {
+			return i, nil
+		}
+		return 0, fmt.Errorf("column %q (mapping %s) is not in the header (%s); fix the mapping or the file",
+			name, key, strings.Join(header, ","))
+	}
+	cols := columns{customer: -1, n: len(header)}
+	var err error
+	for _, f := range []struct {
+		key, name string
+		dst       *int
+	}{
+		{"invoice", c.m.Invoice, &cols.invoice}, {"sku", c.m.SKU, &cols.sku},
+		{"quantity", c.m.Quantity, &cols.quantity}, {"time", c.m.Time, &cols.time},
+		{"unit_price", c.m.UnitPrice, &cols.price}, {"store", c.m.Store, &cols.store},
+	} {
+		if *f.dst, err = find(f.key, f.name); err != nil {
+			return columns{}, err
+		}
+	}
+	if c.m.Customer != "" {
+		if cols.customer, err = find("customer", c.m.Customer); err != nil {
+			return columns{}, err
+		}
+	}
+	return cols, nil
+}
