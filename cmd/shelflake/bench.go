@@ -14,6 +14,7 @@ import (
 	"github.com/shelflake/shelflake/forecast/backtest"
 	"github.com/shelflake/shelflake/forecast/job"
 	"github.com/shelflake/shelflake/ingest"
+	"github.com/shelflake/shelflake/ingest/importer"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/lake/compact"
 	"github.com/shelflake/shelflake/schema"
@@ -137,6 +138,7 @@ func newBenchForecastCmd(a *app) *cobra.Command {
 		origins int
 		horizon int
 		inPlace bool
+		preset  string
 	)
 	cmd := &cobra.Command{
 		Use:   "forecast",
@@ -159,7 +161,9 @@ generated world:
                  the generator's model, not streamed through Kafka.
 
 With --real LAKEDIR it backtests the job on an existing lake holding the
-unified tables instead: at the last --origins weekly as-of dates whose
+unified tables instead (with --real FILE, a POS export, e.g. the UCI Online
+Retail CSV: it is first streamed through import, an embedded broker, ingest
+and compaction into a temporary lake): at the last --origins weekly as-of dates whose
 --horizon days end by the last sales date, printed as markdown tables (or
 --json). The job's runs of those past dates write forecasts, suggestions and
 suggested purchase orders into the lake, where "writeback retry" would send
@@ -169,7 +173,7 @@ them: so the lake is copied to a temporary directory first, unless
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if realDir != "" {
-				res, err := benchRealLake(ctx, a, realDir, origins, horizon, inPlace)
+				res, err := benchRealLake(ctx, a, realDir, preset, origins, horizon, inPlace)
 				if err != nil {
 					return fmt.Errorf("bench forecast --real: %w", err)
 				}
@@ -188,7 +192,8 @@ them: so the lake is copied to a temporary directory first, unless
 	}
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "with --real: print one JSON object instead of markdown (the generated bench always prints JSON)")
-	f.StringVar(&realDir, "real", "", "backtest the forecast job on this lake directory (unified tables built) instead of a generated world")
+	f.StringVar(&realDir, "real", "", "backtest the forecast job on this lake directory (unified tables built), or on a POS export file (CSV, gzip or not) imported with --preset, instead of a generated world")
+	f.StringVar(&preset, "preset", "online-retail", "with --real FILE: the importer's column mapping")
 	f.IntVar(&origins, "origins", 8, "with --real: weekly as-of origins")
 	f.IntVar(&horizon, "horizon", 28, "with --real: days scored from each origin")
 	f.BoolVar(&inPlace, "in-place", false, "with --real: run the job in the lake itself rather than in a temporary copy (its past runs stay there)")
@@ -207,12 +212,30 @@ them: so the lake is copied to a temporary directory first, unless
 }
 
 // benchRealLake opens the lake directory dir (a temporary copy of it
-// unless inPlace) and backtests the forecast job on it (runRealBench).
-func benchRealLake(ctx context.Context, a *app, dir string, origins, horizon int, inPlace bool) (*backtest.Result, error) {
-	if st, err := os.Stat(dir); err != nil {
+// unless inPlace), or builds a temporary lake from dir when it is a POS
+// export file (the importer's preset), and backtests the forecast job on
+// it (runRealBench).
+func benchRealLake(ctx context.Context, a *app, dir, preset string, origins, horizon int, inPlace bool) (*backtest.Result, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
 		return nil, err
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("%s: not a lake directory", dir)
+	}
+	if !st.IsDir() {
+		// A POS export: streamed into a new lake through import, the
+		// broker, ingest and compaction first.
+		m, err := importer.Preset(preset)
+		if err != nil {
+			return nil, err
+		}
+		tmp, err := os.MkdirTemp("", "shelflake-backtest-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		if err := loadExport(ctx, a, dir, m, tmp); err != nil {
+			return nil, err
+		}
+		dir, inPlace = tmp, true
 	}
 	if !inPlace {
 		tmp, err := os.MkdirTemp("", "shelflake-backtest-")

@@ -137,7 +137,7 @@ func runDemo(ctx context.Context, a *app, o demoOpts) error {
 	ing, err := ingest.New(ictx, ingest.Options{
 		Kafka:         ingest.Kafka{Brokers: []string{addr}},
 		Lake:          ingest.NewLake(l),
-		Group:         "shelflake-demo",
+		Group:         demoGroup,
 		FlushInterval: time.Second,
 		Logger:        a.log.With("stage", "ingest"),
 		Registerer:    prometheus.NewRegistry(),
@@ -175,7 +175,7 @@ func runDemo(ctx context.Context, a *app, o demoOpts) error {
 
 	// 3. Wait until the lake holds every offset the broker has, then stop
 	// ingest gracefully (flush, commit, leave the group).
-	if err := waitIngested(ctx, a, addr, l, ingestDone); err != nil {
+	if err := waitIngested(ctx, a, addr, demoGroup, l, ingestDone); err != nil {
 		return err
 	}
 	stopIngest()
@@ -226,6 +226,9 @@ func runDemo(ctx context.Context, a *app, o demoOpts) error {
 	return nil
 }
 
+// demoGroup is the demo ingester's consumer group.
+const demoGroup = "shelflake-demo"
+
 func removeDemoDir(dir string) error {
 	// Only remove what a demo writes, never an unrelated directory.
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
@@ -250,7 +253,7 @@ func totalMalformed(s *world.Summary) int64 {
 
 // waitIngested blocks until, for every partition of every input topic, the
 // lake's tables hold all offsets up to the broker's end offset.
-func waitIngested(ctx context.Context, a *app, addr string, l *lake.Lake, ingestDone <-chan error) error {
+func waitIngested(ctx context.Context, a *app, addr, group string, l *lake.Lake, ingestDone <-chan error) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		return err
@@ -269,7 +272,7 @@ func waitIngested(ctx context.Context, a *app, addr string, l *lake.Lake, ingest
 	defer tick.Stop()
 	var last int64
 	for {
-		done, err := ingestedOffsets(ctx, l, ends)
+		done, err := ingestedOffsets(ctx, l, group, ends)
 		if err != nil {
 			return err
 		}
@@ -291,7 +294,7 @@ func waitIngested(ctx context.Context, a *app, addr string, l *lake.Lake, ingest
 // ingestedOffsets sums, over the input partitions, how far the lake has
 // committed: the lowest txn version of the partition over its data table and
 // the rejects table.
-func ingestedOffsets(ctx context.Context, l *lake.Lake, ends kadm.ListedOffsets) (int64, error) {
+func ingestedOffsets(ctx context.Context, l *lake.Lake, group string, ends kadm.ListedOffsets) (int64, error) {
 	versions := map[string]int64{} // appId → min version over tables
 	seen := map[string]int{}
 	for _, t := range schema.Tables() { // the input topics' tables and rejects
@@ -312,7 +315,7 @@ func ingestedOffsets(ctx context.Context, l *lake.Lake, ends kadm.ListedOffsets)
 	}
 	var n int64
 	ends.Each(func(o kadm.ListedOffset) {
-		app := ingest.AppID("shelflake-demo", o.Topic, o.Partition)
+		app := ingest.AppID(group, o.Topic, o.Partition)
 		// A partition is only done when both its data table and rejects
 		// table have moved past it.
 		if seen[app] >= 2 {

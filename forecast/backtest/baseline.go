@@ -2,6 +2,7 @@ package backtest
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/shelflake/shelflake/forecast/model"
 	"github.com/shelflake/shelflake/schema"
@@ -53,8 +54,8 @@ const (
 // days and which forecast days it does not trade on.
 type calendar struct {
 	// histClosed[d] for the days of the history window (day 0 =
-	// window start): no sale at the location that day, or before its
-	// first sale.
+	// window start): a closed weekday or a holiday (see locationCalendar),
+	// or before the location's first sale.
 	histClosed []bool
 	// fcClosed[h] for the forecast days.
 	fcClosed []bool
@@ -62,16 +63,22 @@ type calendar struct {
 
 // locationCalendar derives the calendar of a location from its observed
 // trading days open (panel days) for the history [hs, asOf) and the
-// horizon days from asOf:
+// horizon days from asOf. A day without any sale at the location is not
+// closed by itself (a location with a few orders a week has many days
+// without one, and they are days of zero demand); it is closed when
 //
-//   - a history day is closed when the location sold nothing that day;
-//   - a forecast day is closed when its weekday is closed in every one of
-//     its (at least minWeekdays) occurrences of the last calendarWeeks
-//     weeks, or when the same calendar date one year earlier was a closed
-//     day while the location traded on the same weekday a week before or
-//     after it (a public holiday).
+//   - its weekday is closed: the location sold nothing on any of its (at
+//     least minWeekdays) occurrences in the last calendarWeeks weeks
+//     before the origin (for history days: in the window's weeks around
+//     the day);
+//   - or it is a holiday: the location sold nothing that day but did on
+//     the same weekday both a week before and a week after (for a
+//     forecast day: the same calendar date a year earlier was a holiday).
 func locationCalendar(p *panel, open []bool, hs, asOf schema.Date, horizon int) calendar {
 	at := func(d schema.Date) (bool, bool) { // open, known
+		if d >= asOf {
+			return false, false
+		}
 		i := p.day(d)
 		if i < 0 || i >= len(open) {
 			return false, false
@@ -80,51 +87,61 @@ func locationCalendar(p *panel, open []bool, hs, asOf schema.Date, horizon int) 
 	}
 	first := schema.Date(-1)
 	for i, o := range open {
-		if o {
-			first = p.start + schema.Date(i)
+		if d := p.start + schema.Date(i); o && d < asOf {
+			first = d
 			break
 		}
 	}
 	c := calendar{histClosed: make([]bool, int(asOf-hs)), fcClosed: make([]bool, horizon)}
-	for d := hs; d < asOf; d++ {
-		o, _ := at(d)
-		c.histClosed[d-hs] = !o
-	}
-	if first < 0 || first >= asOf {
+	if first < 0 {
+		for d := range c.histClosed {
+			c.histClosed[d] = true
+		}
 		return c
 	}
-	var closedWD [7]bool
-	for wd := range 7 {
-		seen, shut := 0, 0
-		for d := asOf - 7*calendarWeeks; d < asOf; d++ {
-			if int(d.Weekday()) != wd || d < first {
+	// closedWeekday reports whether weekday wd had no sale in the
+	// calendarWeeks weeks ending at end (exclusive), from the first sale.
+	closedWeekday := func(wd time.Weekday, end schema.Date) bool {
+		seen := 0
+		for d := end - 7*calendarWeeks; d < end; d++ {
+			if d.Weekday() != wd || d < first {
 				continue
 			}
 			o, ok := at(d)
 			if !ok {
 				continue
 			}
-			seen++
-			if !o {
-				shut++
+			if o {
+				return false
 			}
+			seen++
 		}
-		closedWD[wd] = seen >= minWeekdays && shut == seen
+		return seen >= minWeekdays
+	}
+	holiday := func(d schema.Date) bool {
+		o, ok := at(d)
+		if !ok || o || d < first {
+			return false
+		}
+		before, _ := at(d - 7)
+		after, _ := at(d + 7)
+		return before && after
+	}
+	for d := hs; d < asOf; d++ {
+		if o, _ := at(d); o {
+			continue
+		}
+		// The weeks around d, within the history.
+		end := min(d+7*calendarWeeks/2, asOf)
+		c.histClosed[d-hs] = d < first || closedWeekday(d.Weekday(), end) || holiday(d)
+	}
+	var closedWD [7]bool
+	for wd := range 7 {
+		closedWD[wd] = closedWeekday(time.Weekday(wd), asOf)
 	}
 	for h := range horizon {
 		f := asOf + schema.Date(h)
-		if closedWD[f.Weekday()] {
-			c.fcClosed[h] = true
-			continue
-		}
-		g := schema.DateOf(f.Time().AddDate(-1, 0, 0))
-		if o, ok := at(g); ok && !o && g >= first {
-			// A holiday, not a weekday it never traded on: it traded
-			// on the same weekday a week before or after.
-			before, _ := at(g - 7)
-			after, _ := at(g + 7)
-			c.fcClosed[h] = before || after
-		}
+		c.fcClosed[h] = closedWD[f.Weekday()] || holiday(schema.DateOf(f.Time().AddDate(-1, 0, 0)))
 	}
 	return c
 }
