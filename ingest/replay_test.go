@@ -153,3 +153,81 @@ func readRejectRows(t testing.TB, ctx context.Context, l *lake.Lake) []schema.Re
 	}
 	return rows
 }
+
+// TestReplayLeavesRejectsTheDataTableHasNotPassed: ingest commits a flush
+// to the rejects table and to the data table separately. Stopped between
+// the two, the rejects table holds a reject at an offset the data table
+// has not committed past; the restarted ingester reads that record again
+// (and writes it if it passes now). A replay in between must leave it, or
+// the record is written twice.
+func TestReplayLeavesRejectsTheDataTableHasNotPassed(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openLocalLake(t)
+	lk := NewLake(l)
+	const group = "g"
+	app := AppID(group, schema.TopicPOS, 0)
+	// A POS transaction of schema version 99, rejected at offset 5; the
+	// fix reads it as version 1.
+	doc := []byte(`{"schema_version":99,"transaction_id":"T-1","store_id":"S001","register_id":"R1","type":"sale",` +
+		`"business_date":"2026-01-05","event_time":"2026-01-05T10:31:07-05:00","currency":"USD","total":4.99,` +
+		`"tenders":[{"type":"card","amount":4.99}],"lines":[{"line_no":1,"sku":"SKU1","quantity":1,"unit_price":4.99,"discount":0,"tax":0,"line_total":4.99}]}`)
+	fix := func(_ string, v []byte) []byte {
+		return bytes.Replace(v, []byte(`"schema_version":99`), []byte(`"schema_version":1`), 1)
+	}
+	var dec schema.Decoder
+	if _, err := dec.POS(fix("", doc)); err != nil {
+		t.Fatalf("the fixed document does not decode: %v", err)
+	}
+	rej, err := lk.Table(ctx, schema.TableRejects())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 5, 16, 0, 0, 0, time.UTC)
+	row := schema.RejectRow{Topic: schema.TopicPOS, Partition: 0, Offset: 5, Reason: schema.ReasonUnknownVersion,
+		Value: doc, Error: "unknown schema_version 99", ReceivedAt: at, BusinessDate: schema.DateOf(at)}
+	files, err := rej.WriteFiles(ctx, row.PartitionDate(), [][]schema.RejectRow{{row}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rej.Commit(ctx, Commit{Files: files, Fences: []Fence{{AppID: app, From: 0, To: 6, First: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The data table committed offsets [0, 3) only: the crash came before
+	// its commit of [3, 6).
+	pos, err := lk.Table(ctx, schema.TablePOSLines())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pos.Commit(ctx, Commit{Fences: []Fence{{AppID: app, From: 0, To: 3, First: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	o := ReplayOptions{Lake: l, Group: group, rewrite: fix, Logger: testLogger(t)}
+	for _, step := range []struct {
+		name               string
+		dataTo             int64 // the data table's commit before the replay (0: none)
+		ingested, deferred int
+		lines              int64
+	}{
+		{"below the data table's txn nothing is replayed", 0, 0, 1, 0},
+		{"once the data table passed the offset the replay writes it", 10, 1, 0, 1},
+		{"and never again", 0, 0, 0, 1},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			if step.dataTo > 0 {
+				if _, err := pos.Commit(ctx, Commit{Fences: []Fence{{AppID: app, From: 3, To: step.dataTo}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rep, err := ReplayRejects(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Passed != 1 || rep.Ingested != step.ingested || rep.Deferred != step.deferred {
+				t.Errorf("replay: %+v, want %d ingested and %d deferred", rep, step.ingested, step.deferred)
+			}
+			if st := readLake(t, ctx, l); st.lines != step.lines {
+				t.Errorf("pos_lines holds %d lines, want %d", st.lines, step.lines)
+			}
+		})
+	}
+}

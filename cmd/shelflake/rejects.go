@@ -77,6 +77,9 @@ reason. The rejects table keeps every record: it is the history of what failed.`
 			}
 			fmt.Fprintf(a.stdout, "examined %d rejects: %d now pass (%d ingested now, %d by an earlier replay)\n",
 				rep.Examined, rep.Passed, rep.Ingested, rep.AlreadyIngested)
+			if rep.Deferred > 0 {
+				fmt.Fprintf(a.stdout, "%d left to the ingester: their table has not committed past their offsets, so it reads them again when it resumes\n", rep.Deferred)
+			}
 			if o.dryRun && rep.Passed > 0 {
 				fmt.Fprintln(a.stdout, "dry run: nothing written")
 			}
