@@ -19,6 +19,10 @@ func (i *Ingester) Handler(g prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if f := i.Fault(); f != "" {
+			http.Error(w, f, http.StatusServiceUnavailable)
+			return
+		}
 		if !i.Healthy() {
 			http.Error(w, "poll loop stuck", http.StatusServiceUnavailable)
 			return

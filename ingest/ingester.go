@@ -169,6 +169,8 @@ type Ingester struct {
 
 	joined   atomic.Bool
 	stopping atomic.Bool
+	// fault, once set, is why /healthz is red (checkGaps).
+	fault    atomic.Pointer[string]
 	lastLoop atomic.Int64 // unix nanos of the last poll loop iteration
 }
 
@@ -733,6 +735,15 @@ func (i *Ingester) adjustOffsets(ctx context.Context, offsets map[string]map[int
 		}
 	}
 	i.m.assigned.Set(float64(len(i.parts)))
+	resumes := map[tp]lakeOffsets{}
+	for topic, parts := range out {
+		for p := range parts {
+			ps := i.parts[tp{topic, p}]
+			resumes[tp{topic, p}] = lakeOffsets{resume: ps.resume(), held: max(ps.pos[0].committed, ps.pos[1].committed)}
+		}
+	}
+	// Off the group's callback: the check only reports.
+	go i.checkGaps(i.jobCtx, resumes)
 	return out, nil
 }
 
@@ -973,8 +984,19 @@ func (i *Ingester) Ready() bool { return i.joined.Load() && !i.stopping.Load() }
 // Healthy reports whether the poll loop has run recently (within a minute
 // plus the flush interval): a stuck loop fails the health check.
 func (i *Ingester) Healthy() bool {
+	if i.fault.Load() != nil {
+		return false
+	}
 	last := i.lastLoop.Load()
 	return last == 0 || time.Since(time.Unix(0, last)) < time.Minute+i.o.FlushInterval
+}
+
+// Fault is why the ingester is unhealthy beyond a stuck loop ("" if not).
+func (i *Ingester) Fault() string {
+	if f := i.fault.Load(); f != nil {
+		return *f
+	}
+	return ""
 }
 
 func backoff(attempt int) time.Duration {

@@ -34,6 +34,9 @@ type metrics struct {
 	paused          prometheus.Gauge
 	// brokerUnreachable counts failed probes of the seed brokers at start.
 	brokerUnreachable prometheus.Counter
+	// offsetGap and offsetRegressions count what checkGaps finds, by topic.
+	offsetGap         *prometheus.CounterVec
+	offsetRegressions *prometheus.CounterVec
 	assigned          prometheus.Gauge
 	freshness         *freshness
 }
@@ -116,6 +119,14 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 			Name: "shelflake_ingest_buffer_limit_bytes",
 			Help: "The buffer memory budget (--max-buffer-bytes).",
 		}),
+		offsetGap: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "shelflake_ingest_offset_gap_records_total",
+			Help: "Records deleted from a topic (retention) before ingest read them: never in the lake.",
+		}, []string{"topic"}),
+		offsetRegressions: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "shelflake_ingest_offset_regressions_total",
+			Help: "Partitions found ending below the lake's offset (topic recreated or truncated).",
+		}, []string{"topic"}),
 		brokerUnreachable: f.NewCounter(prometheus.CounterOpts{
 			Name: "shelflake_ingest_broker_unreachable_total",
 			Help: "Failed attempts to reach the seed brokers before consuming (each is logged with its cause).",
