@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -41,6 +42,9 @@ func dlqRecord(topic string, r *kgo.Record, key, value []byte, row *schema.Rejec
 	return &kgo.Record{Topic: topic, Key: key, Value: value, Headers: h, Timestamp: r.Timestamp}
 }
 
+// errDLQ marks a failure to produce dead letters.
+var errDLQ = errors.New("dead-letter topic not writable")
+
 // produceDLQ produces dead letters and waits for every acknowledgement:
 // the rejects table commits only after its dead letters are in Kafka.
 func (i *Ingester) produceDLQ(ctx context.Context, ds []pendingDLQ) error {
@@ -49,7 +53,7 @@ func (i *Ingester) produceDLQ(ctx context.Context, ds []pendingDLQ) error {
 		rs[k] = d.rec
 	}
 	if err := i.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		return fmt.Errorf("produce %d dead letters: %w", len(rs), err)
+		return fmt.Errorf("%w: produce %d dead letters to %s: %w", errDLQ, len(rs), rs[0].Topic, err)
 	}
 	for _, d := range ds {
 		if ts := i.topics[d.topic]; ts != nil {

@@ -170,8 +170,12 @@ type Ingester struct {
 	joined   atomic.Bool
 	stopping atomic.Bool
 	// fault, once set, is why /healthz is red (checkGaps).
-	fault    atomic.Pointer[string]
-	lastLoop atomic.Int64 // unix nanos of the last poll loop iteration
+	fault atomic.Pointer[string]
+	// failStreak counts flushes that failed in a row (reset by a commit);
+	// from stuckAfter on, stuck says why and /healthz is red.
+	failStreak atomic.Int32
+	stuck      atomic.Pointer[string]
+	lastLoop   atomic.Int64 // unix nanos of the last poll loop iteration
 }
 
 // New validates o, opens the lake tables and returns an Ingester ready to
@@ -984,7 +988,7 @@ func (i *Ingester) Ready() bool { return i.joined.Load() && !i.stopping.Load() }
 // Healthy reports whether the poll loop has run recently (within a minute
 // plus the flush interval): a stuck loop fails the health check.
 func (i *Ingester) Healthy() bool {
-	if i.fault.Load() != nil {
+	if i.fault.Load() != nil || i.stuck.Load() != nil {
 		return false
 	}
 	last := i.lastLoop.Load()
@@ -994,6 +998,9 @@ func (i *Ingester) Healthy() bool {
 // Fault is why the ingester is unhealthy beyond a stuck loop ("" if not).
 func (i *Ingester) Fault() string {
 	if f := i.fault.Load(); f != nil {
+		return *f
+	}
+	if f := i.stuck.Load(); f != nil {
 		return *f
 	}
 	return ""

@@ -200,6 +200,10 @@ func (i *Ingester) finish(j *job, files []File, version int64, fenced bool, err 
 	i.mu.Unlock()
 	switch {
 	case err == nil:
+		i.failStreak.Store(0)
+		if i.stuck.Swap(nil) != nil {
+			i.log.Info("flushes commit again", "table", t.desc.Name)
+		}
 		t.rowsC.Add(float64(rows))
 		t.filesC.Add(float64(len(files)))
 		t.fileBytesC.Add(float64(bytes))
@@ -223,9 +227,29 @@ func (i *Ingester) finish(j *job, files []File, version int64, fenced bool, err 
 	default:
 		t.errorsC.Inc()
 		i.log.Error("flush failed; rewinding to the lake's offsets", "table", t.desc.Name, "err", err)
+		if n := i.failStreak.Add(1); n >= stuckAfter {
+			cause := fmt.Sprintf("%d flushes in a row failed and were rewound, the last of %s: %v; %s", n, t.desc.Name, err, whatToDo(err))
+			if i.stuck.Swap(&cause) == nil {
+				i.log.Error("ingest is stuck: " + cause)
+			}
+		}
 	}
 	close(j.done)
 	i.wake()
+}
+
+// stuckAfter is how many flushes in a row may fail before the ingester
+// reports itself stuck (it keeps retrying).
+const stuckAfter = 5
+
+// whatToDo is the advice for a flush error that keeps repeating.
+func whatToDo(err error) string {
+	switch {
+	case errors.Is(err, errDLQ):
+		return "create the dead-letter topic (<topic>.dlq) or let this client produce to it; the rejects table commits only after its dead letters are in Kafka"
+	default:
+		return "the ingester keeps retrying; if the error names a log entry or file of the lake, the table may have been written by another tool: stop ingest and inspect the table's _delta_log before restarting"
+	}
 }
 
 func fenceList(fs []jobFence) []string {
