@@ -112,9 +112,9 @@ func runCompact(ctx context.Context, a *app, o compactFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts.Registerer = reg
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log, Registerer: reg})
 	if err != nil {
-		return fmt.Errorf("open lake %s: %w", o.lake, err)
+		return err
 	}
 	defer l.Close()
 	c, err := compact.New(l, opts)
@@ -246,9 +246,9 @@ func runVacuum(ctx context.Context, a *app, o vacuumFlags) error {
 		}
 		vo.Tables = append(vo.Tables, t)
 	}
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: a.log})
+	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log})
 	if err != nil {
-		return fmt.Errorf("open lake %s: %w", o.lake, err)
+		return err
 	}
 	defer l.Close()
 	reps, err := compact.Vacuum(ctx, l, vo)

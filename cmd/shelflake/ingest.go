@@ -254,7 +254,7 @@ whether yesterday is final.`,
 			if o.lake == "" {
 				return errors.New("--lake is required (or SHELFLAKE_LAKE)")
 			}
-			l, err := lake.Open(cmd.Context(), o.lake, lake.Options{Logger: a.log})
+			l, err := openLake(cmd.Context(), o.lake, lake.Options{Logger: a.log, ReadOnly: true})
 			if err != nil {
 				return err
 			}

@@ -59,7 +59,7 @@ reason. The rejects table keeps every record: it is the history of what failed.`
 			if err != nil {
 				return fmt.Errorf("--to: %w", err)
 			}
-			l, err := lake.Open(cmd.Context(), o.lake, lake.Options{Logger: a.log})
+			l, err := openLake(cmd.Context(), o.lake, lake.Options{Logger: a.log, ReadOnly: o.dryRun})
 			if err != nil {
 				return err
 			}

@@ -98,9 +98,9 @@ func runReport(cmd *cobra.Command, a *app, o reportFlags, red *queries.Redactor)
 	}
 	log := slog.New(red.Handler(a.log.Handler()))
 	opts.Logger = log
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: log, CacheDir: o.cacheDir})
+	l, err := openLake(ctx, o.lake, lake.Options{Logger: log, CacheDir: o.cacheDir, ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("open lake %s: %w", objstore.RedactURI(o.lake), err)
+		return err
 	}
 	defer l.Close()
 	s, err := queries.Open(ctx, l, opts)

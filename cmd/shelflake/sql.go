@@ -20,7 +20,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/shelflake/shelflake/lake"
-	"github.com/shelflake/shelflake/lake/objstore"
 	"github.com/shelflake/shelflake/queries"
 	"github.com/shelflake/shelflake/schema"
 )
@@ -153,9 +152,9 @@ func runSQL(cmd *cobra.Command, a *app, o sqlFlags, red *queries.Redactor) error
 	}
 	log := slog.New(red.Handler(a.log.Handler()))
 	opts.Logger = log
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: log, CacheDir: o.cacheDir})
+	l, err := openLake(ctx, o.lake, lake.Options{Logger: log, CacheDir: o.cacheDir, ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("open lake %s: %w", objstore.RedactURI(o.lake), err)
+		return err
 	}
 	defer l.Close()
 	s, err := queries.Open(ctx, l, opts)
