@@ -159,7 +159,7 @@ func runSQL(cmd *cobra.Command, a *app, o sqlFlags, red *queries.Redactor) error
 	defer l.Close()
 	s, err := queries.Open(ctx, l, opts)
 	if err != nil {
-		return fmt.Errorf("lake %s: %w", l, err)
+		return timeTravelError(o, l, err)
 	}
 	defer s.Close()
 	for _, t := range s.Tables() {
@@ -260,6 +260,27 @@ func sessionOptions(o sqlFlags) (queries.Options, error) {
 		*r.dst = &d
 	}
 	return opts, nil
+}
+
+// timeTravelError words queries.Open's errors for a --version or --as-of
+// out of the lake's range in terms of the flag given.
+func timeTravelError(o sqlFlags, l *lake.Lake, err error) error {
+	var ve *queries.VersionError
+	var ae *queries.AsOfError
+	switch {
+	case errors.As(err, &ve):
+		flag := fmt.Sprintf("--version %s=%d", ve.Table, ve.Version)
+		if ve.All {
+			flag = fmt.Sprintf("--version %d", ve.Version)
+		}
+		r := ve.Range
+		return fmt.Errorf("%s: %s has versions %d..%d (%s..%s)", flag, ve.Table, r.Oldest, r.Latest,
+			r.OldestTime.UTC().Format(time.RFC3339), r.LatestTime.UTC().Format(time.RFC3339))
+	case errors.As(err, &ae):
+		return fmt.Errorf("--as-of %s is before the lake's first commit (%s); %s",
+			o.asOf, ae.First.UTC().Format(time.RFC3339), ae.Versions())
+	}
+	return fmt.Errorf("lake %s: %w", l, err)
 }
 
 // parseAsOf reads --as-of: RFC 3339, "YYYY-MM-DD HH:MM:SS" (UTC), or a
