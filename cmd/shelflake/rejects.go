@@ -59,6 +59,9 @@ reason. The rejects table keeps every record: it is the history of what failed.`
 			if err != nil {
 				return fmt.Errorf("--to: %w", err)
 			}
+			if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+				return fmt.Errorf("--from %s is not before --to %s: the range [--from, --to) is empty", o.from, o.to)
+			}
 			l, err := openLake(cmd.Context(), o.lake, lake.Options{Logger: a.log, ReadOnly: o.dryRun})
 			if err != nil {
 				return err
@@ -75,11 +78,11 @@ reason. The rejects table keeps every record: it is the history of what failed.`
 				enc.SetIndent("", "  ")
 				return enc.Encode(rep)
 			}
-			fmt.Fprintf(a.stdout, "examined %d rejects: %d now pass (%d ingested now, %d by an earlier replay)\n",
-				rep.Examined, rep.Passed, rep.Ingested, rep.AlreadyIngested)
-			if o.dryRun && rep.Passed > 0 {
+			if o.dryRun {
 				fmt.Fprintln(a.stdout, "dry run: nothing written")
 			}
+			fmt.Fprintf(a.stdout, "examined %d rejects: %d now pass (%d ingested now, %d by an earlier replay)\n",
+				rep.Examined, rep.Passed, rep.Ingested, rep.AlreadyIngested)
 			reasons := make([]string, 0, len(rep.StillFailing))
 			for r := range rep.StillFailing {
 				reasons = append(reasons, r)

@@ -364,6 +364,9 @@ func writeOut(out string, stdout io.Writer, needPath bool, write func(path strin
 	dir, pattern := os.TempDir(), "shelflake-sql-*"
 	if out != "" {
 		dir, pattern = filepath.Dir(out), "."+filepath.Base(out)+".tmp-*"
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--out %s: no directory %s: create it first", out, dir)
+		}
 	}
 	tmp, err := os.CreateTemp(dir, pattern)
 	if err != nil {
@@ -398,6 +401,10 @@ func writeOut(out string, stdout io.Writer, needPath bool, write func(path strin
 		}
 		_, err := io.Copy(stdout, tmp)
 		return err
+	}
+	// CreateTemp makes the file 0600; an output file is an ordinary one.
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("--out %s: %w", out, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("--out %s: %w", out, err)
