@@ -23,7 +23,9 @@ const InfoKey = "shelflake.ingest"
 
 // Watermark says how complete one table is for one source partition.
 type Watermark struct {
-	Table     string `json:"table"`
+	Table string `json:"table"`
+	// Group is the consumer group whose txn appId (AppID) holds Offset.
+	Group     string `json:"group"`
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	// Offset: the table holds every record of the partition below it (its
@@ -47,8 +49,14 @@ type Watermark struct {
 // watermarkWalk bounds how many commits Watermarks reads back per table.
 const watermarkWalk = 500
 
+// AllGroups is the group argument of Watermarks that reads every consumer
+// group's watermarks.
+const AllGroups = ""
+
 // Watermarks returns, for every table ingest writes and every source
-// partition of consumer group `group` that table has seen, the offset it is
+// partition of consumer group `group` (every group the table's txn appIds
+// name, "<group>/<topic>/<partition>", for AllGroups) that table has seen,
+// the offset it is
 // complete to (from the latest snapshot's txn versions) and the newest event
 // time committed (from the commits' commitInfo, read newest first). Under
 // the producers' per-partition ordering, a table is complete for a
@@ -70,18 +78,16 @@ func Watermarks(ctx context.Context, l *lake.Lake, group string) ([]Watermark, e
 		if err != nil {
 			return nil, err
 		}
-		want := map[string]*Watermark{}
+		want := map[string]*Watermark{} // by appId
 		for app, v := range snap.Txns() {
-			rest, ok := strings.CutPrefix(app, prefix)
+			if group != AllGroups && !strings.HasPrefix(app, prefix) {
+				continue
+			}
+			g, topic, p, ok := parseAppID(app)
 			if !ok {
-				continue
+				continue // not an ingest appId (a replay's, ...)
 			}
-			k := strings.LastIndexByte(rest, '/')
-			p, err := strconv.ParseInt(rest[k+1:], 10, 32)
-			if k < 0 || err != nil {
-				continue
-			}
-			want[rest] = &Watermark{Table: desc.Name, Topic: rest[:k], Partition: int32(p), Offset: v}
+			want[app] = &Watermark{Table: desc.Name, Group: g, Topic: topic, Partition: p, Offset: v}
 		}
 		if err := walkWatermarks(ctx, dt, snap.Version(), want, desc.Name != schema.TableNameRejects); err != nil {
 			return nil, fmt.Errorf("watermarks of %s: %w", desc.Name, err)
@@ -91,9 +97,28 @@ func Watermarks(ctx context.Context, l *lake.Lake, group string) ([]Watermark, e
 		}
 	}
 	slices.SortFunc(out, func(a, b Watermark) int {
-		return cmpOrder(strings.Compare(a.Table, b.Table), strings.Compare(a.Topic, b.Topic), int(a.Partition-b.Partition))
+		return cmpOrder(strings.Compare(a.Table, b.Table), strings.Compare(a.Group, b.Group),
+			strings.Compare(a.Topic, b.Topic), int(a.Partition-b.Partition))
 	})
 	return out, nil
+}
+
+// parseAppID splits an AppID "<group>/<topic>/<partition>"; a topic has no
+// "/", a group may.
+func parseAppID(app string) (group, topic string, partition int32, ok bool) {
+	k := strings.LastIndexByte(app, '/')
+	if k < 0 {
+		return "", "", 0, false
+	}
+	p, err := strconv.ParseInt(app[k+1:], 10, 32)
+	if err != nil || p < 0 {
+		return "", "", 0, false
+	}
+	j := strings.LastIndexByte(app[:k], '/')
+	if j <= 0 || j+1 == k {
+		return "", "", 0, false
+	}
+	return app[:j], app[j+1 : k], int32(p), true
 }
 
 func cmpOrder(cs ...int) int {
@@ -106,8 +131,8 @@ func cmpOrder(cs ...int) int {
 }
 
 // walkWatermarks reads commits from version down, filling CommittedAt and
-// (with events) EventTime of want (keyed "<topic>/<partition>") from the
-// first commit that has them.
+// (with events) EventTime of want (keyed by appId, from the commitInfo's
+// group, topic and partition) from the first commit that has them.
 func walkWatermarks(ctx context.Context, dt *delta.Table, version int64, want map[string]*Watermark, events bool) error {
 	left := len(want)
 	need := func(w *Watermark) bool { return w.CommittedAt.IsZero() || events && w.EventTime.IsZero() }
@@ -121,12 +146,13 @@ func walkWatermarks(ctx context.Context, dt *delta.Table, version int64, want ma
 		}
 		at, _ := info.Timestamp()
 		ing, _ := info[InfoKey].(map[string]any)
+		group, _ := ing["group"].(string)
 		wms, _ := ing["watermarks"].([]any)
 		for _, x := range wms {
 			m, _ := x.(map[string]any)
 			topic, _ := m["topic"].(string)
 			part, _ := m["partition"].(json.Number)
-			w := want[topic+"/"+part.String()]
+			w := want[group+"/"+topic+"/"+part.String()]
 			if w == nil || !need(w) {
 				continue
 			}

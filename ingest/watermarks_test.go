@@ -1,11 +1,14 @@
 package ingest
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/lake/delta"
+	"github.com/shelflake/shelflake/schema"
 )
 
 func TestCompleteTakesTheSlowestPartition(t *testing.T) {
@@ -95,5 +98,69 @@ func TestWatermarksOfAnEmptyLakeCreateNoTable(t *testing.T) {
 	}
 	if len(ents) != 0 {
 		t.Errorf("the lake holds %d entries after reading watermarks, first %s", len(ents), ents[0].Name())
+	}
+}
+
+// TestWatermarksOfEveryGroup: without a group, Watermarks reads every
+// group's appIds (the demo ingests as shelflake-demo, other commands
+// default to shelflake-ingest); with one, only its own. A replay's appId
+// ("<group>/replay/<topic>") is not a watermark.
+func TestWatermarksOfEveryGroup(t *testing.T) {
+	ctx := t.Context()
+	l, err := lake.Open(ctx, t.TempDir(), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dt, err := l.Table(ctx, schema.TablePOSLines())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 5, 5, 10, 0, 0, 0, time.UTC)
+	for i, c := range []struct {
+		group string
+		part  int32
+		to    int64
+	}{{"shelflake-demo", 0, 7}, {"team/a", 1, 3}, {"shelflake-demo", 1, 5}} {
+		snap, err := dt.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fences := []delta.FenceRange{{AppID: AppID(c.group, schema.TopicPOS, c.part), To: c.to, First: true}}
+		if i == 0 {
+			fences = append(fences, delta.FenceRange{AppID: c.group + "/replay/" + schema.TopicPOS, To: 1, First: true})
+		}
+		if _, err := dt.Commit(ctx, snap, delta.Txn{Fences: fences, Info: map[string]any{InfoKey: map[string]any{
+			"group": c.group, "watermarks": []any{map[string]any{"topic": schema.TopicPOS, "partition": c.part,
+				"eventTime": t0.Add(time.Duration(i) * time.Hour).Format(time.RFC3339Nano)}},
+		}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name, group string
+		want        []string // group/partition@offset@event hour
+	}{
+		{"every group", AllGroups, []string{"shelflake-demo/0@7@10", "shelflake-demo/1@5@12", "team/a/1@3@11"}},
+		{"one group", "shelflake-demo", []string{"shelflake-demo/0@7@10", "shelflake-demo/1@5@12"}},
+		{"a group with a slash", "team/a", []string{"team/a/1@3@11"}},
+		{"a group that never ingested", "shelflake-ingest", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ws, err := Watermarks(ctx, l, c.group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range ws {
+				if w.Table != schema.TableNamePOSLines || w.Topic != schema.TopicPOS {
+					t.Errorf("watermark %+v", w)
+				}
+				got = append(got, fmt.Sprintf("%s/%d@%d@%d", w.Group, w.Partition, w.Offset, w.EventTime.Hour()))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("watermarks %v, want %v", got, c.want)
+			}
+		})
 	}
 }

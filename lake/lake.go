@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,19 @@ type Options struct {
 	// Delta configures the tables' Delta logs (checkpoint interval, commit
 	// attempts, ...). Its Logger and Metrics default to the lake's.
 	Delta delta.Options
+	// MustExist makes Open refuse a URI that holds no lake instead of
+	// starting one there: Open creates nothing (not even a local directory)
+	// and fails with an error wrapping ErrNoLake unless the URI names an
+	// existing directory or bucket prefix holding at least one table's
+	// "<table>/_delta_log/". The Lake may write, and Table still creates
+	// the tables it opens. For commands that change an existing lake.
+	MustExist bool
+	// ReadOnly is MustExist for readers, and the Lake refuses every write:
+	// its bucket is wrapped in objstore.NewReadOnly (Put, PutIfAbsent and
+	// Delete fail with objstore.ErrReadOnly before any I/O), and Table is
+	// ExistingTable (a missing table is delta.ErrTableNotFound, never
+	// created). Nothing a read-only Lake does changes the lake.
+	ReadOnly bool
 }
 
 // DefaultCacheBytes is the default bound of the local file cache.
@@ -75,18 +89,40 @@ type Lake struct {
 	cacheTemp string                  // the cache's directory when Close removes it
 }
 
+// ErrNoLake is returned (wrapped) by Open with Options.MustExist or
+// Options.ReadOnly when the URI holds no lake. The error reads "no shelflake
+// lake at URI (no _delta_log under PATH…)", naming where it looked.
+var ErrNoLake = errors.New("no shelflake lake")
+
 // Open opens the lake at uri: a local directory (a path or file:///path) or
 // an S3 bucket (s3://bucket/prefix?endpoint=…&path_style=true; see
 // objstore.Open). With opts.Registerer set, the bucket is metered
-// (objstore.NewMetered). Open does no table I/O; tables are opened or
-// created by Table.
+// (objstore.NewMetered). Without MustExist or ReadOnly, Open creates a
+// missing local directory and does no table I/O; tables are opened or
+// created by Table. With either, Open creates nothing and lists the bucket
+// until it finds a "<table>/_delta_log/" key, else fails with ErrNoLake.
 func Open(ctx context.Context, uri string, opts Options) (*Lake, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	b, err := objstore.Open(ctx, uri, opts.Open...)
+	existing := opts.MustExist || opts.ReadOnly
+	bopts := opts.Open
+	if existing {
+		bopts = append(slices.Clone(opts.Open), objstore.Existing())
+	}
+	b, err := objstore.Open(ctx, uri, bopts...)
+	var noRoot *objstore.NoRootError
+	if errors.As(err, &noRoot) {
+		return nil, fmt.Errorf("%w at %s (no _delta_log under %s: %v)", ErrNoLake, objstore.RedactURI(uri), noRoot.Root, noRoot)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open lake: %w", err)
+	}
+	if existing {
+		if err := checkLake(ctx, b, uri); err != nil {
+			_ = b.Close()
+			return nil, err
+		}
 	}
 	if opts.Registerer != nil {
 		b = objstore.NewMetered(b, opts.Registerer)
@@ -99,12 +135,41 @@ func Open(ctx context.Context, uri string, opts Options) (*Lake, error) {
 	return l, nil
 }
 
+// errFound stops checkLake's listing at the first Delta log key.
+var errFound = errors.New("found")
+
+// checkLake returns an ErrNoLake error unless b holds a key
+// "<table>/_delta_log/…".
+func checkLake(ctx context.Context, b objstore.Bucket, uri string) error {
+	err := b.List(ctx, "", func(a objstore.Attributes) error {
+		if _, rest, ok := strings.Cut(a.Key, "/"); ok && strings.HasPrefix(rest, "_delta_log/") {
+			return errFound
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("open lake %s: %w", objstore.RedactURI(uri), err)
+	}
+	where := b.String()
+	if l, ok := b.(*objstore.Local); ok {
+		where = l.Root()
+	}
+	return fmt.Errorf("%w at %s (no _delta_log under %s/*/)", ErrNoLake, objstore.RedactURI(uri), strings.TrimSuffix(where, "/"))
+}
+
 // New returns a Lake over an open bucket, which it owns (Close closes it).
 // Most callers use Open; New is for callers that build or wrap the bucket
-// themselves.
+// themselves. With opts.ReadOnly the bucket is wrapped in
+// objstore.NewReadOnly; opts.MustExist is Open's alone (New does no I/O).
 func New(b objstore.Bucket, opts Options) (*Lake, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
+	}
+	if _, ro := b.(*objstore.ReadOnly); opts.ReadOnly && !ro {
+		b = objstore.NewReadOnly(b)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -126,6 +191,9 @@ func New(b objstore.Bucket, opts Options) (*Lake, error) {
 		tables:  map[string]*delta.Table{},
 	}, nil
 }
+
+// ReadOnly reports whether the lake was opened with Options.ReadOnly.
+func (l *Lake) ReadOnly() bool { return l.opts.ReadOnly }
 
 // Bucket returns the lake's bucket (metered when Options.Registerer was set).
 func (l *Lake) Bucket() objstore.Bucket { return l.bucket }
@@ -158,7 +226,11 @@ var ErrSchemaMismatch = errors.New("lake table schema differs from its definitio
 // nullability) and partition columns, else ErrSchemaMismatch.
 //
 // The returned *delta.Table is cached per name: later calls do no I/O.
+// On a read-only lake (Options.ReadOnly) Table is ExistingTable.
 func (l *Lake) Table(ctx context.Context, t *schema.Table) (*delta.Table, error) {
+	if l.opts.ReadOnly {
+		return l.ExistingTable(ctx, t)
+	}
 	if dt, ok := l.cached(t.Name); ok {
 		return dt, nil
 	}
@@ -177,7 +249,8 @@ func (l *Lake) Table(ctx context.Context, t *schema.Table) (*delta.Table, error)
 
 // ExistingTable is Table for readers: it opens t without creating it. A
 // table the lake does not have yet is an error wrapping
-// delta.ErrTableNotFound, and nothing is written.
+// delta.ErrTableNotFound, and nothing is written. The table is cached like
+// Table's.
 func (l *Lake) ExistingTable(ctx context.Context, t *schema.Table) (*delta.Table, error) {
 	if dt, ok := l.cached(t.Name); ok {
 		return dt, nil
@@ -197,6 +270,12 @@ func (l *Lake) ExistingTable(ctx context.Context, t *schema.Table) (*delta.Table
 	if err := sameSchema(snap.Metadata(), want, t.PartitionColumns()); err != nil {
 		return nil, fmt.Errorf("table %s in %s: %w", t.Name, l, err)
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if prev, ok := l.tables[t.Name]; ok {
+		return prev, nil
+	}
+	l.tables[t.Name] = dt
 	return dt, nil
 }
 

@@ -54,11 +54,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Versions pins tables to a version (time travel by version): table
 	// name → version, or PinAll → version for every table. A pinned table
-	// without that version is an error naming the table.
+	// without that version is a *VersionError naming the table and the
+	// versions it has.
 	Versions map[string]int64
 	// AsOf, when not zero, opens every table not pinned by Versions at its
 	// newest version committed at or before AsOf (time travel by time). A
-	// table created after AsOf reads as empty.
+	// table created after AsOf reads as empty; an AsOf before the first
+	// commit of every table is an *AsOfError giving the versions there are.
 	AsOf time.Time
 	// From and To restrict every table to the dt partitions in [From, To]
 	// (nil leaves a side open): fewer files to fetch from a remote lake.
@@ -329,7 +331,13 @@ func (s *Session) load(ctx context.Context) ([]*table, error) {
 		}
 		tables = append(tables, t)
 	}
+	if err == nil {
+		err = s.checkAsOf(ctx, names, tables)
+	}
 	if err != nil {
+		for _, t := range tables {
+			t.release()
+		}
 		return nil, err
 	}
 	return tables, nil
@@ -352,6 +360,9 @@ func (s *Session) loadTable(ctx context.Context, name, linkDir string) (*table, 
 	switch {
 	case pinned:
 		snap, err = dt.SnapshotAt(ctx, version)
+		if errors.Is(err, delta.ErrVersionNotFound) {
+			return nil, versionError(ctx, dt, name, version, !explicit, err)
+		}
 	case !s.opts.AsOf.IsZero():
 		snap, err = dt.SnapshotAsOf(ctx, s.opts.AsOf)
 		if errors.Is(err, delta.ErrVersionNotFound) {

@@ -163,15 +163,25 @@ func TestTimeTravelShowsOlderVersions(t *testing.T) {
 		}
 		compareResult(t, &got, expectTopMovers(&old, 7, end, 20, ""))
 	})
-	t.Run("as of a time before the tables existed", func(t *testing.T) {
-		s := openSession(t, f, Options{AsOf: fixtureClock.Add(-time.Hour)})
-		for _, tb := range rawTables() {
-			info, ok := s.Table(tb.Name)
-			if !ok || info.Present || info.Version != -1 {
-				t.Errorf("%s: info %+v, want an absent table", tb.Name, info)
-			}
-			if n := count(t, s, "SELECT count(*) FROM "+tb.Name); n != 0 {
-				t.Errorf("%s: %d rows before it existed", tb.Name, n)
+	t.Run("as of a time before the lake existed is an error giving the range", func(t *testing.T) {
+		l, err := lake.Open(t.Context(), f.lakeDir, lake.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		s, err := Open(t.Context(), l, Options{AsOf: fixtureClock.Add(-time.Hour)})
+		if err == nil {
+			s.Close()
+			t.Fatal("no error")
+		}
+		var ae *AsOfError
+		if !errors.As(err, &ae) || !errors.Is(err, delta.ErrVersionNotFound) || !ae.First.Equal(fixtureClock) {
+			t.Fatalf("err = %v, want an AsOfError with the first commit at %s", err, fixtureClock)
+		}
+		for _, w := range []string{"is before the lake's first commit (" + fixtureClock.UTC().Format(time.RFC3339) + ")",
+			"versions of pos_lines: 0..", "versions of rejects: 0.."} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q does not say %q", err, w)
 			}
 		}
 	})
@@ -185,7 +195,7 @@ func TestTimeTravelShowsOlderVersions(t *testing.T) {
 			versions map[string]int64
 			want     []string
 		}{
-			{map[string]int64{pos: 99}, []string{"pos_lines", "99", "version not found"}},
+			{map[string]int64{pos: 99}, []string{"pos_lines has no version 99: versions 0..4, "}},
 			{map[string]int64{"sales_daily": 1}, []string{"the lake has no table sales_daily"}},
 			{map[string]int64{PinAll: 4, schema.TableNameItemLocations: 7}, []string{"item_locations", "7"}},
 		} {

@@ -112,9 +112,9 @@ func runCompact(ctx context.Context, a *app, o compactFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts.Registerer = reg
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log, Registerer: reg})
 	if err != nil {
-		return fmt.Errorf("open lake %s: %w", o.lake, err)
+		return err
 	}
 	defer l.Close()
 	c, err := compact.New(l, opts)
@@ -238,6 +238,13 @@ func runVacuum(ctx context.Context, a *app, o vacuumFlags) error {
 	if o.lake == "" {
 		return errors.New("--lake is required (or SHELFLAKE_LAKE)")
 	}
+	if o.retention < 0 {
+		return fmt.Errorf("--retention %s: want a duration ≥ 0", o.retention)
+	}
+	if o.retention < compact.MinVacuumRetention && !o.allowShort {
+		return fmt.Errorf("--retention %s is below %s: readers of older snapshots may fail; add --allow-short-retention to vacuum anyway",
+			o.retention, compact.MinVacuumRetention)
+	}
 	vo := compact.VacuumOptions{Retention: o.retention, AllowShortRetention: o.allowShort, Logger: a.log}
 	for _, name := range o.tables {
 		t, ok := schema.LookupTable(name)
@@ -246,9 +253,9 @@ func runVacuum(ctx context.Context, a *app, o vacuumFlags) error {
 		}
 		vo.Tables = append(vo.Tables, t)
 	}
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: a.log})
+	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log})
 	if err != nil {
-		return fmt.Errorf("open lake %s: %w", o.lake, err)
+		return err
 	}
 	defer l.Close()
 	reps, err := compact.Vacuum(ctx, l, vo)
@@ -261,6 +268,9 @@ func runVacuum(ctx context.Context, a *app, o vacuumFlags) error {
 		if jerr := enc.Encode(reps); jerr != nil {
 			return errors.Join(err, jerr)
 		}
+		return err
+	}
+	if err != nil && len(reps) == 0 {
 		return err
 	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)

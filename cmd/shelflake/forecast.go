@@ -19,6 +19,7 @@ import (
 	"github.com/shelflake/shelflake/forecast/writeback"
 	"github.com/shelflake/shelflake/ingest"
 	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/lake/delta"
 	"github.com/shelflake/shelflake/schema"
 )
 
@@ -51,6 +52,12 @@ func (w *writebackFlags) register(cmd *cobra.Command) {
 // channels builds the channels the flags ask for: HTTP with --erp-url,
 // Kafka when --brokers (or SHELFLAKE_BROKERS) is given, files with
 // --outbox. close releases them.
+// given reports whether a write-back channel is configured (channels then
+// returns at least one).
+func (w *writebackFlags) given(cmd *cobra.Command) bool {
+	return w.erpURL != "" || w.outbox != "" || cmd.Flags().Changed("brokers") || os.Getenv("SHELFLAKE_BROKERS") != ""
+}
+
 func (w *writebackFlags) channels(cmd *cobra.Command) (chans []writeback.Channel, closeAll func(), err error) {
 	var closers []func()
 	closeAll = func() {
@@ -174,16 +181,19 @@ func runForecast(cmd *cobra.Command, a *app, o forecastFlags) (err error) {
 	reg := prometheus.NewRegistry()
 	jm, wm := job.NewMetrics(reg), writeback.NewMetrics(reg)
 	defer func() { err = errors.Join(err, pushMetrics(ctx, a, reg)) }()
+	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if err := checkForecastInputs(ctx, l); err != nil {
+		return err
+	}
 	chans, closeChans, err := o.wb.channels(cmd)
 	if err != nil {
 		return err
 	}
 	defer closeChans()
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: a.log})
-	if err != nil {
-		return fmt.Errorf("open lake %s: %w", o.lake, err)
-	}
-	defer l.Close()
 	prog := a.newProgress("forecast "+asOf.String(), "series", 0)
 	rep, err := job.Run(ctx, l, job.Options{
 		AsOf: asOf, HistoryDays: o.historyDays, Horizon: o.horizon, WindowSigma: o.windowSigma,
@@ -220,6 +230,21 @@ func runForecast(cmd *cobra.Command, a *app, o forecastFlags) (err error) {
 	}
 	printForecastReport(a, out)
 	return wbErr
+}
+
+// checkForecastInputs fails, before the run creates its output tables, when
+// the lake lacks a table the forecast cannot run without.
+func checkForecastInputs(ctx context.Context, l *lake.Lake) error {
+	for _, t := range []*schema.Table{schema.TableSalesDaily()} {
+		_, err := l.ExistingTable(ctx, t)
+		if errors.Is(err, delta.ErrTableNotFound) {
+			return fmt.Errorf("the lake at %s has no %s table: run shelflake compact --unified first", l, t.Name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func printForecastReport(a *app, r forecastReport) {
@@ -331,19 +356,19 @@ func runWritebackRetry(cmd *cobra.Command, a *app, o writebackRetryFlags) (err e
 	reg := prometheus.NewRegistry()
 	wm := writeback.NewMetrics(reg)
 	defer func() { err = errors.Join(err, pushMetrics(ctx, a, reg)) }()
+	if !o.wb.given(cmd) {
+		return errors.New("no write-back channel: give --erp-url, --brokers or --outbox")
+	}
+	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
 	chans, closeChans, err := o.wb.channels(cmd)
 	if err != nil {
 		return err
 	}
 	defer closeChans()
-	if len(chans) == 0 {
-		return errors.New("no write-back channel: give --erp-url, --brokers or --outbox")
-	}
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: a.log})
-	if err != nil {
-		return fmt.Errorf("open lake %s: %w", o.lake, err)
-	}
-	defer l.Close()
 	d, err := writeback.New(l, writeback.Options{Channels: chans, Logger: a.log, Metrics: wm})
 	if err != nil {
 		return err

@@ -141,7 +141,8 @@ func TestForecastCommandFailsWithoutAFailedRunsSuccessMetric(t *testing.T) {
 	defer gw.Close()
 	t.Setenv("SHELFLAKE_PUSHGATEWAY_URL", gw.URL)
 	t.Setenv("SHELFLAKE_BROKERS", "")
-	_, err := runCLI(t, context.Background(), "forecast", "--lake", t.TempDir(), "--as-of", "2026-03-02")
+	dir, _ := sqlLake(t) // a lake without sales_daily
+	_, err := runCLI(t, context.Background(), "forecast", "--lake", dir, "--as-of", "2026-03-02")
 	if err == nil || !strings.Contains(err.Error(), "sales_daily") {
 		t.Fatalf("err = %v", err)
 	}

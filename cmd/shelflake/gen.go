@@ -38,6 +38,9 @@ type genOpts struct {
 // Kafka and --truth is not given.
 const defaultLiveTruth = "shelflake-truth"
 
+// maxGenDCs is the most distribution centres gen simulates.
+const maxGenDCs = 4
+
 func newGenCmd(a *app) *cobra.Command {
 	o := genOpts{}
 	cmd := &cobra.Command{
@@ -81,6 +84,17 @@ By default it backfills as fast as it can, with world times from --start. With
 }
 
 func (a *app) runGen(ctx context.Context, o genOpts, startGiven bool) error {
+	for _, c := range []struct {
+		flag   string
+		v, max int
+	}{{"--stores", o.stores, world.MaxStores}, {"--skus", o.skus, world.MaxSKUs}, {"--days", o.days, world.MaxDays}} {
+		if c.v < 1 || c.v > c.max {
+			return fmt.Errorf("%s %d: want 1..%d", c.flag, c.v, c.max)
+		}
+	}
+	if o.dcs < 0 || o.dcs > maxGenDCs {
+		return fmt.Errorf("--dcs %d: want 1..%d, or 0 for one per 8 stores", o.dcs, maxGenDCs)
+	}
 	if o.brokers == "" && o.out == "" {
 		o.brokers = os.Getenv("SHELFLAKE_BROKERS")
 	}

@@ -264,7 +264,7 @@ whether yesterday is final.`,
 			if o.lake == "" {
 				return errors.New("--lake is required (or SHELFLAKE_LAKE)")
 			}
-			l, err := lake.Open(cmd.Context(), o.lake, lake.Options{Logger: a.log})
+			l, err := openLake(cmd.Context(), o.lake, lake.Options{Logger: a.log, ReadOnly: true})
 			if err != nil {
 				return err
 			}
@@ -285,9 +285,9 @@ whether yesterday is final.`,
 				return enc.Encode(map[string]any{"watermarks": ws, "complete_up_to": complete})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TABLE\tTOPIC\tPARTITION\tOFFSET\tEVENT TIME\tDRAINED AT\tCOMMITTED AT")
+			fmt.Fprintln(tw, "TABLE\tGROUP\tTOPIC\tPARTITION\tOFFSET\tEVENT TIME\tDRAINED AT\tCOMMITTED AT")
 			for _, w := range ws {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", w.Table, w.Topic, w.Partition, w.Offset,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", w.Table, w.Group, w.Topic, w.Partition, w.Offset,
 					fmtTime(w.EventTime), fmtTime(w.DrainedAt), fmtTime(w.CommittedAt))
 			}
 			if err := tw.Flush(); err != nil {
@@ -306,7 +306,7 @@ whether yesterday is final.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.lake, "lake", envOr("SHELFLAKE_LAKE", ""), "lake URI (env SHELFLAKE_LAKE)")
-	f.StringVar(&o.group, "group", envOr("SHELFLAKE_GROUP", ingest.DefaultGroup), "the ingest consumer group (env SHELFLAKE_GROUP)")
+	f.StringVar(&o.group, "group", envOr("SHELFLAKE_GROUP", ingest.AllGroups), "the ingest consumer group (env SHELFLAKE_GROUP; default: every group that ingested into the lake)")
 	f.DurationVar(&o.lateness, "lateness", 0, "how late producers may send an event")
 	f.StringSliceVar(&o.brokers, "brokers", splitList(envOr("SHELFLAKE_BROKERS", "")), "also ask these brokers for the end offsets: a partition the lake holds entirely counts as drained now (env SHELFLAKE_BROKERS)")
 	f.BoolVar(&o.json, "json", false, "print JSON")

@@ -59,7 +59,10 @@ reason. The rejects table keeps every record: it is the history of what failed.`
 			if err != nil {
 				return fmt.Errorf("--to: %w", err)
 			}
-			l, err := lake.Open(cmd.Context(), o.lake, lake.Options{Logger: a.log})
+			if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+				return fmt.Errorf("--from %s is not before --to %s: the range [--from, --to) is empty", o.from, o.to)
+			}
+			l, err := openLake(cmd.Context(), o.lake, lake.Options{Logger: a.log, ReadOnly: o.dryRun})
 			if err != nil {
 				return err
 			}
@@ -75,13 +78,13 @@ reason. The rejects table keeps every record: it is the history of what failed.`
 				enc.SetIndent("", "  ")
 				return enc.Encode(rep)
 			}
+			if o.dryRun {
+				fmt.Fprintln(a.stdout, "dry run: nothing written")
+			}
 			fmt.Fprintf(a.stdout, "examined %d rejects: %d now pass (%d ingested now, %d by an earlier replay)\n",
 				rep.Examined, rep.Passed, rep.Ingested, rep.AlreadyIngested)
 			if rep.Deferred > 0 {
 				fmt.Fprintf(a.stdout, "%d left to the ingester: their table has not committed past their offsets, so it reads them again when it resumes\n", rep.Deferred)
-			}
-			if o.dryRun && rep.Passed > 0 {
-				fmt.Fprintln(a.stdout, "dry run: nothing written")
 			}
 			reasons := make([]string, 0, len(rep.StillFailing))
 			for r := range rep.StillFailing {

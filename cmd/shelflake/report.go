@@ -69,7 +69,7 @@ images from elsewhere): mail it, or open it offline. At most --max-pos POs and
 	f.IntVar(&o.historyDays, "history-days", report.DefaultHistoryDays, "days of sales and stock history charted before the forecast's as-of date")
 	f.IntVar(&o.horizonDays, "horizon-days", report.DefaultHorizonDays, "days of forecast charted from the as-of date")
 	f.DurationVar(&o.staleAfter, "stale-after", report.DefaultStaleAfter, "flag a source whose newest event is older than this")
-	f.StringVar(&o.group, "group", envOr("SHELFLAKE_GROUP", ingest.DefaultGroup), "the ingest consumer group whose watermarks say how complete each table is (env SHELFLAKE_GROUP)")
+	f.StringVar(&o.group, "group", envOr("SHELFLAKE_GROUP", ingest.AllGroups), "the ingest consumer group whose watermarks say how complete each table is (env SHELFLAKE_GROUP; default: every group that ingested into the lake)")
 	f.DurationVar(&o.lateness, "lateness", 0, "how late producers may send an event (subtracted from the watermarks)")
 	f.StringVar(&o.from, "from", "", "only read dt partitions from this date (YYYY-MM-DD): fewer files to fetch from a remote lake; freshness and rejects then cover those days only")
 	f.StringVar(&o.memoryLimit, "memory-limit", envOr("SHELFLAKE_SQL_MEMORY_LIMIT", ""), "DuckDB memory limit, e.g. 2GB (default DuckDB's: 80% of RAM)")
@@ -98,9 +98,9 @@ func runReport(cmd *cobra.Command, a *app, o reportFlags, red *queries.Redactor)
 	}
 	log := slog.New(red.Handler(a.log.Handler()))
 	opts.Logger = log
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: log, CacheDir: o.cacheDir})
+	l, err := openLake(ctx, o.lake, lake.Options{Logger: log, CacheDir: o.cacheDir, ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("open lake %s: %w", objstore.RedactURI(o.lake), err)
+		return err
 	}
 	defer l.Close()
 	s, err := queries.Open(ctx, l, opts)

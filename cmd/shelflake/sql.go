@@ -20,7 +20,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/shelflake/shelflake/lake"
-	"github.com/shelflake/shelflake/lake/objstore"
 	"github.com/shelflake/shelflake/queries"
 	"github.com/shelflake/shelflake/schema"
 )
@@ -153,14 +152,14 @@ func runSQL(cmd *cobra.Command, a *app, o sqlFlags, red *queries.Redactor) error
 	}
 	log := slog.New(red.Handler(a.log.Handler()))
 	opts.Logger = log
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: log, CacheDir: o.cacheDir})
+	l, err := openLake(ctx, o.lake, lake.Options{Logger: log, CacheDir: o.cacheDir, ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("open lake %s: %w", objstore.RedactURI(o.lake), err)
+		return err
 	}
 	defer l.Close()
 	s, err := queries.Open(ctx, l, opts)
 	if err != nil {
-		return fmt.Errorf("lake %s: %w", l, err)
+		return timeTravelError(o, l, err)
 	}
 	defer s.Close()
 	for _, t := range s.Tables() {
@@ -263,6 +262,27 @@ func sessionOptions(o sqlFlags) (queries.Options, error) {
 	return opts, nil
 }
 
+// timeTravelError words queries.Open's errors for a --version or --as-of
+// out of the lake's range in terms of the flag given.
+func timeTravelError(o sqlFlags, l *lake.Lake, err error) error {
+	var ve *queries.VersionError
+	var ae *queries.AsOfError
+	switch {
+	case errors.As(err, &ve):
+		flag := fmt.Sprintf("--version %s=%d", ve.Table, ve.Version)
+		if ve.All {
+			flag = fmt.Sprintf("--version %d", ve.Version)
+		}
+		r := ve.Range
+		return fmt.Errorf("%s: %s has versions %d..%d (%s..%s)", flag, ve.Table, r.Oldest, r.Latest,
+			r.OldestTime.UTC().Format(time.RFC3339), r.LatestTime.UTC().Format(time.RFC3339))
+	case errors.As(err, &ae):
+		return fmt.Errorf("--as-of %s is before the lake's first commit (%s); %s",
+			o.asOf, ae.First.UTC().Format(time.RFC3339), ae.Versions())
+	}
+	return fmt.Errorf("lake %s: %w", l, err)
+}
+
 // parseAsOf reads --as-of: RFC 3339, "YYYY-MM-DD HH:MM:SS" (UTC), or a
 // date (the end of that day, UTC).
 func parseAsOf(s string) (time.Time, error) {
@@ -344,6 +364,9 @@ func writeOut(out string, stdout io.Writer, needPath bool, write func(path strin
 	dir, pattern := os.TempDir(), "shelflake-sql-*"
 	if out != "" {
 		dir, pattern = filepath.Dir(out), "."+filepath.Base(out)+".tmp-*"
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--out %s: no directory %s: create it first", out, dir)
+		}
 	}
 	tmp, err := os.CreateTemp(dir, pattern)
 	if err != nil {
@@ -378,6 +401,10 @@ func writeOut(out string, stdout io.Writer, needPath bool, write func(path strin
 		}
 		_, err := io.Copy(stdout, tmp)
 		return err
+	}
+	// CreateTemp makes the file 0600; an output file is an ordinary one.
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("--out %s: %w", out, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("--out %s: %w", out, err)

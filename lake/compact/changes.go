@@ -21,7 +21,8 @@ var errFullRebuild = errors.New("full rebuild needed")
 
 // changedDates returns the dt partitions whose data changed in the commits
 // from version from through latest.Version(): those with an add or remove
-// marked dataChange (compaction's rewrites are not). With more than maxWalk
+// marked dataChange (compaction's rewrites are not, unless they dropped
+// duplicates). With more than maxWalk
 // commits, or commits no longer readable, it compares the snapshot at
 // from−1 with latest instead (any difference in a partition's files counts).
 // When neither works every partition of latest counts.

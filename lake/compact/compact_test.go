@@ -171,9 +171,15 @@ func TestCompactionLeavesPartitionsSortedDeduplicatedAndComplete(t *testing.T) {
 			t.Errorf("dt=%s has %d files after compaction (had %d)", dt, n, before[dt])
 		}
 	}
+	dropped := map[string]bool{}
+	for _, tr := range rep.Tasks {
+		if tr.Table == schema.TableNamePOSLines {
+			dropped[tr.DT.String()] = tr.RowsIn != tr.RowsOut
+		}
+	}
 	for _, f := range posSnap.Files() {
-		if f.DataChange {
-			t.Errorf("%s: compaction output added with dataChange=true", f.RelPath)
+		if want := dropped[f.PartitionValues["dt"]]; f.DataChange != want {
+			t.Errorf("%s: compaction output added with dataChange=%v, want %v (rows dropped)", f.RelPath, f.DataChange, want)
 		}
 	}
 
@@ -451,5 +457,66 @@ func TestTwoCompactorsRacingOnOnePartitionRetryAndKeepRowsOnce(t *testing.T) {
 	}
 	if n := len(reps[0].Tasks) + len(reps[1].Tasks); n != 1 {
 		t.Errorf("%d rewrites committed for one partition (conflicts %d, %d)", n, reps[0].Conflicts, reps[1].Conflicts)
+	}
+}
+
+// TestCompactionMarksDataChangeWhenItDropsRows: the commit's removes and
+// adds carry dataChange=true when de-duplication dropped rows, false for a
+// rewrite of the same rows (the Delta protocol's meaning of the flag).
+func TestCompactionMarksDataChangeWhenItDropsRows(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		dupEvery int
+		want     bool
+	}{
+		{"same rows", 0, false},
+		{"duplicates dropped", 10, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			l := openLake(t, t.TempDir())
+			day := schema.NewDate(2026, 3, 1)
+			rows := posRows(3, 300, c.dupEvery, day)
+			writePOSFiles(t, l, day, rows, 100)
+			inputs := (len(rows) + 99) / 100
+			rep, err := newCompactor(t, l, Options{Plan: everyPartitionCompacts}).Compact(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Tasks) != 1 || (rep.Tasks[0].RowsIn != rep.Tasks[0].RowsOut) != c.want {
+				t.Fatalf("report %+v", rep.Tasks)
+			}
+			dt, err := l.ExistingTable(ctx, schema.TablePOSLines())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc, err := dt.Bucket().Get(ctx, fmt.Sprintf("%s_delta_log/%020d.json", dt.Prefix(), rep.Tasks[0].Version))
+			if err != nil {
+				t.Fatal(err)
+			}
+			acts, err := delta.DecodeActions(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var adds, removes int
+			for _, a := range acts {
+				switch {
+				case a.Add != nil:
+					adds++
+					if a.Add.DataChange != c.want {
+						t.Errorf("add %s: dataChange %v, want %v", a.Add.Path, a.Add.DataChange, c.want)
+					}
+				case a.Remove != nil:
+					removes++
+					if a.Remove.DataChange != c.want {
+						t.Errorf("remove %s: dataChange %v, want %v", a.Remove.Path, a.Remove.DataChange, c.want)
+					}
+				}
+			}
+			if adds != 1 || removes != inputs {
+				t.Errorf("commit has %d adds and %d removes, want 1 and %d", adds, removes, inputs)
+			}
+		})
 	}
 }

@@ -420,6 +420,13 @@ func (c *Compactor) runTask(ctx context.Context, w plannedTask) (tr *TaskReport,
 			return nil, conflicts, false, fmt.Errorf("compact %s dt=%s: %w", t.Name, task.DT, err)
 		}
 		now := c.o.Now()
+		// A rewrite that drops duplicates changes the table's rows: the
+		// Delta protocol reserves dataChange=false for rewrites without
+		// logical change.
+		changed := rw.rowsOut != rw.rowsIn
+		for i := range rw.adds {
+			rw.adds[i].DataChange = changed
+		}
 		txn := delta.Txn{
 			Isolation: delta.Rewrite,
 			Adds:      rw.adds,
@@ -439,7 +446,7 @@ func (c *Compactor) runTask(ctx context.Context, w plannedTask) (tr *TaskReport,
 			outBytes += a.Size
 		}
 		for _, f := range task.Inputs {
-			txn.Removes = append(txn.Removes, delta.RemoveOf(f.Add, now, false))
+			txn.Removes = append(txn.Removes, delta.RemoveOf(f.Add, now, changed))
 		}
 		if c.beforeCommit != nil {
 			c.beforeCommit(task)

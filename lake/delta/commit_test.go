@@ -569,6 +569,16 @@ func TestTimeTravel(t *testing.T) {
 	if _, err := tbl.SnapshotAt(t.Context(), 8); !errors.Is(err, ErrVersionNotFound) {
 		t.Errorf("version 8: got %v", err)
 	}
+	vr, err := tbl.Versions(t.Context())
+	if want := (VersionRange{Oldest: 0, Latest: 7, OldestTime: t0, LatestTime: t0.Add(7 * time.Minute)}); err != nil || vr != want {
+		t.Errorf("Versions = %+v, %v; want %+v", vr, err, want)
+	}
+	if got, want := vr.String(), "0..7, 2024-03-01T12:00:00Z..2024-03-01T12:07:00Z"; got != want {
+		t.Errorf("VersionRange.String() = %q, want %q", got, want)
+	}
+	if _, err := newTable(t, newLocalBucket(t), Options{}).Versions(t.Context()); !errors.Is(err, ErrTableNotFound) {
+		t.Errorf("Versions of a missing table: %v", err)
+	}
 	// A clock that goes backwards still yields increasing commit timestamps.
 	clock.Set(t0)
 	r := mustCommit(t, tbl, s, Txn{Adds: []Add{testAdd(t, "late", "2024-03-01", 1)}})

@@ -344,6 +344,42 @@ func (t *Table) SnapshotAsOf(ctx context.Context, ts time.Time) (*Snapshot, erro
 	return s, nil
 }
 
+// VersionRange is the range of versions of a table that time travel can
+// read, with their commit timestamps (see SnapshotAsOf).
+type VersionRange struct {
+	Oldest, Latest         int64
+	OldestTime, LatestTime time.Time
+}
+
+// String renders the range as "0..41, 2026-05-05T10:00:00Z..2026-05-06T08:00:00Z".
+func (r VersionRange) String() string {
+	return fmt.Sprintf("%d..%d, %s..%s", r.Oldest, r.Latest,
+		r.OldestTime.UTC().Format(time.RFC3339), r.LatestTime.UTC().Format(time.RFC3339))
+}
+
+// Versions returns the versions SnapshotAt and SnapshotAsOf can read: from
+// version 0, or the oldest checkpoint once early commits are gone, to the
+// latest commit. A table without commits is ErrTableNotFound. It lists the
+// log and reads two commits.
+func (t *Table) Versions(ctx context.Context) (VersionRange, error) {
+	l, err := t.listLog(ctx)
+	if err != nil {
+		return VersionRange{}, fmt.Errorf("versions of %s: %w", t, err)
+	}
+	vs := travelVersions(l)
+	if len(vs) == 0 {
+		return VersionRange{}, fmt.Errorf("versions of %s: %w", t, ErrTableNotFound)
+	}
+	r := VersionRange{Oldest: vs[0], Latest: vs[len(vs)-1]}
+	if r.OldestTime, err = t.commitTime(ctx, l, r.Oldest); err != nil {
+		return VersionRange{}, fmt.Errorf("versions of %s: commit %d: %w", t, r.Oldest, err)
+	}
+	if r.LatestTime, err = t.commitTime(ctx, l, r.Latest); err != nil {
+		return VersionRange{}, fmt.Errorf("versions of %s: commit %d: %w", t, r.Latest, err)
+	}
+	return r, nil
+}
+
 // travelVersions returns the versions a snapshot can be built for and whose
 // commit file exists (so its timestamp is known), ascending.
 func travelVersions(l *listing) []int64 {

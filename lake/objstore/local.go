@@ -45,6 +45,47 @@ func NewLocal(root string) (*Local, error) {
 	return &Local{root: abs}, nil
 }
 
+// ErrNoRoot is returned (wrapped, as a *NoRootError) by NewLocalExisting
+// when the root is missing or is not a directory.
+var ErrNoRoot = errors.New("no such directory")
+
+// NoRootError is NewLocalExisting's error for a root that is not an
+// existing directory. It matches ErrNoRoot with errors.Is.
+type NoRootError struct {
+	Root   string // the absolute path looked at
+	IsFile bool   // the path exists but is not a directory
+}
+
+func (e *NoRootError) Error() string {
+	if e.IsFile {
+		return e.Root + " is a file, not a directory"
+	}
+	return e.Root + " does not exist"
+}
+
+// Is makes errors.Is(err, ErrNoRoot) true.
+func (e *NoRootError) Is(target error) bool { return target == ErrNoRoot }
+
+// NewLocalExisting returns a Local bucket rooted at root, which must be an
+// existing directory: unlike NewLocal it creates nothing. A missing root, or
+// one that is a file, is a *NoRootError (errors.Is ErrNoRoot).
+func NewLocalExisting(root string) (*Local, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("local bucket %q: %w", root, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || isNotDir(err):
+		return nil, fmt.Errorf("local bucket %q: %w", root, &NoRootError{Root: abs})
+	case err != nil:
+		return nil, fmt.Errorf("local bucket %q: %w", root, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("local bucket %q: %w", root, &NoRootError{Root: abs, IsFile: true})
+	}
+	return &Local{root: abs}, nil
+}
+
 // Root returns the absolute directory holding the bucket's objects.
 func (l *Local) Root() string { return l.root }
 

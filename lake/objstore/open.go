@@ -14,7 +14,15 @@ import (
 type OpenOption func(*openConfig)
 
 type openConfig struct {
-	s3 []func(*S3Options)
+	s3       []func(*S3Options)
+	existing bool
+}
+
+// Existing makes Open create nothing: a local directory must exist already
+// (NewLocalExisting), else Open fails with an error wrapping ErrNoRoot. An
+// S3 bucket is never created by Open anyway.
+func Existing() OpenOption {
+	return func(c *openConfig) { c.existing = true }
 }
 
 // WithS3Options lets the caller adjust the S3Options Open derives from an
@@ -31,6 +39,7 @@ func WithS3Options(fn func(*S3Options)) OpenOption {
 //   - file:///abs/path — a Local bucket rooted at /abs/path.
 //   - a plain path, relative or absolute — a Local bucket rooted there.
 //
+// A local directory is created when missing, unless opts has Existing.
 // Errors name the URI without credentials.
 func Open(ctx context.Context, uri string, opts ...OpenOption) (Bucket, error) {
 	var cfg openConfig
@@ -53,12 +62,19 @@ func Open(ctx context.Context, uri string, opts ...OpenOption) (Bucket, error) {
 		if u.RawQuery != "" || u.Path == "" {
 			return nil, fmt.Errorf("open bucket %q: want file:///abs/path without query", RedactURI(uri))
 		}
-		return NewLocal(u.Path)
+		return cfg.local(u.Path)
 	case strings.Contains(uri, "://"):
 		return nil, fmt.Errorf("open bucket %q: unsupported scheme (want s3://, file:// or a path)", RedactURI(uri))
 	default:
-		return NewLocal(uri)
+		return cfg.local(uri)
 	}
+}
+
+func (c openConfig) local(root string) (Bucket, error) {
+	if c.existing {
+		return NewLocalExisting(root)
+	}
+	return NewLocal(root)
 }
 
 func openS3(ctx context.Context, uri string, cfg openConfig) (Bucket, error) {
