@@ -101,6 +101,9 @@ var ErrNoLake = errors.New("no shelflake lake")
 // missing local directory and does no table I/O; tables are opened or
 // created by Table. With either, Open creates nothing and lists the bucket
 // until it finds a "<table>/_delta_log/" key, else fails with ErrNoLake.
+// Unless ReadOnly, an S3 lake is probed once per Open for conditional
+// writes (objstore.VerifyPutIfAbsent): a store that ignores
+// "If-None-Match: *" is refused, since commits and fences rely on it.
 func Open(ctx context.Context, uri string, opts Options) (*Lake, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -122,6 +125,15 @@ func Open(ctx context.Context, uri string, opts Options) (*Lake, error) {
 		if err := checkLake(ctx, b, uri); err != nil {
 			_ = b.Close()
 			return nil, err
+		}
+	}
+	if !opts.ReadOnly && strings.HasPrefix(uri, "s3://") {
+		// Fences and Delta commits rest on put-if-absent: a store that
+		// ignores If-None-Match would turn every lost race into a silent
+		// overwrite. (A local directory's PutIfAbsent is a hard link.)
+		if err := objstore.VerifyPutIfAbsent(ctx, b); err != nil {
+			_ = b.Close()
+			return nil, fmt.Errorf("open lake %s for writing: %w", objstore.RedactURI(uri), err)
 		}
 	}
 	if opts.Registerer != nil {
