@@ -199,6 +199,13 @@ func (r *runner) annotate(b *engine.Batch, next *int64) error {
 		}
 		a.days, a.start = hi-lo, r.o.AsOf-schema.Date(hi-lo)
 		a.censoredDays, a.promoDays = count(b.Censored, lo, hi), count(b.Promo, lo, hi)
+		a.saleDays, a.sinceSale = 0, hi-lo
+		for t := lo; t < hi; t++ {
+			if b.Values[t] > 0 {
+				a.saleDays++
+				a.sinceSale = hi - 1 - t
+			}
+		}
 		lt := r.leadTime(a)
 		b.Protection[i] = int32(math.Ceil(lt.mean)) + int32(r.review(a))
 	}
@@ -276,8 +283,11 @@ type fitOutput struct {
 	lines                        []docLine
 	chosen                       map[string]int
 	orderLines, defaulted        int64
-	weightedRMSSE, weightSum     float64
-	abort                        func(context.Context)
+	// Lines by what they lacked or why they order nothing.
+	noStock, noParams, noSupplier int64
+	defaultLeadTime, dead, zero   int64
+	weightedRMSSE, weightSum      float64
+	abort                         func(context.Context)
 }
 
 // processed is one engine batch turned into rows.
@@ -403,7 +413,9 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 		CasePack: int64(a.casePack), MOQ: int64(a.moq), ServiceLevel: a.serviceLevel, UnitCost: a.unitCost,
 		Missing: lt.missing,
 		OnHand:  max(a.onHand, 0), OnOrder: max(a.onOrder, 0), Allocated: max(a.allocated, 0),
-		NewItem: status != model.Selected,
+		NewItem:         status != model.Selected,
+		NoStockPosition: !a.hasInv,
+		Dead:            a.dead(),
 	}
 	if r.uplift(up[:len(fc)], a) {
 		in.Uplift = up[:len(fc)]
@@ -435,6 +447,7 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 	if len(defaulted) > 0 {
 		out.defaulted++
 	}
+	out.count(a, &ln, lt)
 	need := r.o.AsOf + schema.Date(needByDays(fc, &ln))
 	var vel [3]float64
 	var st [3]*float64
@@ -502,6 +515,21 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 			Date: r.o.AsOf + schema.Date(h), Horizon: int32(h + 1), Forecast: fc[h], Model: name})
 	}
 	return nil
+}
+
+// count tallies what a line lacked and why it orders nothing.
+func (out *fitOutput) count(a *seriesAttr, ln *replenish.Line, lt leadTime) {
+	inc := func(n *int64, b bool) {
+		if b {
+			*n++
+		}
+	}
+	inc(&out.noStock, ln.Reasons&replenish.NoStockPosition != 0)
+	inc(&out.dead, ln.Reasons&replenish.DeadItem != 0)
+	inc(&out.zero, ln.Reasons&replenish.ZeroForecast != 0)
+	inc(&out.noParams, !a.hasParams)
+	inc(&out.noSupplier, a.sup == "")
+	inc(&out.defaultLeadTime, lt.source == "default")
 }
 
 func round3p(p *float64) *float64 {

@@ -355,6 +355,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	stage("fit", t0)
+	r.warnDefaults(out, versions)
 	t0 = time.Now()
 	docs, err := r.documents(out.lines)
 	if err != nil {
@@ -519,6 +520,11 @@ func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map
 		ahead += len(fs)
 	}
 	params["promotions_ahead"] = ahead
+	params["missing_inputs"] = r.missingInputs(versions)
+	params["lines_without"] = map[string]int64{"stock_position": out.noStock, "item_location": out.noParams,
+		"supplier": out.noSupplier, "observed_or_nominal_lead_time": out.defaultLeadTime}
+	params["lines_not_ordering"] = map[string]int64{"no_stock_position": out.noStock, "dead_item": out.dead,
+		"zero_forecast": out.zero}
 	mustJSON := func(v any) string {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -544,6 +550,32 @@ func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map
 		row.WeightedBacktestRMSSE = &v
 	}
 	return row
+}
+
+// missingInputs lists the input tables the run found missing or empty
+// (read as empty, version -1), in a fixed order.
+func (r *runner) missingInputs(versions map[string]int64) []string {
+	out := []string{}
+	for _, t := range []string{schema.TableNameInventoryDaily, schema.TableNamePOOpen, schema.TableNameLeadTimes,
+		schema.TableNameItemLocations, schema.TableNameStockouts, schema.TableNamePOSLines, schema.TableNamePromotions} {
+		if v, ok := versions[t]; ok && v < 0 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// warnDefaults logs, once per run, what the lines had to do without.
+func (r *runner) warnDefaults(out *fitOutput, versions map[string]int64) {
+	if out.noStock == 0 && out.noParams == 0 && out.noSupplier == 0 && out.defaultLeadTime == 0 {
+		return
+	}
+	d := r.o.Replenish.Defaults
+	r.log.Warn("forecast run planned with missing inputs: lines without a stock position order nothing; defaults were used for missing parameters",
+		"missing_tables", strings.Join(r.missingInputs(versions), ","), "series", len(r.attrs),
+		"without_stock_position", out.noStock, "without_item_location", out.noParams, "without_supplier", out.noSupplier,
+		"default_lead_time", out.defaultLeadTime, "default_lead_time_days", cmp.Or(d.LeadTimeDays, 7),
+		"default_review_period_days", cmp.Or(d.ReviewPeriodDays, 7), "default_service_level", cmp.Or(d.ServiceLevel, 0.95))
 }
 
 // documents groups the order lines into one document per location and
