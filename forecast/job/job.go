@@ -76,7 +76,10 @@ type Options struct {
 	// AsOf is the run's date (required): history is every business date
 	// before it; the first forecast day is AsOf itself.
 	AsOf schema.Date
-	// HistoryDays is the length of the history window. Default 364.
+	// HistoryDays is the length of the history window. Default 728: two
+	// years, so that a yearly season can be seen and a slow item's long
+	// quiet spell stays history. A series starts at its first sale in the
+	// window, or at the window's start when it sold before.
 	HistoryDays int
 	// Horizon is the number of days forecast and written to forecasts.
 	// Default 28.
@@ -128,7 +131,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.HistoryDays == 0 {
-		o.HistoryDays = 364
+		o.HistoryDays = 728
 	}
 	if o.Horizon == 0 {
 		o.Horizon = 28
