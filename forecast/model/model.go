@@ -311,11 +311,20 @@ func (o Options) Validate() error {
 // store, say), it is far less noisy than one series' own weekday means; the
 // seasonal methods shrink their own estimate towards it rather than towards
 // no season.
+//
+// Closed, when not nil, has the length of Values and marks the days the
+// store did not trade (a closed weekday, a holiday): no sale on such a day
+// says nothing about demand, so the day is missing to every method, and
+// each model's level is a level per trading day. ClosedAhead marks the
+// forecast days the store will not trade (days past its end trade): their
+// forecast is exactly zero.
 type Series struct {
-	Values   []float32
-	Censored []bool
-	Promo    []bool
-	Season   []float32
+	Values      []float32
+	Censored    []bool
+	Promo       []bool
+	Season      []float32
+	Closed      []bool
+	ClosedAhead []bool
 }
 
 // Result is the forecast of one series.
@@ -360,6 +369,7 @@ type Result struct {
 const (
 	flagCensored uint8 = 1 << iota
 	flagPromo
+	flagClosed
 )
 
 // params are one fitted model: smoothing parameters and initial states.
@@ -386,6 +396,7 @@ type Scratch struct {
 	order   []Kind
 	combo   []float64
 	prior   [7]float64 // weekly prior (1s without one)
+	ahead   []bool     // closed forecast days, during a Fit
 }
 
 // NewScratch returns working memory for forecasting with opts.
@@ -416,6 +427,10 @@ func (s *Scratch) load(in Series) error {
 	if in.Promo != nil && len(in.Promo) != n {
 		return fmt.Errorf("series of %d days with %d promotion flags", n, len(in.Promo))
 	}
+	if in.Closed != nil && len(in.Closed) != n {
+		return fmt.Errorf("series of %d days with %d closed flags", n, len(in.Closed))
+	}
+	s.ahead = in.ClosedAhead
 	switch {
 	case in.Season == nil:
 		s.prior = [7]float64{1, 1, 1, 1, 1, 1, 1}
@@ -454,6 +469,9 @@ func (s *Scratch) load(in Series) error {
 		if in.Promo != nil && in.Promo[t] {
 			fl |= flagPromo
 		}
+		if in.Closed != nil && in.Closed[t] {
+			fl |= flagClosed
+		}
 		s.m[t] = fl
 	}
 	return nil
@@ -465,6 +483,12 @@ func (s *Scratch) Fit(in Series, r *Result) error {
 		return err
 	}
 	s.fit(r)
+	for h := range min(len(s.ahead), len(r.Forecast)) {
+		if s.ahead[h] {
+			r.Forecast[h] = 0
+		}
+	}
+	s.ahead = nil
 	return nil
 }
 
@@ -534,7 +558,15 @@ func (s *Scratch) fit(r *Result) {
 	first := s.origins[0]
 	s.prefix()
 	s.order = s.order[:0]
+	intermittent := float64(obs) >= o.IntermittentADI*float64(pos)
 	for _, k := range o.Candidates {
+		if intermittent && k == SeasonalNaive && len(o.Candidates) > 1 {
+			// Last week's values repeated: for a sparse series mostly
+			// zeros, or one sale copied onto every fourth week. It can win
+			// a short backtest by luck, never on average. (Alone, as the
+			// only candidate, it is what was asked for.)
+			continue
+		}
 		p := &s.par[k]
 		s.fitParams(k, p, first, false)
 		s.bt[k] = grow(s.bt[k], nOrig*H)
@@ -555,10 +587,10 @@ func (s *Scratch) fit(r *Result) {
 	}
 	best := s.order[0]
 	d := o.Default
-	if float64(obs) >= o.IntermittentADI*float64(pos) {
+	if intermittent {
 		d = o.IntermittentDefault
 	}
-	if o.Margin > 0 && seen(o.Candidates, d) && best != d && !(s.mse[best] < (1-o.Margin)*s.mse[d]) {
+	if o.Margin > 0 && seen(s.order, d) && best != d && !(s.mse[best] < (1-o.Margin)*s.mse[d]) {
 		best = d
 	}
 	r.Model, r.Members = best, 1<<best

@@ -488,3 +488,91 @@ func TestFitAllocatesNothingOnceWarm(t *testing.T) {
 		t.Errorf("%v allocations per fit", a)
 	}
 }
+
+// Closed days (the store did not trade) are missing, not zero demand: the
+// level is per trading day, and closed forecast days are exactly zero.
+func TestClosedDays(t *testing.T) {
+	const n, fd = 210, 28
+	// 6 a day Sunday..Friday, shut on the day t ≡ 5 (mod 7), and for a
+	// holiday fortnight.
+	closed := func(t int) bool { return t%7 == 5 || (t >= 100 && t < 112) }
+	y, _ := synth(3, n, 0, func(t int) float64 {
+		if closed(t) {
+			return 0
+		}
+		return 6
+	})
+	hist := make([]bool, n)
+	for t := range hist {
+		hist[t] = closed(t)
+	}
+	ahead := make([]bool, fd)
+	for h := range ahead {
+		ahead[h] = closed(n + h)
+	}
+	for _, k := range append([]Kind{}, DefaultCandidates...) {
+		t.Run(k.String(), func(t *testing.T) {
+			var r Result
+			s := mustScratch(t, Options{Candidates: []Kind{k}, ForecastDays: fd})
+			if err := s.Fit(Series{Values: y, Closed: hist, ClosedAhead: ahead}, &r); err != nil {
+				t.Fatal(err)
+			}
+			var open, sum float64
+			for h, f := range r.Forecast {
+				if ahead[h] {
+					if f != 0 {
+						t.Errorf("day %d: closed, forecast %v", h, f)
+					}
+					continue
+				}
+				open++
+				sum += f
+			}
+			if m := sum / open; math.Abs(m-6) > 1 {
+				t.Errorf("mean forecast on trading days %.2f; want about 6 (the closed days are not demand)", m)
+			}
+		})
+	}
+}
+
+// Seasonal naive is never a candidate for an intermittent series: one lucky
+// backtest is no reason to forecast last week's zeros (or its one sale) for
+// four weeks.
+func TestIntermittentNeverSeasonalNaive(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		mean         func(t int) float64
+		snaiveScored bool
+	}{
+		// A sale on the same weekday each week: seasonal naive would be
+		// perfect on the backtest.
+		{"a weekly one-day seller", func(t int) float64 {
+			if t%7 == 3 {
+				return 4
+			}
+			return 0
+		}, false},
+		{"a sparse seller", func(t int) float64 { return 0.2 }, false},
+		{"a smooth weekly seller", func(t int) float64 { return 10 * weekly[t%7] }, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			y, _ := synth(5, 200, 0, c.mean)
+			if c.name == "a weekly one-day seller" {
+				for i := range y {
+					y[i] = float32(c.mean(i))
+				}
+			}
+			s := mustScratch(t, Options{Candidates: []Kind{SeasonalNaive, MovingAverage, CrostonSBA}, Margin: -1})
+			var r Result
+			if err := s.Fit(Series{Values: y}, &r); err != nil {
+				t.Fatal(err)
+			}
+			if scored := !math.IsNaN(r.CandidateRMSSE[SeasonalNaive]); scored != c.snaiveScored {
+				t.Errorf("seasonal naive scored: %v; want %v", scored, c.snaiveScored)
+			}
+			if !c.snaiveScored && r.Members.Has(SeasonalNaive) {
+				t.Errorf("model %v for an intermittent series", r.Model)
+			}
+		})
+	}
+}
