@@ -80,6 +80,7 @@ func (r *runner) produce(ctx context.Context, db *sql.DB, ch chan<- sourceItem) 
 			if err != nil {
 				return err
 			}
+			r.calendars(batches)
 			r.seasons(batches)
 			for _, batch := range batches {
 				select {
@@ -130,7 +131,7 @@ func (r *runner) readBucket(ctx context.Context, query func(context.Context, str
 
 // seasons sets every series' prior weekly profile (model.Series.Season):
 // the mean demand per weekday of its store and department over the days
-// neither censored nor promoted, aligned to the series' first day; neutral
+// neither censored, promoted nor closed, aligned to the series' first day; neutral
 // when the department sold nothing. The batches hold whole stores.
 func (r *runner) seasons(batches []*engine.Batch) {
 	type key struct{ loc, dept string }
@@ -148,7 +149,7 @@ func (r *runner) seasons(batches []*engine.Batch) {
 			lo, hi := int(b.Offsets[i]), int(b.Offsets[i+1])
 			wd := int(a.start % 7)
 			for t := lo; t < hi; t++ {
-				if (b.Censored == nil || !b.Censored[t]) && (b.Promo == nil || !b.Promo[t]) {
+				if (b.Censored == nil || !b.Censored[t]) && (b.Promo == nil || !b.Promo[t]) && (b.Closed == nil || !b.Closed[t]) {
 					ac.su[wd] += float64(b.Values[t])
 					ac.n[wd]++
 				}

@@ -230,6 +230,8 @@ type runner struct {
 	// promotions reaching into the horizon, by SKU.
 	promos *promo.Model
 	future map[string][]futurePromo
+	// calSummary sums the locations' trading calendars.
+	calSummary calSummary
 }
 
 // Run runs the forecast of opts.AsOf over l (see the package doc).
@@ -524,6 +526,7 @@ func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map
 	}
 	params["promotions_ahead"] = ahead
 	params["missing_inputs"] = r.missingInputs(versions)
+	params["trading_calendar"] = r.calSummary
 	params["lines_without"] = map[string]int64{"stock_position": out.noStock, "item_location": out.noParams,
 		"supplier": out.noSupplier, "observed_or_nominal_lead_time": out.defaultLeadTime}
 	params["lines_not_ordering"] = map[string]int64{"no_stock_position": out.noStock, "dead_item": out.dead,
