@@ -21,6 +21,10 @@ import (
 //     location selling a few days a week has no holidays to learn: its
 //     quiet days are quiet, not closed).
 //
+// A location with too few trading days to learn its weekdays takes the
+// closed weekdays every location of its bucket that learned them shares
+// (a chain shut on Sundays), where it never traded on them.
+//
 // A forecast day is closed on a closed weekday, and on the date one year
 // after a holiday closure or a closed weekday inside one (Christmas), unless two years of history show the
 // date traded the year before that (a one-off closure).
@@ -38,15 +42,19 @@ type calendar struct {
 	// closed marks the history days [H, A) the location was closed on,
 	// indexed from H; ahead the closed forecast days from A.
 	closed, ahead []bool
-	// weekdays are the closed weekdays (by time.Weekday).
+	// weekdays are the closed weekdays (by time.Weekday); learned says
+	// whether the location had enough trading days to learn them.
 	weekdays [7]bool
+	learned  bool
 	holidays int
 }
 
 // learnCalendar learns the calendar of a location that traded on the days
 // traded (indexed from hist) and is forecast for days days from hist +
 // len(traded).
-func learnCalendar(traded []bool, hist schema.Date, days int) *calendar {
+// A location that cannot learn its weekdays takes those of shared, when
+// not nil.
+func learnCalendar(traded []bool, hist schema.Date, days int, shared *[7]bool) *calendar {
 	n := len(traded)
 	c := &calendar{closed: make([]bool, n), ahead: make([]bool, days)}
 	first := 0
@@ -75,6 +83,17 @@ func learnCalendar(traded []bool, hist schema.Date, days int) *calendar {
 		}
 		for d := range 7 {
 			c.weekdays[d] = seen[d] >= 4 && sold[d] == 0
+		}
+		c.learned = true
+	} else if shared != nil {
+		var sold [7]int
+		for i := first; i < n; i++ {
+			if traded[i] {
+				sold[wd(i)]++
+			}
+		}
+		for d := range 7 {
+			c.weekdays[d] = shared[d] && sold[d] == 0
 		}
 	}
 	for i := first; i < n; i++ {
@@ -163,9 +182,26 @@ func (r *runner) calendars(batches []*engine.Batch) {
 		}
 	}
 	cals := map[string]*calendar{}
+	var shared [7]bool
+	learned := 0
 	for loc, tr := range traded {
-		c := learnCalendar(tr, r.histStart, r.o.Model.ForecastDays)
+		c := learnCalendar(tr, r.histStart, r.o.Model.ForecastDays, nil)
 		cals[loc] = c
+		if c.learned {
+			if learned == 0 {
+				shared = c.weekdays
+			}
+			for d := range shared {
+				shared[d] = shared[d] && c.weekdays[d]
+			}
+			learned++
+		}
+	}
+	for loc, c := range cals {
+		if !c.learned && learned > 0 {
+			c = learnCalendar(traded[loc], r.histStart, r.o.Model.ForecastDays, &shared)
+			cals[loc] = c
+		}
 		r.calSummary.add(c)
 	}
 	for _, b := range batches {

@@ -27,14 +27,21 @@ func TestLearnCalendar(t *testing.T) {
 		closed    []int                    // history days that must be closed
 		open      []int                    // history days without trade that must not be
 		aheadDays func(d schema.Date) bool // forecast days closed besides closed weekdays
+		shared    *[7]bool                 // the closed weekdays of the other locations
 	}{
-		{"shut on Saturdays", 150, func(i int) bool { return !saturday(i) }, []time.Weekday{time.Saturday}, nil, nil, nil},
+		{"shut on Saturdays", 150, func(i int) bool { return !saturday(i) }, []time.Weekday{time.Saturday}, nil, nil, nil, nil},
 		{"shut on Saturdays and over Christmas", 200, func(i int) bool { return !saturday(i) && !xmas(i) },
-			[]time.Weekday{time.Saturday}, []int{day(2024, 12, 24), day(2024, 12, 27), day(2025, 1, 2)}, nil, nil},
+			[]time.Weekday{time.Saturday}, []int{day(2024, 12, 24), day(2024, 12, 27), day(2025, 1, 2)}, nil, nil, nil},
 		{"a Christmas closure a year ago recurs", 400, func(i int) bool { return !saturday(i) && !xmas(i) },
-			[]time.Weekday{time.Saturday}, nil, nil, func(d schema.Date) bool { return xmas(int(d - hist)) }},
-		{"a location trading on random days learns nothing", 300, func(int) bool { return r.Float64() < 0.3 }, nil, nil, nil, nil},
-		{"no trade on Saturdays long ago, trade lately", 200, func(i int) bool { return i > 150 || !saturday(i) }, nil, nil, nil, nil},
+			[]time.Weekday{time.Saturday}, nil, nil, func(d schema.Date) bool { return xmas(int(d - hist)) }, nil},
+		{"a location trading on random days learns nothing", 300, func(int) bool { return r.Float64() < 0.3 }, nil, nil, nil, nil, nil},
+		{"no trade on Saturdays long ago, trade lately", 200, func(i int) bool { return i > 150 || !saturday(i) }, nil, nil, nil, nil, nil},
+		{"a sparse location takes the shared closed weekday", 200, func(i int) bool { return i%9 == 0 && !saturday(i) },
+			[]time.Weekday{time.Saturday}, nil, nil, nil, &[7]bool{time.Saturday: true}},
+		{"a sparse location trading on the shared closed weekday keeps it open", 200, func(i int) bool { return i%9 == 0 },
+			nil, nil, nil, nil, &[7]bool{time.Saturday: true}},
+		{"a location that learns its weekdays ignores the shared ones", 150, func(i int) bool { return !saturday(i) },
+			[]time.Weekday{time.Saturday}, nil, nil, nil, &[7]bool{time.Sunday: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			traded := make([]bool, c.days)
@@ -42,7 +49,7 @@ func TestLearnCalendar(t *testing.T) {
 				traded[i] = c.traded(i)
 			}
 			const fd = 84
-			cal := learnCalendar(traded, hist, fd)
+			cal := learnCalendar(traded, hist, fd, c.shared)
 			var got []time.Weekday
 			for d, closed := range cal.weekdays {
 				if closed {
