@@ -34,6 +34,9 @@ type seriesAttr struct {
 	days                    int32
 	censoredDays, promoDays int32
 	saleDays, sinceSale     int32
+	// ramp multiplies the forecast: the location's yearly ramp over the
+	// horizon (see ramps).
+	ramp float64
 }
 
 // Dead items: a series whose last demand is at least deadMinDays ago and at

@@ -243,3 +243,66 @@ func (s *calSummary) add(c *calendar) {
 		}
 	}
 }
+
+// The yearly ramp: where a location's history covers last year's coming
+// rampDays days and the rampDays before them (364 days back, same
+// weekdays), the ratio of their total demand over the location's series is
+// last year's seasonal change over the horizon (a pre-Christmas ramp). The
+// series' forecasts are multiplied by it, shrunk halfway towards 1 and
+// bounded to [rampMin, rampMax]: one year is one observation. Without such
+// history (or with under rampMinUnits units in either window) the ramp is
+// 1.
+const (
+	rampDays     = 28
+	rampShrink   = 0.5
+	rampMin      = 0.67
+	rampMax      = 1.5
+	rampMinUnits = 100
+)
+
+// ramps sets every series' yearly ramp (seriesAttr.ramp) from the daily
+// demand of its location's series in batches (whole locations).
+func (r *runner) ramps(batches []*engine.Batch) {
+	n := int(r.o.AsOf - r.histStart)
+	from := n - 364 - rampDays // last year's preceding window, then its coming one
+	type sums struct {
+		before, after float64
+		covered       bool
+	}
+	locs := map[string]*sums{}
+	for _, b := range batches {
+		for i, id := range b.Keys {
+			a := &r.attrs[id]
+			s := locs[a.loc]
+			if s == nil {
+				s = &sums{}
+				locs[a.loc] = s
+			}
+			off := int(a.start - r.histStart)
+			if from < 0 || off > from {
+				continue
+			}
+			s.covered = true
+			for d := from; d < from+2*rampDays; d++ {
+				t := int(b.Offsets[i]) + d - off
+				if (b.Censored != nil && b.Censored[t]) || (b.Promo != nil && b.Promo[t]) {
+					continue
+				}
+				if d < from+rampDays {
+					s.before += float64(b.Values[t])
+				} else {
+					s.after += float64(b.Values[t])
+				}
+			}
+		}
+	}
+	for _, b := range batches {
+		for _, id := range b.Keys {
+			a := &r.attrs[id]
+			a.ramp = 1
+			if s := locs[a.loc]; s.covered && s.before >= rampMinUnits && s.after >= rampMinUnits {
+				a.ramp = min(max(1+rampShrink*(s.after/s.before-1), rampMin), rampMax)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package job
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +110,48 @@ func TestForecastKeepsTheTradingCalendar(t *testing.T) {
 	}
 	if !strings.Contains(rep.Run.Parameters, `"closed_weekdays":{"Saturday":1}`) {
 		t.Errorf("parameters %s", rep.Run.Parameters)
+	}
+}
+
+// Last year's ratio of the coming 28 days to the 28 before them lifts the
+// forecast, shrunk halfway to 1; without a year of history nothing does.
+func TestYearlyRamp(t *testing.T) {
+	asOf := schema.NewDate(2026, 11, 16)
+	for _, c := range []struct {
+		name     string
+		days     int
+		lo, hi   float64 // bounds of the daily forecast
+		rampRuns int64
+	}{
+		{"last year doubled over the coming weeks", 420, 13.5, 16.5, 1},
+		{"less than a year of history", 300, 9, 11, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var rows []schema.SalesDailyRow
+			for d := asOf - schema.Date(c.days); d < asOf; d++ {
+				u := int64(10)
+				if d >= asOf-364 && d < asOf-364+28 {
+					u = 20
+				}
+				rows = append(rows, schema.SalesDailyRow{DT: d, StoreID: "S1", SKU: "A", Currency: "EUR", UnitsSold: u,
+					GrossSales: schema.Money(u * 10000), NetSales: schema.Money(u * 10000), Transactions: 1})
+			}
+			l := salesLake(t, rows)
+			rep, err := Run(t.Context(), l, Options{AsOf: asOf, NoPromotions: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fcs, _ := readTable[schema.ForecastRow](t, l, schema.TableForecasts())
+			var sum float64
+			for _, f := range fcs {
+				sum += f.Forecast
+			}
+			if m := sum / float64(len(fcs)); m < c.lo || m > c.hi {
+				t.Errorf("mean daily forecast %.2f; want %v..%v", m, c.lo, c.hi)
+			}
+			if want := `"yearly_ramp_series":` + strconv.FormatInt(c.rampRuns, 10); !strings.Contains(rep.Run.Parameters, want) {
+				t.Errorf("parameters lack %s: %s", want, rep.Run.Parameters)
+			}
+		})
 	}
 }

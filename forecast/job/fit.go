@@ -81,6 +81,7 @@ func (r *runner) produce(ctx context.Context, db *sql.DB, ch chan<- sourceItem) 
 				return err
 			}
 			r.calendars(batches)
+			r.ramps(batches)
 			r.seasons(batches)
 			for _, batch := range batches {
 				select {
@@ -287,6 +288,7 @@ type fitOutput struct {
 	// Lines by what they lacked or why they order nothing.
 	noStock, noParams, noSupplier int64
 	defaultLeadTime, dead, zero   int64
+	ramped                        int64
 	weightedRMSSE, weightSum      float64
 	abort                         func(context.Context)
 }
@@ -402,6 +404,12 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 		name = status.String()
 	}
 	out.chosen[name]++
+	if a.ramp > 0 && a.ramp != 1 {
+		for h := range fc {
+			fc[h] *= a.ramp
+		}
+		out.ramped++
+	}
 	lt := r.leadTime(a)
 	R := r.review(a)
 	sigma := o.Sigma[i]

@@ -527,6 +527,7 @@ func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map
 	params["promotions_ahead"] = ahead
 	params["missing_inputs"] = r.missingInputs(versions)
 	params["trading_calendar"] = r.calSummary
+	params["yearly_ramp_series"] = out.ramped
 	params["lines_without"] = map[string]int64{"stock_position": out.noStock, "item_location": out.noParams,
 		"supplier": out.noSupplier, "observed_or_nominal_lead_time": out.defaultLeadTime}
 	params["lines_not_ordering"] = map[string]int64{"no_stock_position": out.noStock, "dead_item": out.dead,
