@@ -28,10 +28,13 @@
 //  4. The daily series, one DuckDB query per bucket of whole stores, come
 //     out through DuckDB's Arrow interface in the list layout of
 //     engine.RecordSource — demand, stockout days (censored), promotion
-//     days, the store-department weekly profile — and are fitted by
-//     engine.Fit on every core while DuckDB computes the next bucket.
-//  5. Each fitted series' baseline forecast is lifted by the promotions
-//     ahead, and gets its replenishment line (forecast/replenish);
+//     days — and, per bucket, get each location's trading calendar
+//     (calendar.go: closed days), its yearly ramp, and the store-department
+//     weekly profile; they are fitted by engine.Fit on every core while
+//     DuckDB computes the next bucket.
+//  5. Each fitted series' baseline forecast is multiplied by its location's
+//     ramp, lifted by the promotions ahead, and gets its replenishment line
+//     (forecast/replenish);
 //     forecasts and lines stream, in series order, into the forecasts and
 //     replenishment_suggestions tables; lines with a quantity are grouped
 //     into one suggested purchase order document per location and
@@ -40,6 +43,41 @@
 //     partition (fenced by txn "forecast/<as-of>", a generation per
 //     attempt), then forecast_runs gets the run row with a first-time fence
 //     on the same appId: the run is complete, and immutable.
+//
+// # What the forecast is, and why
+//
+// Demand is units sold less units returned, per store-SKU and day, floored
+// at zero: an order cancelled the same day was never demand. A series
+// starts at its first sale in the two-year window, or at the window's start
+// when it sold before: a long-lived item's long quiet spell is history, not
+// the short history of a new item.
+//
+// A shop that does not trade on a day sells nothing and says nothing about
+// demand. Each location's trading calendar is learned from its own sales
+// (calendar.go): closed weekdays, holiday closures, the same dates a year
+// later. Closed days are missing to the models (levels are per trading
+// day), and closed forecast days are exactly zero, so the level is spread
+// over the days the shop trades.
+//
+// Per series, forecast/model backtests its candidate methods at rolling
+// origins and keeps the best (a challenger must beat the default by 10%;
+// seasonal naive is not a candidate for intermittent series, whose last
+// week is mostly zeros). A weighted combination of the best candidates is
+// available (model.Options.Combine) but measured no better on real data
+// (the UCI Online Retail set: a tie at SKU level, worse at store and total
+// level), so it is not the default. Where a location's history covers last
+// year's coming four weeks, their ratio to the four weeks before them,
+// shrunk halfway to 1, multiplies its forecasts (a pre-Christmas ramp the
+// weekly models cannot see).
+//
+// Replenishment plans from the stock position; without one (no inventory
+// feed) a line is a forecast and a recommended stock level, never a
+// purchase: unknown stock is not zero stock. A zero forecast never orders,
+// and a dead item (no demand for 56 days and four times its usual interval)
+// gets no safety stock and no order. Each such line says why in its
+// reasons, and forecast_runs.parameters records the missing input tables,
+// how many lines lacked what, the calendars and the ramps, with one warning
+// logged per run.
 package job
 
 import (

@@ -14,6 +14,9 @@
 // updated with the model's own one-step forecast in place of the value — for
 // a censored day with max(forecast, sold), since demand was at least what
 // sold. Stockouts therefore never teach a model that demand was zero.
+// Closed days (the store did not trade, Series.Closed) are missing the
+// same way, and closed forecast days (Series.ClosedAhead) are forecast
+// zero: levels are per trading day.
 //
 // # Fitting and selection
 //
@@ -36,7 +39,10 @@
 // windows are short and noisy, and a challenger must win clearly to displace
 // the default (HoltWintersMul for smooth series, TSBSeasonal for intermittent
 // ones, whose average interval between demands is at least 1.32 days).
-// Optionally the mean of the best k candidates competes too (EnsembleSize).
+// Seasonal naive is not tried on intermittent series (it can only win a
+// short backtest by luck there). Optionally the mean of the best k
+// candidates competes too (EnsembleSize), or a weighted combination of the
+// best replaces the choice (Combine).
 // The chosen model is refitted on all T days (warm-started from its backtest
 // parameters) for the final forecast, and its backtest errors are kept
 // (Result.Residuals) for the error spread used by safety stock.
