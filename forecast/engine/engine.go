@@ -28,8 +28,12 @@ type Batch struct {
 	Keys    []int64
 	Offsets []int32 // len(Keys)+1, non-decreasing, Offsets[0] = 0
 	Values  []float32
-	// Censored and Promo, when not nil, parallel Values (see model.Series).
-	Censored, Promo []bool
+	// Censored, Promo and Closed, when not nil, parallel Values (see
+	// model.Series).
+	Censored, Promo, Closed []bool
+	// ClosedAhead, when not nil, holds each series' closed forecast days
+	// (model.Series.ClosedAhead; series of one store may share a slice).
+	ClosedAhead [][]bool
 	// Season, when not nil, holds 7 prior weekday indices per series
 	// (model.Series.Season), series-major.
 	Season []float32
@@ -63,6 +67,12 @@ func (b *Batch) Validate() error {
 	if b.Promo != nil && len(b.Promo) != len(b.Values) {
 		return fmt.Errorf("%d promotion flags for %d values", len(b.Promo), len(b.Values))
 	}
+	if b.Closed != nil && len(b.Closed) != len(b.Values) {
+		return fmt.Errorf("%d closed flags for %d values", len(b.Closed), len(b.Values))
+	}
+	if b.ClosedAhead != nil && len(b.ClosedAhead) != n {
+		return fmt.Errorf("closed forecast days for %d series of %d", len(b.ClosedAhead), n)
+	}
 	if b.Season != nil && len(b.Season) != 7*n {
 		return fmt.Errorf("%d season indices for %d series: want 7 each", len(b.Season), n)
 	}
@@ -84,6 +94,12 @@ func (b *Batch) series(i int) model.Series {
 	}
 	if b.Season != nil {
 		s.Season = b.Season[7*i : 7*i+7]
+	}
+	if b.Closed != nil {
+		s.Closed = b.Closed[lo:hi]
+	}
+	if b.ClosedAhead != nil {
+		s.ClosedAhead = b.ClosedAhead[i]
 	}
 	return s
 }

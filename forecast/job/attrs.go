@@ -28,10 +28,32 @@ type seriesAttr struct {
 	onOrder            int64
 	ltLoc, ltSup       leadObs
 	// Set by the source from the daily series as it passes: its first day,
-	// length, and censored and promotion days.
+	// length, censored and promotion days, days with demand and days since
+	// the last one (the series' length when it has none).
 	start                   schema.Date
 	days                    int32
 	censoredDays, promoDays int32
+	saleDays, sinceSale     int32
+	// ramp multiplies the forecast: the location's yearly ramp over the
+	// horizon (see ramps).
+	ramp float64
+}
+
+// Dead items: a series whose last demand is at least deadMinDays ago and at
+// least deadIntervals times its mean interval between demand days (its
+// history before the last one) has stopped selling.
+const (
+	deadMinDays   = 56
+	deadIntervals = 4
+)
+
+// dead reports whether the series has stopped selling (see deadMinDays).
+func (a *seriesAttr) dead() bool {
+	if a.saleDays == 0 || a.sinceSale < deadMinDays {
+		return false
+	}
+	interval := float64(a.days-a.sinceSale) / float64(a.saleDays)
+	return float64(a.sinceSale) >= deadIntervals*interval
 }
 
 // leadObs are observed lead times: count, sum and sum of squares (days).

@@ -80,6 +80,8 @@ func (r *runner) produce(ctx context.Context, db *sql.DB, ch chan<- sourceItem) 
 			if err != nil {
 				return err
 			}
+			r.calendars(batches)
+			r.ramps(batches)
 			r.seasons(batches)
 			for _, batch := range batches {
 				select {
@@ -130,7 +132,7 @@ func (r *runner) readBucket(ctx context.Context, query func(context.Context, str
 
 // seasons sets every series' prior weekly profile (model.Series.Season):
 // the mean demand per weekday of its store and department over the days
-// neither censored nor promoted, aligned to the series' first day; neutral
+// neither censored, promoted nor closed, aligned to the series' first day; neutral
 // when the department sold nothing. The batches hold whole stores.
 func (r *runner) seasons(batches []*engine.Batch) {
 	type key struct{ loc, dept string }
@@ -148,7 +150,7 @@ func (r *runner) seasons(batches []*engine.Batch) {
 			lo, hi := int(b.Offsets[i]), int(b.Offsets[i+1])
 			wd := int(a.start % 7)
 			for t := lo; t < hi; t++ {
-				if (b.Censored == nil || !b.Censored[t]) && (b.Promo == nil || !b.Promo[t]) {
+				if (b.Censored == nil || !b.Censored[t]) && (b.Promo == nil || !b.Promo[t]) && (b.Closed == nil || !b.Closed[t]) {
 					ac.su[wd] += float64(b.Values[t])
 					ac.n[wd]++
 				}
@@ -199,6 +201,13 @@ func (r *runner) annotate(b *engine.Batch, next *int64) error {
 		}
 		a.days, a.start = hi-lo, r.o.AsOf-schema.Date(hi-lo)
 		a.censoredDays, a.promoDays = count(b.Censored, lo, hi), count(b.Promo, lo, hi)
+		a.saleDays, a.sinceSale = 0, hi-lo
+		for t := lo; t < hi; t++ {
+			if b.Values[t] > 0 {
+				a.saleDays++
+				a.sinceSale = hi - 1 - t
+			}
+		}
 		lt := r.leadTime(a)
 		b.Protection[i] = int32(math.Ceil(lt.mean)) + int32(r.review(a))
 	}
@@ -276,8 +285,12 @@ type fitOutput struct {
 	lines                        []docLine
 	chosen                       map[string]int
 	orderLines, defaulted        int64
-	weightedRMSSE, weightSum     float64
-	abort                        func(context.Context)
+	// Lines by what they lacked or why they order nothing.
+	noStock, noParams, noSupplier int64
+	defaultLeadTime, dead, zero   int64
+	ramped                        int64
+	weightedRMSSE, weightSum      float64
+	abort                         func(context.Context)
 }
 
 // processed is one engine batch turned into rows.
@@ -391,6 +404,12 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 		name = status.String()
 	}
 	out.chosen[name]++
+	if a.ramp > 0 && a.ramp != 1 {
+		for h := range fc {
+			fc[h] *= a.ramp
+		}
+		out.ramped++
+	}
 	lt := r.leadTime(a)
 	R := r.review(a)
 	sigma := o.Sigma[i]
@@ -403,7 +422,9 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 		CasePack: int64(a.casePack), MOQ: int64(a.moq), ServiceLevel: a.serviceLevel, UnitCost: a.unitCost,
 		Missing: lt.missing,
 		OnHand:  max(a.onHand, 0), OnOrder: max(a.onOrder, 0), Allocated: max(a.allocated, 0),
-		NewItem: status != model.Selected,
+		NewItem:         status != model.Selected,
+		NoStockPosition: !a.hasInv,
+		Dead:            a.dead(),
 	}
 	if r.uplift(up[:len(fc)], a) {
 		in.Uplift = up[:len(fc)]
@@ -435,6 +456,7 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 	if len(defaulted) > 0 {
 		out.defaulted++
 	}
+	out.count(a, &ln, lt)
 	need := r.o.AsOf + schema.Date(needByDays(fc, &ln))
 	var vel [3]float64
 	var st [3]*float64
@@ -502,6 +524,21 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 			Date: r.o.AsOf + schema.Date(h), Horizon: int32(h + 1), Forecast: fc[h], Model: name})
 	}
 	return nil
+}
+
+// count tallies what a line lacked and why it orders nothing.
+func (out *fitOutput) count(a *seriesAttr, ln *replenish.Line, lt leadTime) {
+	inc := func(n *int64, b bool) {
+		if b {
+			*n++
+		}
+	}
+	inc(&out.noStock, ln.Reasons&replenish.NoStockPosition != 0)
+	inc(&out.dead, ln.Reasons&replenish.DeadItem != 0)
+	inc(&out.zero, ln.Reasons&replenish.ZeroForecast != 0)
+	inc(&out.noParams, !a.hasParams)
+	inc(&out.noSupplier, a.sup == "")
+	inc(&out.defaultLeadTime, lt.source == "default")
 }
 
 func round3p(p *float64) *float64 {

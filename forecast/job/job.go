@@ -28,10 +28,13 @@
 //  4. The daily series, one DuckDB query per bucket of whole stores, come
 //     out through DuckDB's Arrow interface in the list layout of
 //     engine.RecordSource — demand, stockout days (censored), promotion
-//     days, the store-department weekly profile — and are fitted by
-//     engine.Fit on every core while DuckDB computes the next bucket.
-//  5. Each fitted series' baseline forecast is lifted by the promotions
-//     ahead, and gets its replenishment line (forecast/replenish);
+//     days — and, per bucket, get each location's trading calendar
+//     (calendar.go: closed days), its yearly ramp, and the store-department
+//     weekly profile; they are fitted by engine.Fit on every core while
+//     DuckDB computes the next bucket.
+//  5. Each fitted series' baseline forecast is multiplied by its location's
+//     ramp, lifted by the promotions ahead, and gets its replenishment line
+//     (forecast/replenish);
 //     forecasts and lines stream, in series order, into the forecasts and
 //     replenishment_suggestions tables; lines with a quantity are grouped
 //     into one suggested purchase order document per location and
@@ -40,6 +43,41 @@
 //     partition (fenced by txn "forecast/<as-of>", a generation per
 //     attempt), then forecast_runs gets the run row with a first-time fence
 //     on the same appId: the run is complete, and immutable.
+//
+// # What the forecast is, and why
+//
+// Demand is units sold less units returned, per store-SKU and day, floored
+// at zero: an order cancelled the same day was never demand. A series
+// starts at its first sale in the two-year window, or at the window's start
+// when it sold before: a long-lived item's long quiet spell is history, not
+// the short history of a new item.
+//
+// A shop that does not trade on a day sells nothing and says nothing about
+// demand. Each location's trading calendar is learned from its own sales
+// (calendar.go): closed weekdays, holiday closures, the same dates a year
+// later. Closed days are missing to the models (levels are per trading
+// day), and closed forecast days are exactly zero, so the level is spread
+// over the days the shop trades.
+//
+// Per series, forecast/model backtests its candidate methods at rolling
+// origins and keeps the best (a challenger must beat the default by 10%;
+// seasonal naive is not a candidate for intermittent series, whose last
+// week is mostly zeros). A weighted combination of the best candidates is
+// available (model.Options.Combine) but measured no better on real data
+// (the UCI Online Retail set: a tie at SKU level, worse at store and total
+// level), so it is not the default. Where a location's history covers last
+// year's coming four weeks, their ratio to the four weeks before them,
+// shrunk halfway to 1, multiplies its forecasts (a pre-Christmas ramp the
+// weekly models cannot see).
+//
+// Replenishment plans from the stock position; without one (no inventory
+// feed) a line is a forecast and a recommended stock level, never a
+// purchase: unknown stock is not zero stock. A zero forecast never orders,
+// and a dead item (no demand for 56 days and four times its usual interval)
+// gets no safety stock and no order. Each such line says why in its
+// reasons, and forecast_runs.parameters records the missing input tables,
+// how many lines lacked what, the calendars and the ramps, with one warning
+// logged per run.
 package job
 
 import (
@@ -76,7 +114,10 @@ type Options struct {
 	// AsOf is the run's date (required): history is every business date
 	// before it; the first forecast day is AsOf itself.
 	AsOf schema.Date
-	// HistoryDays is the length of the history window. Default 364.
+	// HistoryDays is the length of the history window. Default 728: two
+	// years, so that a yearly season can be seen and a slow item's long
+	// quiet spell stays history. A series starts at its first sale in the
+	// window, or at the window's start when it sold before.
 	HistoryDays int
 	// Horizon is the number of days forecast and written to forecasts.
 	// Default 28.
@@ -128,7 +169,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.HistoryDays == 0 {
-		o.HistoryDays = 364
+		o.HistoryDays = 728
 	}
 	if o.Horizon == 0 {
 		o.Horizon = 28
@@ -227,6 +268,8 @@ type runner struct {
 	// promotions reaching into the horizon, by SKU.
 	promos *promo.Model
 	future map[string][]futurePromo
+	// calSummary sums the locations' trading calendars.
+	calSummary calSummary
 }
 
 // Run runs the forecast of opts.AsOf over l (see the package doc).
@@ -355,6 +398,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	stage("fit", t0)
+	r.warnDefaults(out, versions)
 	t0 = time.Now()
 	docs, err := r.documents(out.lines)
 	if err != nil {
@@ -519,6 +563,13 @@ func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map
 		ahead += len(fs)
 	}
 	params["promotions_ahead"] = ahead
+	params["missing_inputs"] = r.missingInputs(versions)
+	params["trading_calendar"] = r.calSummary
+	params["yearly_ramp_series"] = out.ramped
+	params["lines_without"] = map[string]int64{"stock_position": out.noStock, "item_location": out.noParams,
+		"supplier": out.noSupplier, "observed_or_nominal_lead_time": out.defaultLeadTime}
+	params["lines_not_ordering"] = map[string]int64{"no_stock_position": out.noStock, "dead_item": out.dead,
+		"zero_forecast": out.zero}
 	mustJSON := func(v any) string {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -544,6 +595,32 @@ func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map
 		row.WeightedBacktestRMSSE = &v
 	}
 	return row
+}
+
+// missingInputs lists the input tables the run found missing or empty
+// (read as empty, version -1), in a fixed order.
+func (r *runner) missingInputs(versions map[string]int64) []string {
+	out := []string{}
+	for _, t := range []string{schema.TableNameInventoryDaily, schema.TableNamePOOpen, schema.TableNameLeadTimes,
+		schema.TableNameItemLocations, schema.TableNameStockouts, schema.TableNamePOSLines, schema.TableNamePromotions} {
+		if v, ok := versions[t]; ok && v < 0 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// warnDefaults logs, once per run, what the lines had to do without.
+func (r *runner) warnDefaults(out *fitOutput, versions map[string]int64) {
+	if out.noStock == 0 && out.noParams == 0 && out.noSupplier == 0 && out.defaultLeadTime == 0 {
+		return
+	}
+	d := r.o.Replenish.Defaults
+	r.log.Warn("forecast run planned with missing inputs: lines without a stock position order nothing; defaults were used for missing parameters",
+		"missing_tables", strings.Join(r.missingInputs(versions), ","), "series", len(r.attrs),
+		"without_stock_position", out.noStock, "without_item_location", out.noParams, "without_supplier", out.noSupplier,
+		"default_lead_time", out.defaultLeadTime, "default_lead_time_days", cmp.Or(d.LeadTimeDays, 7),
+		"default_review_period_days", cmp.Or(d.ReviewPeriodDays, 7), "default_service_level", cmp.Or(d.ServiceLevel, 0.95))
 }
 
 // documents groups the order lines into one document per location and

@@ -416,9 +416,23 @@ func TestForecastFlagsWhatItHadToDefault(t *testing.T) {
 			t.Errorf("defaulted %q lacks %s", r.Defaulted, want)
 		}
 	}
-	if !strings.Contains(r.Reasons, "defaults_used") || !strings.Contains(r.Reasons, "new_item") || r.LeadTimeSource != "default" ||
-		r.HistoryDays != 7 || r.SuggestedQty == 0 || r.DocumentKey != "" {
+	// Without a stock position the line recommends a level and orders
+	// nothing: unknown stock is not zero stock.
+	if !strings.Contains(r.Reasons, "defaults_used") || !strings.Contains(r.Reasons, "new_item") ||
+		!strings.Contains(r.Reasons, "no_stock_position") || strings.Contains(r.Reasons, "below_rop") || r.LeadTimeSource != "default" ||
+		r.HistoryDays != 7 || r.SuggestedQty != 0 || !(r.OrderUpTo > 0) || r.WeeksOfCover != nil || r.DocumentKey != "" {
 		t.Errorf("row %+v", r)
+	}
+	var params struct {
+		Without    map[string]int64 `json:"lines_without"`
+		NotOrdered map[string]int64 `json:"lines_not_ordering"`
+	}
+	if err := json.Unmarshal([]byte(rep.Run.Parameters), &params); err != nil {
+		t.Fatal(err)
+	}
+	if params.Without["stock_position"] != 1 || params.Without["item_location"] != 1 || params.Without["supplier"] != 1 ||
+		params.NotOrdered["no_stock_position"] != 1 {
+		t.Errorf("run parameters record %+v", params)
 	}
 	if rep.Run.DefaultsUsed != 1 {
 		t.Errorf("%d lines with defaults", rep.Run.DefaultsUsed)

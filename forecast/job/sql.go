@@ -1,6 +1,7 @@
 package job
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -16,7 +17,9 @@ import (
 // input is one table the run reads, as a DuckDB view over the live files of
 // the table's snapshot whose dt lies in [from, to].
 type input struct {
-	table    *schema.Table
+	table *schema.Table
+	// view names the view (default: the table's name).
+	view     string
 	from, to *schema.Date
 	required bool
 	// skip reads none of the table: its view is empty.
@@ -33,8 +36,13 @@ func (r *runner) openInputs(ctx context.Context, db *sql.DB) (map[string]int64, 
 	hist := r.histStart
 	inv := asOf - schema.Date(r.o.InventoryLookbackDays)
 	lead := asOf - schema.Date(r.o.LeadTimeLookbackDays)
+	before := hist - 1
 	ins := []input{
 		{table: schema.TableSalesDaily(), from: &hist, to: &last, required: true},
+		// Sales before the window: only which store-SKUs had any (their
+		// series start at the window's first day, not at their first sale
+		// in it).
+		{table: schema.TableSalesDaily(), view: "sales_before", to: &before},
 		{table: schema.TableStockouts(), from: &hist, to: &last},
 		{table: schema.TableInventoryDaily(), from: &inv, to: &last},
 		{table: schema.TablePOOpen(), from: &inv, to: &last},
@@ -57,15 +65,18 @@ func (r *runner) openInputs(ctx context.Context, db *sql.DB) (map[string]int64, 
 			return nil, nil, nil, err
 		}
 		releases = append(releases, rel)
-		versions[in.table.Name], ids[in.table.Name] = v, id
+		view := cmp.Or(in.view, in.table.Name)
+		if in.view == "" {
+			versions[in.table.Name], ids[in.table.Name] = v, id
+		}
 		scan, err := lake.DuckDBScan(in.table, files)
 		if err != nil {
 			release()
 			return nil, nil, nil, err
 		}
-		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+sqlIdent(in.table.Name)+" AS "+scan); err != nil {
+		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+sqlIdent(view)+" AS "+scan); err != nil {
 			release()
-			return nil, nil, nil, fmt.Errorf("view of %s: %w", in.table.Name, err)
+			return nil, nil, nil, fmt.Errorf("view %s of %s: %w", view, in.table.Name, err)
 		}
 	}
 	return versions, ids, release, nil
@@ -115,7 +126,9 @@ func day(expr string) string { return "CAST(" + expr + " - DATE '1970-01-01' AS 
 // item-locations of the stores that have such sales (locations without
 // sales, like DCs, are not forecast from POS demand). Only the last 91 days
 // of sales and stockouts are read here; the bucket queries read the
-// history.
+// history. Velocities and sell-through count units sold (the forecast's
+// demand is net of returns, see bucketSQL). sold_before says
+// whether the store-SKU sold before the history window (sales_before).
 const seriesSQL = `
 CREATE OR REPLACE TEMP TABLE series AS
 WITH il AS (
@@ -168,6 +181,7 @@ lt_loc AS (
 		CAST(sum(lead_time_days) AS BIGINT) AS s, CAST(sum(CAST(lead_time_days AS BIGINT) * lead_time_days) AS BIGINT) AS ss
 	FROM lead_times GROUP BY ALL
 ),
+before AS (SELECT DISTINCT store_id AS location_id, sku FROM sales_before WHERE units_sold > 0),
 lt_sup AS (
 	SELECT supplier_id, CAST(sum(n) AS BIGINT) AS n, CAST(sum(s) AS BIGINT) AS s, CAST(sum(ss) AS BIGINT) AS ss
 	FROM lt_loc GROUP BY ALL
@@ -193,7 +207,8 @@ SELECT CAST(row_number() OVER (ORDER BY p.location_id, p.sku) - 1 AS BIGINT) AS 
 	CAST(coalesce(inv.allocated, 0) AS BIGINT) AS allocated,
 	CAST(coalesce(po.on_order, 0) AS BIGINT) AS on_order,
 	coalesce(ll.n, 0) AS lt_loc_n, coalesce(ll.s, 0) AS lt_loc_s, coalesce(ll.ss, 0) AS lt_loc_ss,
-	coalesce(ls.n, 0) AS lt_sup_n, coalesce(ls.s, 0) AS lt_sup_s, coalesce(ls.ss, 0) AS lt_sup_ss
+	coalesce(ls.n, 0) AS lt_sup_n, coalesce(ls.s, 0) AS lt_sup_s, coalesce(ls.ss, 0) AS lt_sup_ss,
+	b.location_id IS NOT NULL AS sold_before
 FROM pairs p
 LEFT JOIN il ON il.location_id = p.location_id AND il.sku = p.sku
 LEFT JOIN sp ON sp.location_id = p.location_id AND sp.sku = p.sku
@@ -201,7 +216,8 @@ LEFT JOIN cens c ON c.location_id = p.location_id AND c.sku = p.sku
 LEFT JOIN inv ON inv.location_id = p.location_id AND inv.sku = p.sku
 LEFT JOIN po ON po.location_id = p.location_id AND po.sku = p.sku
 LEFT JOIN lt_loc ll ON ll.supplier_id = il.supplier_id AND ll.location_id = p.location_id
-LEFT JOIN lt_sup ls ON ls.supplier_id = il.supplier_id`
+LEFT JOIN lt_sup ls ON ls.supplier_id = il.supplier_id
+LEFT JOIN before b ON b.location_id = p.location_id AND b.sku = p.sku`
 
 // seriesColumns is what the attribute query reads from the series table.
 const seriesColumnsSQL = `SELECT * FROM series ORDER BY series_id`
@@ -213,14 +229,18 @@ const seriesColumnsSQL = `SELECT * FROM series ORDER BY series_id`
 // with a promotion_id, or, from the series' first sale or stockout on, a
 // day of a known promotion), plus a row on each series' last day, ordered
 // by series and day; the days between are zero demand. A series thus
-// starts at its first sale, stockout or promoted sale in the history.
+// starts at its first sale, stockout or promoted sale in the history, or at
+// the history's first day when it sold before the window (an old item's
+// long run of zeros is its history, not a new item's short one). Demand is
+// units sold less units returned that day, floored at zero: a sale
+// cancelled the same day was no demand.
 const bucketSQL = `
 WITH s AS (
-	SELECT series_id, location_id, sku FROM series WHERE series_id BETWEEN {LO} AND {HI}
+	SELECT series_id, location_id, sku, sold_before FROM series WHERE series_id BETWEEN {LO} AND {HI}
 ),
 ev AS (
 	SELECT store_id AS location_id, sku, ` + "CAST(dt - DATE '1970-01-01' AS INTEGER)" + ` AS day,
-		units_sold AS demand, false AS censored, false AS promo
+		greatest(units_sold - units_returned, 0) AS demand, false AS censored, false AS promo
 	FROM sales_daily WHERE store_id BETWEEN {LOC0} AND {LOC1}
 	UNION ALL
 	SELECT location_id, sku, ` + "CAST(dt - DATE '1970-01-01' AS INTEGER)" + `, 0, true, false
@@ -233,6 +253,8 @@ seen AS (
 	SELECT s.series_id, ev.day, ev.demand, ev.censored, ev.promo
 	FROM ev JOIN s ON s.location_id = ev.location_id AND s.sku = ev.sku
 	WHERE ev.day >= {H} AND ev.day < {A}
+	UNION ALL
+	SELECT series_id, {H}, 0, false, false FROM s WHERE sold_before
 ),
 first AS (SELECT series_id, min(day) AS day FROM seen GROUP BY series_id),
 keyed AS (

@@ -582,7 +582,10 @@ func (s *Scratch) hwMulRun(p *params, n int, damped bool, bt, fin []float64) flo
 			l, b = lp, phi*b
 		}
 		if g != 0 && lp > 1e-9 {
-			ns := max(sj+g*e/lp, 0)
+			// Indices average 1 over the week, so none exceeds 7: without
+			// the cap a level near zero (a long quiet spell) turns the
+			// first sale after it into an exploding index.
+			ns := min(max(sj+g*e/lp, 0), 7)
 			st[j] = ns
 			if ns > sMin {
 				inv[j] = 1 / ns

@@ -375,45 +375,133 @@ func TestKindNamesRoundTrip(t *testing.T) {
 	}
 }
 
+// With EnsembleSize 2, the mean of the two best candidates competes as one more:
+// it is chosen exactly when its backtest error is lower than the best
+// single's (margin off), and its forecast is then the mean of its members'.
+// Over several series it must win some and lose some, so both branches are
+// checked.
 func TestEnsembleCompetesAndAveragesItsMembers(t *testing.T) {
-	y, _ := synth(11, 300, 28, func(t int) float64 { return 8 * weekly[t%7] })
-	s := mustScratch(t, Options{EnsembleSize: 2, Margin: -1, NoRefit: true})
-	var r Result
-	if err := s.Fit(Series{Values: y}, &r); err != nil {
-		t.Fatal(err)
-	}
-	if math.IsNaN(r.CandidateRMSSE[Ensemble]) {
-		t.Fatal("ensemble not scored")
-	}
-	if r.Model != Ensemble {
-		t.Skipf("ensemble lost (%v) on this series; nothing more to check", r.Model)
-	}
-	// The ensemble forecast is the mean of its members' forecasts alone.
-	var sum []float64
-	count := 0
-	for k := Kind(1); k < Ensemble; k++ {
-		if !r.Members.Has(k) {
-			continue
-		}
-		var one Result
-		if err := mustScratch(t, Options{Candidates: []Kind{k}, NoRefit: true}).Fit(Series{Values: y}, &one); err != nil {
+	var won, lost int
+	for seed := range uint64(12) {
+		y, _ := synth(seed, 300, 28, func(t int) float64 { return 8 * weekly[t%7] })
+		s := mustScratch(t, Options{EnsembleSize: 2, Margin: -1, NoRefit: true})
+		var r Result
+		if err := s.Fit(Series{Values: y}, &r); err != nil {
 			t.Fatal(err)
 		}
-		if sum == nil {
-			sum = make([]float64, len(one.Forecast))
+		ens := r.CandidateRMSSE[Ensemble]
+		if math.IsNaN(ens) {
+			t.Fatalf("seed %d: ensemble not scored", seed)
 		}
-		for i, v := range one.Forecast {
-			sum[i] += v
+		if r.Model != Ensemble {
+			lost++
+			if best := r.CandidateRMSSE[r.Model]; ens < best {
+				t.Errorf("seed %d: ensemble RMSSE %v beat %v's %v but was not chosen", seed, ens, r.Model, best)
+			}
+			continue
 		}
-		count++
+		won++
+		if r.RMSSE != ens {
+			t.Errorf("seed %d: RMSSE %v, the ensemble's %v", seed, r.RMSSE, ens)
+		}
+		var sum []float64
+		count := 0
+		for k := Kind(1); k < Ensemble; k++ {
+			if !r.Members.Has(k) {
+				continue
+			}
+			if !(ens <= r.CandidateRMSSE[k]) {
+				t.Errorf("seed %d: ensemble %v chosen over member %v's %v", seed, ens, k, r.CandidateRMSSE[k])
+			}
+			var one Result
+			if err := mustScratch(t, Options{Candidates: []Kind{k}, NoRefit: true}).Fit(Series{Values: y}, &one); err != nil {
+				t.Fatal(err)
+			}
+			if sum == nil {
+				sum = make([]float64, len(one.Forecast))
+			}
+			for i, v := range one.Forecast {
+				sum[i] += v
+			}
+			count++
+		}
+		if count != 2 {
+			t.Fatalf("seed %d: ensemble of %d members", seed, count)
+		}
+		for i := range sum {
+			if math.Abs(sum[i]/2-r.Forecast[i]) > 1e-9 {
+				t.Fatalf("seed %d, day %d: ensemble %v, mean of members %v", seed, i, r.Forecast[i], sum[i]/2)
+			}
+		}
 	}
-	if count != 2 {
-		t.Fatalf("ensemble of %d members", count)
+	t.Logf("ensemble won %d, lost %d", won, lost)
+	if won == 0 || lost == 0 {
+		t.Errorf("ensemble won %d and lost %d of 12: both branches must be exercised", won, lost)
 	}
-	for i := range sum {
-		if math.Abs(sum[i]/2-r.Forecast[i]) > 1e-9 {
-			t.Fatalf("day %d: ensemble %v, mean of members %v", i, r.Forecast[i], sum[i]/2)
-		}
+}
+
+// Combine combines the best candidates with weights from their
+// inverse backtest MSE shrunk towards equal: weights sum to one, none is
+// below (1−λ)/K, a lower error never gets a lower weight, and the forecast
+// and backtest are the weighted sums of the candidates' own (unrefitted).
+func TestCombination(t *testing.T) {
+	cands := []Kind{MovingAverage, SES, HoltWintersMul, TSB}
+	for _, c := range []struct {
+		name string
+		mean func(t int) float64
+		lam  float64
+	}{
+		{"weekly seasonal", func(t int) float64 { return 10 * weekly[t%7] }, 0},
+		{"flat slow", func(t int) float64 { return 0.7 }, 0},
+		{"weekly seasonal, equal weights", func(t int) float64 { return 10 * weekly[t%7] }, 1e-12},
+		{"weekly seasonal, inverse MSE only", func(t int) float64 { return 10 * weekly[t%7] }, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			y, _ := synth(9, 280, 28, c.mean)
+			var r Result
+			if err := mustScratch(t, Options{Candidates: cands, CombineShrink: c.lam, Combine: true, NoRefit: true}).Fit(Series{Values: y}, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Model != Ensemble || r.Members.String() != "ma+ses+hw_mul+tsb" {
+				t.Fatalf("model %v, members %v", r.Model, r.Members)
+			}
+			lam := c.lam
+			if lam == 0 {
+				lam = 0.5
+			}
+			var sum float64
+			fc := make([]float64, len(r.Forecast))
+			for _, k := range cands {
+				w := r.Weights[k]
+				sum += w
+				if w < (1-lam)/4-1e-12 {
+					t.Errorf("%v: weight %v below %v", k, w, (1-lam)/4)
+				}
+				for _, j := range cands {
+					if r.CandidateRMSSE[k] < r.CandidateRMSSE[j] && r.Weights[k] < r.Weights[j] {
+						t.Errorf("%v errs less than %v but weighs less", k, j)
+					}
+				}
+				var one Result
+				if err := mustScratch(t, Options{Candidates: []Kind{k}, NoRefit: true}).Fit(Series{Values: y}, &one); err != nil {
+					t.Fatal(err)
+				}
+				for h, v := range one.Forecast {
+					fc[h] += w * v
+				}
+			}
+			if math.Abs(sum-1) > 1e-9 {
+				t.Errorf("weights sum to %v", sum)
+			}
+			for h := range fc {
+				if math.Abs(fc[h]-r.Forecast[h]) > 1e-9 {
+					t.Fatalf("day %d: forecast %v, weighted candidates %v", h, r.Forecast[h], fc[h])
+				}
+			}
+			if !(r.RMSSE > 0) || r.RMSSE != r.CandidateRMSSE[Ensemble] || r.BacktestDays != 84 {
+				t.Errorf("RMSSE %v (ensemble %v) over %d days", r.RMSSE, r.CandidateRMSSE[Ensemble], r.BacktestDays)
+			}
+		})
 	}
 }
 
@@ -486,5 +574,134 @@ func TestFitAllocatesNothingOnceWarm(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(5, func() { _ = s.Fit(in, &r) }); a != 0 {
 		t.Errorf("%v allocations per fit", a)
+	}
+}
+
+// Closed days (the store did not trade) are missing, not zero demand: the
+// level is per trading day, and closed forecast days are exactly zero.
+func TestClosedDays(t *testing.T) {
+	const n, fd = 210, 28
+	// 6 a day Sunday..Friday, shut on the day t ≡ 5 (mod 7), and for a
+	// holiday fortnight.
+	closed := func(t int) bool { return t%7 == 5 || (t >= 100 && t < 112) }
+	y, _ := synth(3, n, 0, func(t int) float64 {
+		if closed(t) {
+			return 0
+		}
+		return 6
+	})
+	hist := make([]bool, n)
+	for t := range hist {
+		hist[t] = closed(t)
+	}
+	ahead := make([]bool, fd)
+	for h := range ahead {
+		ahead[h] = closed(n + h)
+	}
+	for _, k := range append([]Kind{}, DefaultCandidates...) {
+		t.Run(k.String(), func(t *testing.T) {
+			var r Result
+			s := mustScratch(t, Options{Candidates: []Kind{k}, ForecastDays: fd})
+			if err := s.Fit(Series{Values: y, Closed: hist, ClosedAhead: ahead}, &r); err != nil {
+				t.Fatal(err)
+			}
+			var open, sum float64
+			for h, f := range r.Forecast {
+				if ahead[h] {
+					if f != 0 {
+						t.Errorf("day %d: closed, forecast %v", h, f)
+					}
+					continue
+				}
+				open++
+				sum += f
+			}
+			if m := sum / open; math.Abs(m-6) > 1 {
+				t.Errorf("mean forecast on trading days %.2f; want about 6 (the closed days are not demand)", m)
+			}
+		})
+	}
+}
+
+// Seasonal naive is never a candidate for an intermittent series: one lucky
+// backtest is no reason to forecast last week's zeros (or its one sale) for
+// four weeks.
+func TestIntermittentNeverSeasonalNaive(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		mean         func(t int) float64
+		snaiveScored bool
+	}{
+		// A sale on the same weekday each week: seasonal naive would be
+		// perfect on the backtest.
+		{"a weekly one-day seller", func(t int) float64 {
+			if t%7 == 3 {
+				return 4
+			}
+			return 0
+		}, false},
+		{"a sparse seller", func(t int) float64 { return 0.2 }, false},
+		{"a smooth weekly seller", func(t int) float64 { return 10 * weekly[t%7] }, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			y, _ := synth(5, 200, 0, c.mean)
+			if c.name == "a weekly one-day seller" {
+				for i := range y {
+					y[i] = float32(c.mean(i))
+				}
+			}
+			s := mustScratch(t, Options{Candidates: []Kind{SeasonalNaive, MovingAverage, CrostonSBA}, Margin: -1})
+			var r Result
+			if err := s.Fit(Series{Values: y}, &r); err != nil {
+				t.Fatal(err)
+			}
+			if scored := !math.IsNaN(r.CandidateRMSSE[SeasonalNaive]); scored != c.snaiveScored {
+				t.Errorf("seasonal naive scored: %v; want %v", scored, c.snaiveScored)
+			}
+			if !c.snaiveScored && r.Members.Has(SeasonalNaive) {
+				t.Errorf("model %v for an intermittent series", r.Model)
+			}
+		})
+	}
+}
+
+// A multiplicative season index cannot exceed 7 (indices average 1): a long
+// quiet spell brings the level near zero, and the first sales after it must
+// not blow an index up. The series is SKU 22114 of the UCI Online Retail
+// data (United Kingdom, CC BY 4.0), up to 2011-09-15: it blew hw_mul up to
+// 2.4e9 a day.
+func TestSeasonIndicesStayBounded(t *testing.T) {
+	y := []float32{86, 29, 85, 0, 34, 71, 144, 46, 354, 85, 0, 0, 0, 107, 0, 48, 0, 0, 0, 0, 219, 0, 2}
+	y = append(y, make([]float32, 13)...)
+	y = append(y, 1)
+	y = append(y, make([]float32, 18)...)
+	y = append(y, 1, 0, 0, 0, 0, 0, 1)
+	y = append(y, make([]float32, 21)...)
+	y = append(y, 2, 1, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 2, 1, 1, 0, 0, 1)
+	y = append(y, make([]float32, 166)...)
+	y = append(y, 3, 27, 0, 4, 32, 4, 0, 4, 0, 7, 1, 4, 26, 0, 8, 12, 26, 4, 19, 10, 0, 8, 15, 41, 56, 68)
+	closed := make([]bool, len(y))
+	for i := range closed {
+		closed[i] = i%7 == 2 // the Saturdays
+	}
+	var top float32
+	for _, v := range y {
+		top = max(top, v)
+	}
+	for _, c := range []struct {
+		name   string
+		closed []bool
+	}{{"every day", nil}, {"Saturdays closed", closed}} {
+		for _, k := range []Kind{HoltWintersMul, HoltWintersMulDamped} {
+			var r Result
+			if err := mustScratch(t, Options{Candidates: []Kind{k}, NoRefit: true}).Fit(Series{Values: y, Closed: c.closed}, &r); err != nil {
+				t.Fatal(err)
+			}
+			for h, f := range r.Forecast {
+				if !(f <= 7*float64(top)) {
+					t.Errorf("%s, %v day %d: forecast %v from a series peaking at %v", c.name, k, h, f, top)
+				}
+			}
+		}
 	}
 }

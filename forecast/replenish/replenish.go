@@ -33,6 +33,20 @@
 //	             MOQ (itself rounded up to the case pack), at least one case
 //	otherwise no order.
 //
+// Three cases never order:
+//
+//   - an unknown stock position (Input.NoStockPosition: no inventory feed
+//     for the store-SKU). Unknown stock is not zero stock — planning from
+//     zero would order the whole order-up-to level every week. The line is
+//     a forecast and a recommended stock level (SS, ROP, OUT) with reason
+//     no_stock_position, and no quantity;
+//   - a zero forecast over the protection window (reason zero_forecast):
+//     the backtest error spread alone, or a minimum order of one case, is
+//     no reason to stock an item nobody is expected to buy;
+//   - a dead item (Input.Dead: it stopped selling, see the caller's
+//     definition): no safety stock, no order, reason dead_item, for the
+//     planner to decide on (delist, clear, or restart it by hand).
+//
 // Planned promotions enter as daily demand multipliers (Input.Uplift, from
 // forecast/promo): the forecast is multiplied day by day before all of
 // this, and the spread σ_P by the window's uplift U = D_P ÷ D_P(without
@@ -64,9 +78,17 @@ const (
 	// DefaultsUsed: some item-location parameter was missing and a default
 	// used (see Line.Defaulted).
 	DefaultsUsed
+	// NoStockPosition: the stock position is unknown (no inventory feed);
+	// the line recommends a stock level but orders nothing.
+	NoStockPosition
+	// ZeroForecast: no demand is forecast over the protection window; no
+	// order.
+	ZeroForecast
+	// DeadItem: the item stopped selling; no safety stock and no order.
+	DeadItem
 )
 
-var reasonNames = [...]string{"below_rop", "promo_uplift", "new_item", "defaults_used"}
+var reasonNames = [...]string{"below_rop", "promo_uplift", "new_item", "defaults_used", "no_stock_position", "zero_forecast", "dead_item"}
 
 // Strings returns the codes in the set, in a fixed order.
 func (r Reasons) Strings() []string {
@@ -246,6 +268,11 @@ type Input struct {
 	UpliftCV float64
 	// NewItem marks a forecast without a backtest (short history).
 	NewItem bool
+	// NoStockPosition: on hand, on order and allocated are unknown (the
+	// zeros above mean nothing). No order is suggested.
+	NoStockPosition bool
+	// Dead marks an item that stopped selling: no safety stock, no order.
+	Dead bool
 }
 
 // Line is a suggestion with its explanation. Quantities are units.
@@ -275,7 +302,8 @@ type Line struct {
 	// Allocated.
 	OnHand, OnOrder, Allocated, InventoryPosition int64
 	// WeeksOfCover is on hand ÷ (7·d); WeeksOfCoverAfter (IP + Qty) ÷
-	// (7·d); +Inf with no forecast demand.
+	// (7·d); +Inf with no forecast demand; NaN with an unknown stock
+	// position.
 	WeeksOfCover, WeeksOfCoverAfter float64
 	// PromoUplift is the window's uplift U = D_P ÷ D_P without the
 	// multipliers (1 when none).
@@ -368,11 +396,22 @@ func (p *Planner) Plan(in *Input) (Line, error) {
 		z = lossInverse((1 - sl) * q / sigma)
 	}
 	ss := max(z*sigma, 0)
+	if in.Dead {
+		ss = 0
+		ln.Reasons |= DeadItem
+	}
 	rop := dp + ss
 	out := rop + daily*p.cycle
 	ip := in.OnHand + in.OnOrder - in.Allocated
 	var qty int64
-	if float64(ip) <= rop {
+	switch {
+	case in.NoStockPosition:
+		ln.Reasons |= NoStockPosition
+		ip = 0
+	case in.Dead:
+	case !(dp > 0):
+		ln.Reasons |= ZeroForecast
+	case float64(ip) <= rop:
 		ln.Reasons |= BelowROP
 		need := int64(math.Ceil(out - float64(ip) - 1e-9))
 		qty = roundUp(max(need, 0), cp)
@@ -396,6 +435,10 @@ func (p *Planner) Plan(in *Input) (Line, error) {
 	ln.OnHand, ln.OnOrder, ln.Allocated, ln.InventoryPosition = in.OnHand, in.OnOrder, in.Allocated, ip
 	ln.WeeksOfCover = cover(float64(in.OnHand), daily)
 	ln.WeeksOfCoverAfter = cover(float64(ip+qty), daily)
+	if in.NoStockPosition {
+		ln.OnHand, ln.OnOrder, ln.Allocated = 0, 0, 0
+		ln.WeeksOfCover, ln.WeeksOfCoverAfter = math.NaN(), math.NaN()
+	}
 	ln.PromoUplift = uplift
 	return ln, nil
 }

@@ -131,6 +131,15 @@ func TestPlan(t *testing.T) {
 			in.OnHand, in.OnOrder = 0, 0
 			// 7·1 + 7·3 + 2·3 = 34.
 		}, 36, []string{"below_rop"}, nil, 0, 34, 0},
+		{"an unknown stock position recommends a level and orders nothing", func(in *Input) {
+			in.NoStockPosition, in.OnHand, in.OnOrder = true, 0, 0
+		}, 0, []string{"no_stock_position"}, nil, z95 * math.Sqrt(128), 70 + z95*math.Sqrt(128), 0},
+		{"a zero forecast orders nothing despite its error spread and MOQ", func(in *Input) {
+			in.Forecast, in.OnHand, in.OnOrder = flat(0, 28), 0, 0
+		}, 0, []string{"zero_forecast"}, nil, 0, 0, 0},
+		{"a dead item gets no safety stock and no order", func(in *Input) {
+			in.Forecast, in.Dead, in.OnHand, in.OnOrder, in.MOQ, in.CasePack = flat(0.01, 28), true, 0, 0, 0, 1
+		}, 0, []string{"dead_item"}, nil, 0, 0.07, 0},
 		{"a window σ replaces √P·σd", func(in *Input) { in.SigmaWindow = 10 },
 			// ROP = 70 + z·√200 = 93.26: 64 needed, 72 in cases.
 			72, []string{"below_rop"}, nil, z95 * math.Sqrt(100+100), 70 + z95*math.Sqrt(200), 0},
@@ -159,6 +168,9 @@ func TestPlan(t *testing.T) {
 			if got := ln.Defaulted.Strings(); !slices.Equal(got, c.defaulted) {
 				t.Errorf("defaulted %v; want %v", got, c.defaulted)
 			}
+			if in.Dead && ln.SafetyStock != 0 {
+				t.Errorf("safety stock %v for a dead item", ln.SafetyStock)
+			}
 			if c.ss != 0 && math.Abs(ln.SafetyStock-c.ss) > 1e-9 {
 				t.Errorf("safety stock %v; want %v", ln.SafetyStock, c.ss)
 			}
@@ -174,7 +186,11 @@ func TestPlan(t *testing.T) {
 			if ln.InventoryPosition != in.OnHand+in.OnOrder-in.Allocated {
 				t.Errorf("inventory position %d", ln.InventoryPosition)
 			}
-			if ln.DailyForecast > 0 {
+			if in.NoStockPosition {
+				if !math.IsNaN(ln.WeeksOfCover) || !math.IsNaN(ln.WeeksOfCoverAfter) {
+					t.Errorf("weeks of cover %v, %v with an unknown stock position", ln.WeeksOfCover, ln.WeeksOfCoverAfter)
+				}
+			} else if ln.DailyForecast > 0 {
 				if w := float64(in.OnHand) / (7 * ln.DailyForecast); math.Abs(ln.WeeksOfCover-w) > 1e-12 {
 					t.Errorf("weeks of cover %v; want %v", ln.WeeksOfCover, w)
 				}
@@ -259,6 +275,9 @@ func TestPlanRefusesBadInput(t *testing.T) {
 }
 
 func TestReasonAndParamNames(t *testing.T) {
+	if s := (NoStockPosition | ZeroForecast | DeadItem).String(); s != "no_stock_position,zero_forecast,dead_item" {
+		t.Errorf("reasons %q", s)
+	}
 	if s := (BelowROP | DefaultsUsed).String(); s != "below_rop,defaults_used" {
 		t.Errorf("reasons %q", s)
 	}
