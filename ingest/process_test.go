@@ -407,7 +407,10 @@ func TestIngestBacklogStaysWithinTheMemoryBudget(t *testing.T) {
 		// Delta snapshots. (The same backlog with a 512 MiB budget peaks at
 		// ~194 MiB.) Since rows reach parquet-go through its row path
 		// (lake/parquet.go: its typed path wrote absent optional values as
-		// empty strings) the peak here is 110–129 MiB, up from 91–99 MiB.
+		// empty strings) the peak here is 110–129 MiB, up from 91–99 MiB;
+		// 122–137 MiB over 35 runs with transparent huge pages "always" on
+		// a loaded machine (before buffer chunks grew from 32 rows, THP
+		// made it 544–977 MiB).
 		overhead = 128 << 20
 		dates    = 150
 	)

@@ -13,35 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shelflake/shelflake/schema"
+	"github.com/shelflake/shelflake/schema/sharedtest"
 )
-
-// onlineRetailFile returns ../shared/data/online-retail/online_retail.csv.gz
-// relative to the module root. Missing: skip, or fail under CI=true.
-func onlineRetailFile(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", "online-retail", "online_retail.csv.gz")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Online Retail export missing at %s (CI=true): %v", p, err)
-		}
-		t.Skipf("Online Retail export missing at %s: %v", p, err)
-	}
-	return p
-}
 
 func TestImportOnlineRetailToJSONLReconciles(t *testing.T) {
 	if testing.Short() {
@@ -49,7 +22,7 @@ func TestImportOnlineRetailToJSONLReconciles(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out, rej := filepath.Join(dir, "pos.jsonl"), filepath.Join(dir, "rejects.jsonl")
-	stdout, err := runCLI(t, context.Background(), "import", "--preset", "online-retail", onlineRetailFile(t), "--out", out, "--rejects", rej)
+	stdout, err := runCLI(t, context.Background(), "import", "--preset", "online-retail", sharedtest.OnlineRetail(t), "--out", out, "--rejects", rej)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,21 +49,11 @@ func loadExport(ctx context.Context, a *app, file string, m importer.Mapping, di
 	}
 	defer l.Close()
 
-	ictx, stopIngest := context.WithCancel(ctx)
-	defer stopIngest()
-	ing, err := ingest.New(ictx, ingest.Options{
-		Kafka:         ingest.Kafka{Brokers: []string{addr}},
-		Lake:          ingest.NewLake(l),
-		Group:         importGroup,
-		FlushInterval: time.Second,
-		Logger:        a.log.With("stage", "ingest"),
-		Registerer:    prometheus.NewRegistry(),
-	})
+	stopIngest, ingestDone, err := startIngester(ctx, a, addr, importGroup, l)
 	if err != nil {
 		return err
 	}
-	ingestDone := make(chan error, 1)
-	go func() { ingestDone <- ing.Run(ictx) }()
+	defer stopIngest()
 
 	ks, err := newKafkaSink(ctx, []string{addr})
 	if err != nil {
@@ -93,4 +83,25 @@ func loadExport(ctx context.Context, a *app, file string, m importer.Mapping, di
 		return fmt.Errorf("compact: %w", err)
 	}
 	return nil
+}
+
+// startIngester runs an in-process ingester of group, from the broker at
+// addr into l, until stop is called; done then receives Run's result.
+func startIngester(ctx context.Context, a *app, addr, group string, l *lake.Lake) (stop context.CancelFunc, done <-chan error, err error) {
+	ictx, stop := context.WithCancel(ctx)
+	ing, err := ingest.New(ictx, ingest.Options{
+		Kafka:         ingest.Kafka{Brokers: []string{addr}},
+		Lake:          ingest.NewLake(l),
+		Group:         group,
+		FlushInterval: time.Second,
+		Logger:        a.log.With("stage", "ingest"),
+		Registerer:    prometheus.NewRegistry(),
+	})
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- ing.Run(ictx) }()
+	return stop, ch, nil
 }

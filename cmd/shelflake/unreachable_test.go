@@ -13,12 +13,7 @@ import (
 // connections fails each short-lived command within seconds, with one line
 // that starts with the cause and no warnings before it.
 func TestUnreachableS3FailsAtOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	endpoint := "http://" + ln.Addr().String()
-	_ = ln.Close()
+	endpoint := "http://" + closedAddr(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	uri := "s3://lake/prefix?endpoint=" + endpoint + "&path_style=true"
@@ -55,12 +50,7 @@ func TestUnreachableS3FailsAtOnce(t *testing.T) {
 // TestUnreachableBrokersFailAtOnce: short-lived commands that produce to or
 // list Kafka fail within seconds naming the brokers and the cause.
 func TestUnreachableBrokersFailAtOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := closedAddr(t)
 	want := "cannot reach Kafka brokers " + addr + ": connection refused"
 	dir := t.TempDir()
 	for _, args := range [][]string{
@@ -83,4 +73,17 @@ func TestUnreachableBrokersFailAtOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closedAddr returns a loopback address nothing listens on: connections to
+// it are refused.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
 }

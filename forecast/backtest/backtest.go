@@ -287,18 +287,20 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 	}
 	res.Mean = meanLevels(res.Origins)
 	for _, m := range Methods {
-		res.MeanBias[m] = meanOver(res.Origins, func(o OriginResult) Score { return o.Bias[m] })
+		res.MeanBias[m] = meanFinite(res.Origins, func(o OriginResult) Score { return o.Bias[m] })
 	}
-	res.MeanJobBacktestRMSSE = meanOver(res.Origins, func(o OriginResult) Score { return o.JobBacktestRMSSE })
+	res.MeanJobBacktestRMSSE = meanFinite(res.Origins, func(o OriginResult) Score { return o.JobBacktestRMSSE })
 	res.ScoreSeconds = time.Since(t0).Seconds()
 	return res, nil
 }
 
-func meanOver(os []OriginResult, f func(OriginResult) Score) Score {
+// meanFinite is the mean of f over xs, leaving out NaN and infinite
+// values (NaN if none is left).
+func meanFinite[T any](xs []T, f func(T) Score) Score {
 	var sum float64
 	n := 0
-	for _, o := range os {
-		if v := float64(f(o)); !math.IsNaN(v) && !math.IsInf(v, 0) {
+	for _, x := range xs {
+		if v := float64(f(x)); !math.IsNaN(v) && !math.IsInf(v, 0) {
 			sum += v
 			n++
 		}

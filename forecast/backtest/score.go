@@ -272,9 +272,9 @@ func meanLevels(origins []OriginResult) []LevelScore {
 		ls := byLevel[name]
 		m := LevelScore{Level: name, WRMSSE: map[string]Score{}, MeanRMSSE: map[string]Score{}}
 		for _, meth := range Methods {
-			m.WRMSSE[meth] = meanScore(ls, func(l LevelScore) Score { return l.WRMSSE[meth] })
+			m.WRMSSE[meth] = meanFinite(ls, func(l LevelScore) Score { return l.WRMSSE[meth] })
 			if name != LevelAll {
-				m.MeanRMSSE[meth] = meanScore(ls, func(l LevelScore) Score { return l.MeanRMSSE[meth] })
+				m.MeanRMSSE[meth] = meanFinite(ls, func(l LevelScore) Score { return l.MeanRMSSE[meth] })
 			}
 		}
 		if name == LevelAll {
@@ -287,19 +287,4 @@ func meanLevels(origins []OriginResult) []LevelScore {
 		out = append(out, m)
 	}
 	return out
-}
-
-func meanScore(ls []LevelScore, f func(LevelScore) Score) Score {
-	var sum float64
-	n := 0
-	for _, l := range ls {
-		if v := float64(f(l)); !math.IsNaN(v) && !math.IsInf(v, 0) {
-			sum += v
-			n++
-		}
-	}
-	if n == 0 {
-		return Score(math.NaN())
-	}
-	return Score(sum / float64(n))
 }

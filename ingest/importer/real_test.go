@@ -7,47 +7,18 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/shelflake/shelflake/schema"
+	"github.com/shelflake/shelflake/schema/sharedtest"
 	"github.com/shelflake/shelflake/schema/world"
 )
-
-// onlineRetail returns the path of ../shared/data/online-retail/
-// online_retail.csv.gz relative to the module root (the directory holding
-// go.mod). Missing: skip, or fail under CI=true.
-func onlineRetail(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", "online-retail", "online_retail.csv.gz")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Online Retail export missing at %s (CI=true): %v", p, err)
-		}
-		t.Skipf("Online Retail export missing at %s: %v", p, err)
-	}
-	return p
-}
 
 func TestImportOnlineRetailReconcilesAndEveryRecordDecodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads the 541,909-row export")
 	}
-	f, err := os.Open(onlineRetail(t))
+	f, err := os.Open(sharedtest.OnlineRetail(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,34 +19,13 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/shelflake/shelflake/lake/objstore"
+	"github.com/shelflake/shelflake/schema/sharedtest"
 )
 
-// goldenDir returns ../shared/delta-golden relative to the module root (the
-// directory holding go.mod). Missing: skip, or fail under CI=true.
+// goldenDir returns ../shared/delta-golden (see sharedtest.Path).
 func goldenDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	g := filepath.Join(dir, "..", "shared", "delta-golden")
-	if _, err := os.Stat(filepath.Join(g, "snapshot-data0")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("golden Delta tables missing at %s (CI=true): %v", g, err)
-		}
-		t.Skipf("golden Delta tables missing at %s: %v", g, err)
-	}
-	return g
+	return filepath.Dir(sharedtest.Path(t, "delta-golden", "snapshot-data0"))
 }
 
 // goldenTable opens a golden table read-only through a local bucket rooted
