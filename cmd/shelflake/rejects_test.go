@@ -55,6 +55,22 @@ func TestRejectsReplayRoutesPromotionsByTheirTopic(t *testing.T) {
 	if _, err := dt.Commit(ctx, snap, delta.Txn{Adds: adds}); err != nil {
 		t.Fatal(err)
 	}
+	// The promotions table has committed past the rejected offsets (a
+	// replay only takes what ingest has passed in the data table).
+	ptab, err := l.Table(ctx, schema.TablePromotions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := ptab.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ptab.Commit(ctx, base, delta.Txn{Fences: []delta.FenceRange{
+		{AppID: ingest.AppID(ingest.DefaultGroup, schema.TopicPromotion, 0), From: 0, To: 10, First: true},
+		{AppID: ingest.AppID(ingest.DefaultGroup, renamed, 1), From: 0, To: 10, First: true},
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	l.Close()
 
 	steps := []struct {
