@@ -139,6 +139,9 @@ type Ingester struct {
 	// the partitions rewound to what the lake holds.
 	needRewind  bool
 	pausedParts map[string][]int32
+	// gapChecks are the assignments whose offsets checkGaps has yet to
+	// compare with the brokers' logs.
+	gapChecks []map[tp]lakeOffsets
 
 	posBuf *buffer[schema.PosLineRow]
 	invBuf *buffer[schema.InventoryRow]
@@ -312,13 +315,15 @@ func (i *Ingester) Run(ctx context.Context) error {
 	if err := i.waitForBrokers(ctx); err != nil {
 		return nil // canceled before the brokers answered: nothing to flush
 	}
+	// Before the client: it starts joining the group at once, and the
+	// group's callbacks start flushes under jobCtx.
+	i.jobCtx, i.stop = context.WithCancel(context.WithoutCancel(ctx))
+	defer i.stop()
 	cl, err := kgo.NewClient(i.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	i.cl = cl
-	i.jobCtx, i.stop = context.WithCancel(context.WithoutCancel(ctx))
-	defer i.stop()
 	i.log.Info("ingest starting", "brokers", i.o.Kafka.Brokers, "group", i.o.Group,
 		"flush_interval", i.o.FlushInterval, "max_buffer_bytes", i.o.MaxBufferBytes)
 	listDone := make(chan struct{})
@@ -414,7 +419,12 @@ func (i *Ingester) loop(ctx context.Context) {
 			i.sealIdleLocked(now)
 		}
 		rewind := i.needRewind
+		checks := i.gapChecks
+		i.gapChecks = nil
 		i.mu.Unlock()
+		for _, c := range checks {
+			go i.checkGaps(i.jobCtx, c)
+		}
 
 		if rewind {
 			i.rewind(ctx)
@@ -746,8 +756,9 @@ func (i *Ingester) adjustOffsets(ctx context.Context, offsets map[string]map[int
 			resumes[tp{topic, p}] = lakeOffsets{resume: ps.resume(), held: max(ps.pos[0].committed, ps.pos[1].committed)}
 		}
 	}
-	// Off the group's callback: the check only reports.
-	go i.checkGaps(i.jobCtx, resumes)
+	// The poll loop runs the check (it only reports), off the group's
+	// callback and once the client is set.
+	i.gapChecks = append(i.gapChecks, resumes)
 	return out, nil
 }
 
