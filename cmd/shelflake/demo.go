@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -578,23 +577,4 @@ func demoForecast(ctx context.Context, a *app, l *lake.Lake, w *world.World, out
 	fmt.Fprintf(a.stdout, "accuracy   WRMSSE on the last 28 days vs true demand: ours %.3f, seasonal naive %.3f (%.0f%% better), best simple method %s %.3f (%.1f%% better)\n",
 		ours, naive, 100*(1-ours/naive), bestName, best, 100*(1-ours/best))
 	return nil
-}
-
-// formatTotals turns a JSON object of currency → exact amount into
-// "8503.7993 USD + 1820.3388 GBP", in currency order.
-func formatTotals(js string) string {
-	var m map[string]string
-	if err := json.Unmarshal([]byte(js), &m); err != nil || len(m) == 0 {
-		return js
-	}
-	cur := make([]string, 0, len(m))
-	for c := range m {
-		cur = append(cur, c)
-	}
-	sort.Strings(cur)
-	parts := make([]string, len(cur))
-	for i, c := range cur {
-		parts[i] = m[c] + " " + c
-	}
-	return strings.Join(parts, " + ")
 }
