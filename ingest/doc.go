@@ -123,7 +123,10 @@
 // a partition and after they happen, so a partition is complete up to the
 // later of eventTime and drainedAt, minus the producers' allowed lateness; a
 // table is complete up to the minimum of that over its partitions (a quiet
-// partition does not hold it back: it is drained). Watermarks reads them
+// partition does not hold it back: it is drained), and never later than the
+// newest event time the table holds. "Complete up to" is an event time, never
+// the wall clock: a table whose newest event is last May and whose
+// partitions are all drained is complete up to that event, not up to today. Watermarks reads them
 // back, one row per table, topic and partition (commit metadata surfaced as
 // a table; `shelflake ingest watermarks` prints it), and Complete folds them.
 //

@@ -61,7 +61,7 @@ const AllGroups = ""
 // time committed (from the commits' commitInfo, read newest first). Under
 // the producers' per-partition ordering, a table is complete for a
 // partition up to EventTime minus the allowed lateness; Complete folds that
-// over partitions. It only reads: a table the lake does not have yet has
+// over partitions, in event time. It only reads: a table the lake does not have yet has
 // no watermarks (and is not created).
 func Watermarks(ctx context.Context, l *lake.Lake, group string) ([]Watermark, error) {
 	var out []Watermark
@@ -215,29 +215,60 @@ func MarkDrained(ws []Watermark, ends map[string]map[int32]int64, at time.Time) 
 }
 
 // Complete returns, per table, the event time up to which the table is
-// complete: the minimum over its partitions of the later of their newest
-// event time and the time they were last drained, minus lateness (how late
-// producers may send an event). A table with a partition that has neither
-// is left out.
+// complete: the newest event time T such that every partition of the table
+// has committed every record with an event time ≤ T it will ever receive.
+// It is an event time only, never a reading of the wall clock:
+//
+//   - a partition not known to be drained is complete up to its newest
+//     event time minus lateness (how late producers may send an event):
+//     records arrive in event-time order per partition, up to lateness;
+//   - a drained partition has committed everything it received; what it
+//     receives later happens after DrainedAt, so it is complete up to the
+//     later of its newest event time and DrainedAt, minus lateness (a quiet
+//     partition does not hold its table back);
+//   - the table is complete up to the minimum of those over its partitions,
+//     but never later than the newest event time it holds (the maximum of
+//     its partitions' EventTime): a table whose newest event is last May is
+//     not complete up to today, however recently it was drained.
+//
+// A table with a partition that has neither event time nor drain, or with
+// no event time at all (rejects), is left out.
 func Complete(ws []Watermark, lateness time.Duration) map[string]time.Time {
-	out := map[string]time.Time{}
-	unknown := map[string]bool{}
+	type fold struct {
+		upTo, newest time.Time
+		unknown      bool
+	}
+	tables := map[string]*fold{}
 	for _, w := range ws {
+		f := tables[w.Table]
+		if f == nil {
+			f = &fold{}
+			tables[w.Table] = f
+		}
+		if w.EventTime.After(f.newest) {
+			f.newest = w.EventTime
+		}
 		upTo := w.EventTime
 		if w.DrainedAt.After(upTo) {
 			upTo = w.DrainedAt
 		}
 		if upTo.IsZero() {
-			unknown[w.Table] = true
+			f.unknown = true
 			continue
 		}
-		t := upTo.Add(-lateness)
-		if cur, ok := out[w.Table]; !ok || t.Before(cur) {
-			out[w.Table] = t
+		if t := upTo.Add(-lateness); f.upTo.IsZero() || t.Before(f.upTo) {
+			f.upTo = t
 		}
 	}
-	for t := range unknown {
-		delete(out, t)
+	out := map[string]time.Time{}
+	for table, f := range tables {
+		if f.unknown || f.newest.IsZero() {
+			continue
+		}
+		out[table] = f.upTo
+		if f.newest.Before(f.upTo) {
+			out[table] = f.newest
+		}
 	}
 	return out
 }

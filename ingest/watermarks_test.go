@@ -48,6 +48,24 @@ func TestCompleteTakesTheSlowestPartition(t *testing.T) {
 			want: map[string]time.Time{"item_locations": t0},
 		},
 		{
+			name: "drained partitions whose events are in the past: the newest event, not the drain time",
+			ws: []Watermark{
+				{Table: "pos_lines", Topic: "pos", Partition: 0, Offset: 10, EventTime: t0.Add(-24 * h), DrainedAt: t0.Add(200 * 24 * h)},
+				{Table: "pos_lines", Topic: "pos", Partition: 1, Offset: 10, EventTime: t0, DrainedAt: t0.Add(200 * 24 * h)},
+			},
+			lateness: h,
+			want:     map[string]time.Time{"pos_lines": t0},
+		},
+		{
+			name: "a drained partition with no event (rejects) gives its table no event time",
+			ws: []Watermark{
+				{Table: "rejects", Topic: "pos", Partition: 0, Offset: 10, DrainedAt: t0},
+				{Table: "item_locations", Topic: "il", Partition: 0, Offset: 3, DrainedAt: t0.Add(100 * 24 * h)},
+				{Table: "item_locations", Topic: "il", Partition: 1, Offset: 3, EventTime: t0.Add(-h), DrainedAt: t0.Add(100 * 24 * h)},
+			},
+			want: map[string]time.Time{"item_locations": t0.Add(-h)},
+		},
+		{
 			name: "the brokers' end offsets mark quiet partitions drained",
 			ws: []Watermark{
 				{Table: "pos_lines", Topic: "pos", Partition: 0, Offset: 10, EventTime: t0},

@@ -57,3 +57,17 @@ func isCurrency(code []byte) bool {
 	}
 	return false
 }
+
+// MinorUnits returns how many decimal digits code's minor unit has (ISO
+// 4217's exponent): 0 for JPY, KRW, CLP, ...; 3 for BHD, KWD, TND, ...; 2
+// otherwise (EUR, USD, GBP and most others, and unknown codes).
+func MinorUnits(code string) int {
+	switch code {
+	case "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
+		"UGX", "VND", "VUV", "XAF", "XOF", "XPF":
+		return 0
+	case "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND":
+		return 3
+	}
+	return 2
+}

@@ -142,3 +142,46 @@ func ParseMoney(b []byte) (Money, error) {
 // MaxMoney is the largest amount DECIMAL(18,4) holds (18 digits, four of
 // them fractional); decoders refuse amounts beyond ±MaxMoney.
 const MaxMoney Money = 999_999_999_999_999_999
+
+// Format formats m for a person in currency: rounded half away from zero
+// to the currency's minor units (MinorUnits), with thousands separated by
+// commas, then the code: 9596.2886 in EUR is "9,596.29 EUR", 120450 in JPY
+// "120,450 JPY". It is for display only; m.String() stays exact.
+func (m Money) Format(currency string) string {
+	digits := MinorUnits(currency)
+	step := int64(moneyUnit)
+	for range digits {
+		step /= 10
+	}
+	v := int64(m)
+	neg := v < 0
+	if neg {
+		v = -v // −2^63 cannot occur: ParseMoney refuses it.
+	}
+	v = (v + step/2) / step // in minor units, rounded half away from zero
+	scale := int64(1)
+	for range digits {
+		scale *= 10
+	}
+	whole := strconv.FormatInt(v/scale, 10)
+	b := make([]byte, 0, len(whole)+len(whole)/3+digits+6)
+	if neg && v != 0 {
+		b = append(b, '-')
+	}
+	for i := range len(whole) {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, whole[i])
+	}
+	if digits > 0 {
+		frac := strconv.FormatInt(v%scale+scale, 10) // a leading 1 keeps the zeros
+		b = append(b, '.')
+		b = append(b, frac[1:]...)
+	}
+	if currency != "" {
+		b = append(b, ' ')
+		b = append(b, currency...)
+	}
+	return string(b)
+}

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -50,8 +50,13 @@ func newDemoCmd(a *app) *cobra.Command {
 world into it while ingest writes the lake in <dir>/lake, then runs the later
 stages and prints a summary and the shelflake sql line to explore the result.
 
-Rerunning is safe: a finished demo directory is started clean; an interrupted
-one resumes from what its broker and lake hold.`,
+Rerunning is safe: a finished demo directory is started clean; one interrupted
+after its world was generated resumes from what its broker and lake hold; one
+interrupted while generating starts clean (generation does not resume).
+
+On a terminal the logs go to <dir>/demo.log (its path is printed) so that the
+progress bars and the summary stay readable; --log-level debug keeps them on
+stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), a, o)
@@ -84,27 +89,32 @@ func runDemo(ctx context.Context, a *app, o demoOpts) error {
 		return err
 	}
 	statePath := filepath.Join(dir, "demo.json")
-	var st demoState
-	resume := false
-	if b, err := os.ReadFile(statePath); err == nil && json.Unmarshal(b, &st) == nil &&
-		!o.fresh && !st.Finished && st.Generated && st.Config == cfg {
-		resume = true
+	var prev *demoState
+	if b, err := os.ReadFile(statePath); err == nil {
+		var st demoState
+		if json.Unmarshal(b, &st) == nil {
+			prev = &st
+		}
 	}
+	_, statErr := os.Stat(dir)
+	resume, msg := demoStart(dir, prev, statErr == nil, o.fresh, cfg)
+	fmt.Fprintln(a.stdout, msg)
+	st := demoState{Config: cfg}
 	if resume {
-		fmt.Fprintf(a.stdout, "resuming the interrupted demo in %s\n", dir)
-	} else {
-		if _, err := os.Stat(dir); err == nil {
-			fmt.Fprintf(a.stdout, "starting clean in %s (removing the previous demo)\n", dir)
-		} else {
-			fmt.Fprintf(a.stdout, "starting in %s\n", dir)
-		}
-		if err := removeDemoDir(dir); err != nil {
-			return err
-		}
-		st = demoState{Config: cfg}
+		st = *prev
+	} else if err := removeDemoDir(dir); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	logPath, closeLog, err := a.demoLogs(dir)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	if logPath != "" {
+		fmt.Fprintf(a.stdout, "logs       %s (--log-level debug shows them here)\n", logPath)
 	}
 	saveState := func() error {
 		b, _ := json.MarshalIndent(st, "", "  ")
@@ -192,16 +202,19 @@ func runDemo(ctx context.Context, a *app, o demoOpts) error {
 	if err != nil {
 		return err
 	}
+	filesBefore, err := liveFiles(ctx, l, schema.Tables())
+	if err != nil {
+		return err
+	}
 	rep, err := cp.Pass(ctx)
 	if err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}
-	if len(rep.Tasks) == 0 {
-		fmt.Fprintf(a.stdout, "compact    no partition had small files to merge; ")
-	} else {
-		fmt.Fprintf(a.stdout, "compact    %d files -> %d (%d rows); ", rep.FilesBefore, rep.FilesAfter, rep.RowsOut)
+	filesAfter, err := liveFiles(ctx, l, schema.Tables())
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(a.stdout, "unified tables built in %s\n", rep.Duration.Round(time.Millisecond))
+	fmt.Fprintln(a.stdout, compactLine(rep, filesBefore, filesAfter))
 
 	// 5. The weekly forecast as of the day after the world's last business
 	// date, and its write-back to a local outbox (JSON documents).
@@ -224,6 +237,91 @@ func runDemo(ctx context.Context, a *app, o demoOpts) error {
 	fmt.Fprintf(a.stdout, "\ndone in %s. Explore the lake with:\n  go run -tags duckdb_arrow ./cmd/shelflake sql --lake %s\n",
 		time.Since(began).Round(100*time.Millisecond), lakeDir)
 	return nil
+}
+
+// demoStart decides whether the demo in dir resumes and says so: prev is
+// the state the last run left (nil: none), exists whether dir exists. Only
+// a demo interrupted after its world was generated and streamed resumes
+// (the broker's log and the lake hold it); generation itself does not.
+func demoStart(dir string, prev *demoState, exists, fresh bool, cfg world.Config) (resume bool, msg string) {
+	switch {
+	case prev == nil && !exists:
+		return false, "starting in " + dir
+	case prev == nil || prev.Finished:
+		return false, "starting clean in " + dir + " (removing the previous demo)"
+	case fresh:
+		return false, "starting clean in " + dir + " (--fresh: removing the interrupted demo)"
+	case prev.Config != cfg:
+		return false, "starting clean in " + dir + " (the interrupted demo generated another world: removing it)"
+	case !prev.Generated:
+		return false, "starting clean in " + dir + " (the previous demo was interrupted while generating its world, which does not resume: removing it)"
+	}
+	return true, "resuming the interrupted demo in " + dir + " from its broker's log and lake"
+}
+
+// demoLogFile is where the demo's logs go when stderr is a terminal.
+const demoLogFile = "demo.log"
+
+// demoLogs sends a's logs to dir/demo.log (appending) when stderr is a
+// terminal and the log level is not debug, so that log lines do not break
+// into the progress bars and the summary. It returns the file's path ("":
+// logs stay on stderr) and what closes it.
+func (a *app) demoLogs(dir string) (string, func() error, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(a.logLevel)); err != nil {
+		return "", nil, fmt.Errorf("--log-level %q: %w", a.logLevel, err)
+	}
+	if lv <= slog.LevelDebug || !a.stderrIsTerminal() {
+		return "", func() error { return nil }, nil
+	}
+	path := filepath.Join(dir, demoLogFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return "", nil, fmt.Errorf("demo log: %w", err)
+	}
+	l, err := newLogger(f, a.logLevel, a.logFormat)
+	if err != nil {
+		f.Close()
+		return "", nil, err
+	}
+	a.log = l
+	return path, f.Close, nil
+}
+
+// liveFiles counts the data files of tables' latest snapshots: what the
+// summary's files column shows.
+func liveFiles(ctx context.Context, l *lake.Lake, tables []*schema.Table) (int, error) {
+	n := 0
+	for _, t := range tables {
+		dt, err := l.Table(ctx, t)
+		if err != nil {
+			return 0, fmt.Errorf("files of %s: %w", t.Name, err)
+		}
+		snap, err := dt.Snapshot(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("files of %s: %w", t.Name, err)
+		}
+		n += snap.NumFiles()
+	}
+	return n, nil
+}
+
+// compactLine summarises a compaction pass over the raw tables, which held
+// before files and after it after (their sum in the summary's files
+// column), and the unified build that followed, each with its own duration.
+func compactLine(rep compact.Report, before, after int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "compact    raw tables %d files -> %d", before, after)
+	if len(rep.Tasks) == 0 {
+		b.WriteString(" (no partition had small files to merge)")
+	} else {
+		fmt.Fprintf(&b, " (%d partitions merged: %d files into %d, %d rows)", len(rep.Tasks), rep.FilesBefore, rep.FilesAfter, rep.RowsOut)
+	}
+	fmt.Fprintf(&b, " in %s", rep.Duration.Round(time.Millisecond))
+	if rep.Unified != nil {
+		fmt.Fprintf(&b, "; unified tables built in %s", rep.Unified.Duration.Round(time.Millisecond))
+	}
+	return b.String()
 }
 
 // demoGroup is the demo ingester's consumer group.
@@ -479,23 +577,4 @@ func demoForecast(ctx context.Context, a *app, l *lake.Lake, w *world.World, out
 	fmt.Fprintf(a.stdout, "accuracy   WRMSSE on the last 28 days vs true demand: ours %.3f, seasonal naive %.3f (%.0f%% better), best simple method %s %.3f (%.1f%% better)\n",
 		ours, naive, 100*(1-ours/naive), bestName, best, 100*(1-ours/best))
 	return nil
-}
-
-// formatTotals turns a JSON object of currency → exact amount into
-// "8503.7993 USD + 1820.3388 GBP", in currency order.
-func formatTotals(js string) string {
-	var m map[string]string
-	if err := json.Unmarshal([]byte(js), &m); err != nil || len(m) == 0 {
-		return js
-	}
-	cur := make([]string, 0, len(m))
-	for c := range m {
-		cur = append(cur, c)
-	}
-	sort.Strings(cur)
-	parts := make([]string, len(cur))
-	for i, c := range cur {
-		parts[i] = m[c] + " " + c
-	}
-	return strings.Join(parts, " + ")
 }

@@ -256,12 +256,12 @@ func printForecastReport(a *app, r forecastReport) {
 	fmt.Fprintf(a.stdout, "forecast as of %s: run %s %s\n", run.AsOf, run.RunID, state)
 	fmt.Fprintf(a.stdout, "  %d series (%d selected by backtest, %d short history, %d without demand), %d model fits\n",
 		run.Series, run.Selected, run.ShortHistory, run.NoDemand, run.Fits)
-	fmt.Fprintf(a.stdout, "  models chosen: %s\n", run.ModelsChosen)
+	fmt.Fprintf(a.stdout, "  models chosen: %s\n", formatModels(run.ModelsChosen))
 	if run.WeightedBacktestRMSSE != nil {
 		fmt.Fprintf(a.stdout, "  backtest RMSSE: %.4f weighted by revenue\n", *run.WeightedBacktestRMSSE)
 	}
 	fmt.Fprintf(a.stdout, "  %d order lines in %d suggested purchase orders, %d units, cost %s; %d lines used defaults\n",
-		run.Lines, run.Documents, run.TotalUnits, run.TotalCost, run.DefaultsUsed)
+		run.Lines, run.Documents, run.TotalUnits, formatTotals(run.TotalCost), run.DefaultsUsed)
 	if len(r.Timings) > 0 {
 		stages := make([]string, 0, len(r.Timings))
 		for k := range r.Timings {
@@ -277,6 +277,61 @@ func printForecastReport(a *app, r forecastReport) {
 	if r.Writeback != nil {
 		printWriteback(a, *r.Writeback)
 	}
+}
+
+// formatTotals turns the run's JSON object of currency → exact amount into
+// "8,503.80 USD + 1,820.34 GBP" (each in its minor units, in currency
+// order), "none" when empty; text it cannot read is returned as it is.
+func formatTotals(js string) string {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(js), &m); err != nil {
+		return js
+	}
+	if len(m) == 0 {
+		return "none"
+	}
+	cur := make([]string, 0, len(m))
+	for c := range m {
+		cur = append(cur, c)
+	}
+	sort.Strings(cur)
+	parts := make([]string, len(cur))
+	for i, c := range cur {
+		amount, err := schema.ParseMoney([]byte(strings.Trim(string(m[c]), `"`)))
+		if err != nil {
+			return js
+		}
+		parts[i] = amount.Format(c)
+	}
+	return strings.Join(parts, " + ")
+}
+
+// formatModels turns the run's JSON object of model → series into
+// "croston_sba 12, ses 7": most series first, then by name; "none" when
+// empty; text it cannot read is returned as it is.
+func formatModels(js string) string {
+	var m map[string]int
+	if err := json.Unmarshal([]byte(js), &m); err != nil {
+		return js
+	}
+	if len(m) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if m[names[i]] != m[names[j]] {
+			return m[names[i]] > m[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %d", n, m[n])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func printWriteback(a *app, wr writeback.Report) {

@@ -71,7 +71,7 @@ func TestForecastCommandRunsOnceAndWritesBackOnce(t *testing.T) {
 		t.Errorf("runs: %+v then %+v", first.Run, second.Run)
 	}
 	docs := int(first.Run.Documents)
-	if docs == 0 || first.Writeback == nil || first.Writeback.ByChannel["http"].Accepted != docs || first.Writeback.ByChannel["file"].Accepted != docs {
+	if docs == 0 || first.Writeback == nil || first.Writeback.ByChannel["http"].Accepted != docs || first.Writeback.ByChannel["file:"+outbox].Accepted != docs {
 		t.Fatalf("first write-back of %d documents: %+v", docs, first.Writeback)
 	}
 	if second.Writeback.Accepted != 0 || second.Writeback.AlreadyAccepted != 2*docs || len(erp.Accepted()) != docs {

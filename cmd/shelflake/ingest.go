@@ -257,7 +257,9 @@ func newWatermarksCmd(a *app) *cobra.Command {
 the consumer group, the offset the table holds every record below (its Delta
 txn version) and the newest event time committed (from the commits'
 commitInfo). A table is complete up to the minimum of those event times over
-its partitions, minus how late producers may send an event (--lateness):
+its partitions (a partition consumed to its end does not hold it back), minus
+how late producers may send an event (--lateness), and never later than the
+newest event the table holds: an event time, never the wall clock. It says
 whether yesterday is final.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

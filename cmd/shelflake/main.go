@@ -40,10 +40,27 @@ type app struct {
 	logLevel       string
 	logFormat      string
 	log            *slog.Logger
+	// stderrTerminal, when set, says whether stderr is a terminal instead of
+	// asking the OS (tests).
+	stderrTerminal func() bool
+}
+
+// stderrIsTerminal reports whether a.stderr is a terminal: progress bars go
+// there, and the demo then writes its logs to a file.
+func (a *app) stderrIsTerminal() bool {
+	if a.stderrTerminal != nil {
+		return a.stderrTerminal()
+	}
+	return isTerminal(a.stderr)
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdout: stdout, stderr: stderr}
+	return newRoot(&app{stdout: stdout, stderr: stderr})
+}
+
+// newRoot is the root command of app a.
+func newRoot(a *app) *cobra.Command {
+	stdout, stderr := a.stdout, a.stderr
 	root := &cobra.Command{
 		Use:   "shelflake",
 		Short: "Retail POS and ERP feeds into a Delta lake, and replenishment back to the ERP",

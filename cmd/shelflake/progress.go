@@ -27,7 +27,7 @@ type progress struct {
 // newProgress starts reporting a job of total units (0 if unknown).
 func (a *app) newProgress(label, unit string, total int64) *progress {
 	p := &progress{log: a.log, label: label, unit: unit, total: total, start: time.Now(), every: 5 * time.Second}
-	if isTerminal(a.stderr) {
+	if a.stderrIsTerminal() {
 		p.w = a.stderr
 		p.every = 100 * time.Millisecond
 	}

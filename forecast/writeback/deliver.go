@@ -42,7 +42,8 @@ type Result struct {
 // never doubled: the receiver deduplicates by key, so a resend after a lost
 // acknowledgement is harmless. Send is called from one goroutine at a time.
 type Channel interface {
-	// Name is the channel's name in erp_writeback_log: http, kafka, file.
+	// Name is the channel's name in erp_writeback_log: http, kafka,
+	// file:/abs/dir (one name per outbox directory).
 	Name() string
 	Send(ctx context.Context, docs []Outgoing) []Result
 }

@@ -17,19 +17,26 @@ import (
 // .csv, each written to a temporary name, synced and renamed into place.
 type FileChannel struct{ dir string }
 
-// NewFileChannel returns a channel writing under dir (created if missing).
+// NewFileChannel returns a channel writing under dir (created if missing;
+// made absolute).
 func NewFileChannel(dir string) (*FileChannel, error) {
 	if dir == "" {
 		return nil, errors.New("file write-back: no directory")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
 		return nil, fmt.Errorf("file write-back: %w", err)
 	}
-	return &FileChannel{dir: dir}, nil
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("file write-back: %w", err)
+	}
+	return &FileChannel{dir: abs}, nil
 }
 
-// Name implements Channel.
-func (f *FileChannel) Name() string { return "file" }
+// Name implements Channel: "file:" and the absolute directory, so that a
+// document accepted into one outbox directory is not counted as delivered
+// to another (erp_writeback_log records it under that name).
+func (f *FileChannel) Name() string { return "file:" + f.dir }
 
 // FileName returns the base name (without extension) of d's files.
 func FileName(d *Document) string {

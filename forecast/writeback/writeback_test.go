@@ -555,15 +555,56 @@ func TestFileWriteBackWritesJSONAndCSVOnce(t *testing.T) {
 	}
 }
 
-func TestRetryDeliversTheDocumentsOfCompletedRuns(t *testing.T) {
+// TestRetryToANewOutboxWritesThere: documents accepted into one outbox
+// directory are not delivered to another: a retry with a new --outbox
+// writes every document there, once.
+func TestRetryToANewOutboxWritesThere(t *testing.T) {
 	ctx := t.Context()
 	l := openLake(t)
-	docs := testDocs(t, 6)
-	if err := writeback.PutDocuments(ctx, l.Bucket(), asOf, "run-1", docs); err != nil {
-		t.Fatal(err)
+	docs := testDocs(t, 4)
+	putCompletedRun(t, l, docs)
+	retry := func(dir string) writeback.Report {
+		t.Helper()
+		ch, err := writeback.NewFileChannel(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := writeback.New(l, writeback.Options{Channels: []writeback.Channel{ch}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := d.Retry(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
 	}
-	// Documents of an incomplete run (no forecast_runs row) are not sent.
-	if err := writeback.PutDocuments(ctx, l.Bucket(), asOf+7, "run-2", testDocs(t, 2)); err != nil {
+	first, second := t.TempDir(), t.TempDir()
+	for _, c := range []struct {
+		dir              string
+		accepted, before int
+	}{{first, 4, 0}, {second, 4, 0}, {second, 0, 4}} {
+		rep := retry(c.dir)
+		if rep.Accepted != c.accepted || rep.AlreadyAccepted != c.before {
+			t.Errorf("retry to %s: %d accepted, %d already; want %d and %d", c.dir, rep.Accepted, rep.AlreadyAccepted, c.accepted, c.before)
+		}
+	}
+	for _, doc := range docs {
+		if _, err := os.Stat(filepath.Join(second, "dt="+asOf.String(), writeback.FileName(doc)+".json")); err != nil {
+			t.Errorf("not written to the new outbox: %v", err)
+		}
+	}
+	if got := latest(t, l, "file:"+second); len(got) != len(docs) {
+		t.Errorf("write-back log holds %d documents for channel file:%s, want %d", len(got), second, len(docs))
+	}
+}
+
+// putCompletedRun stores docs as the documents of run-1 of asOf and
+// records run-1 in forecast_runs, as a completed forecast run does.
+func putCompletedRun(t *testing.T, l *lake.Lake, docs []*writeback.Document) {
+	t.Helper()
+	ctx := t.Context()
+	if err := writeback.PutDocuments(ctx, l.Bucket(), asOf, "run-1", docs); err != nil {
 		t.Fatal(err)
 	}
 	tbl := schema.TableForecastRuns()
@@ -580,6 +621,17 @@ func TestRetryDeliversTheDocumentsOfCompletedRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := dt.Commit(ctx, snap, delta.Txn{Adds: adds}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRetryDeliversTheDocumentsOfCompletedRuns(t *testing.T) {
+	ctx := t.Context()
+	l := openLake(t)
+	docs := testDocs(t, 6)
+	putCompletedRun(t, l, docs)
+	// Documents of an incomplete run (no forecast_runs row) are not sent.
+	if err := writeback.PutDocuments(ctx, l.Bucket(), asOf+7, "run-2", testDocs(t, 2)); err != nil {
 		t.Fatal(err)
 	}
 	erp := erptest.New(erptest.Options{})

@@ -112,17 +112,22 @@ func (b *builder) sources(ctx context.Context) ([]Source, error) {
 	return out, nil
 }
 
-// fold sets a source's watermark summary from Options.Watermarks: the
-// table is complete up to the minimum over its partitions of the later of
-// event time and drained time, minus the lateness.
+// fold sets a source's watermark summary from Options.Watermarks, by the
+// rule of ingest.Complete: the table is complete up to the minimum over its
+// partitions of the later of event time and drained time, minus the
+// lateness, and never later than the newest event time of its partitions
+// (an event time, never the wall clock a partition was drained at).
 func (b *builder) fold(src *Source) {
-	var upTo time.Time
+	var upTo, newest time.Time
 	unknown := false
 	for _, w := range b.o.Watermarks {
 		if w.Table != src.Table {
 			continue
 		}
 		src.Partitions++
+		if w.EventTime.After(newest) {
+			newest = w.EventTime
+		}
 		t := w.EventTime
 		if w.DrainedAt.After(t) {
 			t = w.DrainedAt
@@ -131,12 +136,16 @@ func (b *builder) fold(src *Source) {
 			unknown = true
 			continue
 		}
-		if upTo.IsZero() || t.Before(upTo) {
+		if t = t.Add(-b.o.Lateness); upTo.IsZero() || t.Before(upTo) {
 			upTo = t
 		}
 	}
-	if !unknown && !upTo.IsZero() {
-		src.CompleteUpTo = upTo.Add(-b.o.Lateness)
+	if unknown || upTo.IsZero() || newest.IsZero() {
+		return
+	}
+	src.CompleteUpTo = upTo
+	if newest.Before(upTo) {
+		src.CompleteUpTo = newest
 	}
 }
 

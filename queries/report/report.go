@@ -201,8 +201,9 @@ type Source struct {
 	NewestIngested time.Time
 	// Partitions counts the source partitions with a watermark; CompleteUpTo
 	// is the minimum over them of the later of event time and drained time,
-	// minus Options.Lateness (zero when a partition has neither, or without
-	// watermarks).
+	// minus Options.Lateness, and never later than their newest event time:
+	// an event time, never the wall clock (zero when a partition has
+	// neither, when none has an event time, or without watermarks).
 	Partitions   int
 	CompleteUpTo time.Time
 	// EventLag is GeneratedAt − NewestEvent, CommitLag GeneratedAt −
