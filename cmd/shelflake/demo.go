@@ -15,7 +15,6 @@ import (
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // the "duckdb" database/sql driver
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -142,21 +141,11 @@ func runDemo(ctx context.Context, a *app, o demoOpts) error {
 	defer l.Close()
 
 	// 2. Ingest runs while the world streams in.
-	ictx, stopIngest := context.WithCancel(ctx)
-	defer stopIngest()
-	ing, err := ingest.New(ictx, ingest.Options{
-		Kafka:         ingest.Kafka{Brokers: []string{addr}},
-		Lake:          ingest.NewLake(l),
-		Group:         demoGroup,
-		FlushInterval: time.Second,
-		Logger:        a.log.With("stage", "ingest"),
-		Registerer:    prometheus.NewRegistry(),
-	})
+	stopIngest, ingestDone, err := startIngester(ctx, a, addr, demoGroup, l)
 	if err != nil {
 		return err
 	}
-	ingestDone := make(chan error, 1)
-	go func() { ingestDone <- ing.Run(ictx) }()
+	defer stopIngest()
 
 	truth := filepath.Join(dir, "truth")
 	if !st.Generated {
