@@ -47,7 +47,7 @@ func newCompactCmd(a *app) *cobra.Command {
 natural key (producers' resends), one dt partition per Delta rewrite commit
 (dataChange=false). It runs beside ingest: appends never conflict with it, and
 a rewrite that lost a race against another compactor is re-planned. Memory is
-bounded by --memory; larger partitions are sorted in runs on --temp-dir.
+bounded by --sort-memory; larger partitions are sorted in runs on --temp-dir.
 
 With --unified it then brings the unified tables (sales_daily,
 inventory_daily, po_open, lead_times, stockouts) up to date, rebuilding only
@@ -68,7 +68,7 @@ as a service until interrupted, serving /metrics and /healthz on --http.`,
 	f.Var(&o.targetFileSize, "target-file-size", "size of the files compaction writes (e.g. 128MiB)")
 	f.IntVar(&o.minFiles, "min-files", compact.DefaultMinFiles, "compact a partition once it has this many small files")
 	f.DurationVar(&o.quietAfter, "quiet-after", compact.DefaultQuietAfter, "compact a partition with 2+ small files once none was written for this long")
-	f.Var(&o.memory, "memory", "memory budget for rows being sorted, shared by concurrent partitions (e.g. 512MiB)")
+	f.Var(&o.memory, "sort-memory", "memory budget for rows being sorted, shared by concurrent partitions (e.g. 512MiB)")
 	f.IntVar(&o.concurrency, "concurrency", 0, "partitions rewritten at once (0: GOMAXPROCS)")
 	f.StringVar(&o.tempDir, "temp-dir", "", "local directory for sorted runs and files being written (default: the system's)")
 	f.StringVar(&o.duckdbMemory, "duckdb-memory", "1GB", "DuckDB memory limit for the unified build (spills past it)")

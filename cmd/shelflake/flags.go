@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // byteSize is a flag holding a byte count written as 1048576, 512MiB, 64MB,
@@ -42,4 +45,26 @@ func parseByteSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q: unknown unit %q", s, t[i:])
 	}
 	return int64(n * mult), nil
+}
+
+// oldFlagNames maps flag names of earlier releases to the one name each
+// concept has now: DuckDB's memory limit is --duckdb-memory in every
+// command, compaction's sort budget --sort-memory, the days forecast or
+// charted --horizon.
+var oldFlagNames = map[string]string{
+	"memory-limit": "duckdb-memory",
+	"memory":       "sort-memory",
+	"horizon-days": "horizon",
+}
+
+// acceptOldFlagNames makes cmd and its subcommands take the old names as
+// the new ones; help shows the new names only.
+func acceptOldFlagNames(cmd *cobra.Command) {
+	norm := func(f *pflag.FlagSet, name string) pflag.NormalizedName {
+		if n, ok := oldFlagNames[name]; ok && f.Lookup(n) != nil {
+			name = n
+		}
+		return pflag.NormalizedName(name)
+	}
+	cmd.SetGlobalNormalizationFunc(norm)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -109,6 +110,45 @@ func TestRejectsReplayDryRunSaysSo(t *testing.T) {
 			}
 			if got := strings.HasPrefix(out, "dry run: nothing written\n"); got != c.want {
 				t.Errorf("output starts with the dry-run line: %v, want %v:\n%s", got, c.want, out)
+			}
+		})
+	}
+}
+
+// TestOldFlagNamesStillWork: one name per concept (--duckdb-memory,
+// --sort-memory, --horizon), and the names of earlier releases still work
+// without being shown in help.
+func TestOldFlagNamesStillWork(t *testing.T) {
+	for _, tc := range []struct {
+		cmd      []string
+		old, now string
+	}{
+		{[]string{"sql"}, "memory-limit", "duckdb-memory"},
+		{[]string{"report"}, "memory-limit", "duckdb-memory"},
+		{[]string{"report"}, "horizon-days", "horizon"},
+		{[]string{"compact"}, "memory", "sort-memory"},
+		{[]string{"forecast"}, "duckdb-memory", "duckdb-memory"},
+	} {
+		t.Run(strings.Join(tc.cmd, " ")+" --"+tc.old, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			root := newRootCmd(&out, &errb)
+			c, _, err := root.Find(tc.cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			value := "3"
+			if strings.Contains(tc.now, "memory") {
+				value = "1GB"
+			}
+			if err := c.ParseFlags([]string{"--" + tc.old, value}); err != nil {
+				t.Fatalf("--%s: %v", tc.old, err)
+			}
+			f := c.Flags().Lookup(tc.now)
+			if f == nil || !f.Changed {
+				t.Fatalf("--%s did not set --%s", tc.old, tc.now)
+			}
+			if tc.old != tc.now && strings.Contains(c.Flags().FlagUsages(), "--"+tc.old+" ") {
+				t.Errorf("help still shows --%s", tc.old)
 			}
 		})
 	}

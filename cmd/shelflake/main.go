@@ -99,6 +99,7 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 		newWritebackCmd(a),
 		newBenchCmd(a),
 	)
+	acceptOldFlagNames(root)
 	return root
 }
 

@@ -67,12 +67,12 @@ images from elsewhere): mail it, or open it offline. At most --max-pos POs and
 	f.IntVar(&o.maxPOs, "max-pos", report.DefaultMaxPOs, "chart at most this many suggested POs (the most urgent)")
 	f.IntVar(&o.maxLines, "max-lines", report.DefaultMaxLinesPerPO, "chart at most this many lines per PO (the most valuable)")
 	f.IntVar(&o.historyDays, "history-days", report.DefaultHistoryDays, "days of sales and stock history charted before the forecast's as-of date")
-	f.IntVar(&o.horizonDays, "horizon-days", report.DefaultHorizonDays, "days of forecast charted from the as-of date")
+	f.IntVar(&o.horizonDays, "horizon", report.DefaultHorizonDays, "days of forecast charted from the as-of date")
 	f.DurationVar(&o.staleAfter, "stale-after", report.DefaultStaleAfter, "flag a source whose newest event is older than this")
 	f.StringVar(&o.group, "group", envOr("SHELFLAKE_GROUP", ingest.AllGroups), "the ingest consumer group whose watermarks say how complete each table is (env SHELFLAKE_GROUP; default: every group that ingested into the lake)")
 	f.DurationVar(&o.lateness, "lateness", 0, "how late producers may send an event (subtracted from the watermarks)")
 	f.StringVar(&o.from, "from", "", "only read dt partitions from this date (YYYY-MM-DD): fewer files to fetch from a remote lake; freshness and rejects then cover those days only")
-	f.StringVar(&o.memoryLimit, "memory-limit", envOr("SHELFLAKE_SQL_MEMORY_LIMIT", ""), "DuckDB memory limit, e.g. 2GB (default DuckDB's: 80% of RAM)")
+	f.StringVar(&o.memoryLimit, "duckdb-memory", envOr("SHELFLAKE_SQL_MEMORY_LIMIT", ""), "DuckDB memory limit, e.g. 2GB (default DuckDB's: 80% of RAM)")
 	f.StringVar(&o.cacheDir, "cache-dir", envOr("SHELFLAKE_CACHE_DIR", ""), "keep local copies of an S3 lake's files here across runs (default: a temporary directory)")
 	return cmd
 }

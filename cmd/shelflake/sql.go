@@ -87,7 +87,7 @@ history, Tab completes table names, Ctrl-C cancels a running query.
 	f.StringVar(&o.from, "from", "", "only dt partitions from this date (YYYY-MM-DD): fewer files to fetch")
 	f.StringVar(&o.to, "to", "", "only dt partitions up to this date (YYYY-MM-DD)")
 	f.StringSliceVar(&o.tables, "table", nil, "also look for these tables in the lake (comma-separated)")
-	f.StringVar(&o.memoryLimit, "memory-limit", envOr("SHELFLAKE_SQL_MEMORY_LIMIT", ""), "DuckDB memory limit, e.g. 4GB (default DuckDB's: 80% of RAM); beyond it DuckDB spills to a temporary directory")
+	f.StringVar(&o.memoryLimit, "duckdb-memory", envOr("SHELFLAKE_SQL_MEMORY_LIMIT", ""), "DuckDB memory limit, e.g. 4GB (default DuckDB's: 80% of RAM); beyond it DuckDB spills to a temporary directory")
 	f.IntVar(&o.threads, "threads", 0, "DuckDB threads (default: every core)")
 	f.StringVar(&o.cacheDir, "cache-dir", envOr("SHELFLAKE_CACHE_DIR", ""), "keep local copies of an S3 lake's files here across runs (default: a temporary directory)")
 	f.StringVar(&o.history, "history", defaultHistory(), "prompt history file (empty: none; env SHELFLAKE_SQL_HISTORY)")

@@ -107,7 +107,7 @@ func TestSQLCommand(t *testing.T) {
 		{"one table's version", "", []string{"--version", "pos_lines=2", "-c", "SELECT version FROM _tables WHERE table_name = 'pos_lines'"}, []string{" 2\n"}},
 		{"as of a time", "", []string{"--as-of", between.Format(time.RFC3339), "-c", "SELECT count(*) AS n, max(dt) AS d FROM pos_lines"}, []string{" 3 | 2026-03-02\n"}},
 		{"a dt range", "", []string{"--from", "2026-03-03", "-c", "SELECT count(*) AS n FROM pos_lines"}, []string{" 4\n"}},
-		{"DuckDB settings", "", []string{"--memory-limit", "1GB", "--threads", "1", "--format", "csv", "-c", "SELECT current_setting('memory_limit') AS m, current_setting('threads') AS t"},
+		{"DuckDB settings", "", []string{"--duckdb-memory", "1GB", "--threads", "1", "--format", "csv", "-c", "SELECT current_setting('memory_limit') AS m, current_setting('threads') AS t"},
 			[]string{"m,t\n953.6 MiB,1\n"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
