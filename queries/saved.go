@@ -261,9 +261,9 @@ func (p Param) bind(value string) (any, error) {
 		if value == "now" {
 			return nil, nil
 		}
-		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(value))
-		if err != nil {
-			return nil, fmt.Errorf("param %s: %q is not an RFC 3339 time (2026-03-01T09:00:00Z, or now)", p.Name, value)
+		t, ok := ParseTime(strings.TrimSpace(value))
+		if !ok {
+			return nil, fmt.Errorf("param %s: %q is not a time (2026-03-01T09:00:00Z, 2026-03-01 09:00:00 in UTC, a date for the end of that day in UTC, or now)", p.Name, value)
 		}
 		return t.UTC(), nil
 	case ParamString:
@@ -279,6 +279,22 @@ func (p Param) bind(value string) (any, error) {
 		return b, nil
 	}
 	return nil, fmt.Errorf("param %s: unknown type %s", p.Name, p.Type)
+}
+
+// ParseTime reads a point in time as the commands take one (--as-of, and
+// timestamp parameters): RFC 3339, "YYYY-MM-DD HH:MM:SS" in UTC, or a date,
+// which means the end of that day in UTC.
+func ParseTime(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse(time.DateTime, s); err == nil {
+		return t, true
+	}
+	if d, err := schema.ParseDate(s); err == nil {
+		return d.AddDays(1).Time().Add(-time.Millisecond), true
+	}
+	return time.Time{}, false
 }
 
 func fmtBound(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -1,6 +1,7 @@
 package queries
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -384,5 +385,45 @@ func TestReplenishmentReviewNeedsTheForecastsTable(t *testing.T) {
 	_, err = s.RunSaved(t.Context(), &capture{}, q, nil)
 	if !errors.Is(err, ErrMissingTable) || !strings.Contains(err.Error(), "replenishment_suggestions") || !strings.Contains(err.Error(), "shelflake forecast") {
 		t.Errorf("error %v, want one saying replenishment_suggestions is missing and who writes it", err)
+	}
+}
+
+// TestTimestampParamsTakeWhatAsOfTakes: data_freshness's now accepts the
+// forms --as-of does, a plain date included (the end of that day, UTC).
+func TestTimestampParamsTakeWhatAsOfTakes(t *testing.T) {
+	q, err := LookupSaved("data_freshness")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		value string
+		want  time.Time // zero: an error
+	}{
+		{"2026-05-05", time.Date(2026, 5, 5, 23, 59, 59, 999e6, time.UTC)},
+		{"2026-05-05T10:00:00+02:00", time.Date(2026, 5, 5, 8, 0, 0, 0, time.UTC)},
+		{"2026-05-05 10:00:00", time.Date(2026, 5, 5, 10, 0, 0, 0, time.UTC)},
+		{"yesterday", time.Time{}},
+	} {
+		t.Run(c.value, func(t *testing.T) {
+			args, err := q.Args(map[string]string{"now": c.value})
+			if c.want.IsZero() {
+				if err == nil || !strings.Contains(err.Error(), "param now:") {
+					t.Fatalf("Args: %v, want an error naming the param", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got any
+			for _, a := range args {
+				if n, ok := a.(sql.NamedArg); ok && n.Name == "now" {
+					got = n.Value
+				}
+			}
+			if tm, ok := got.(time.Time); !ok || !tm.Equal(c.want) {
+				t.Errorf("now bound to %v, want %v", got, c.want)
+			}
+		})
 	}
 }

@@ -286,14 +286,8 @@ func timeTravelError(o sqlFlags, l *lake.Lake, err error) error {
 // parseAsOf reads --as-of: RFC 3339, "YYYY-MM-DD HH:MM:SS" (UTC), or a
 // date (the end of that day, UTC).
 func parseAsOf(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+	if t, ok := queries.ParseTime(s); ok {
 		return t, nil
-	}
-	if t, err := time.Parse(time.DateTime, s); err == nil {
-		return t, nil
-	}
-	if d, err := schema.ParseDate(s); err == nil {
-		return d.AddDays(1).Time().Add(-time.Millisecond), nil
 	}
 	return time.Time{}, fmt.Errorf("--as-of %q: want an RFC 3339 time (2026-03-01T12:00:00Z) or a date", s)
 }
