@@ -117,6 +117,9 @@ func (sh *Shell) Run(ctx context.Context, in LineReader) error {
 				}
 				continue
 			}
+			if isQuitWord(t) {
+				return nil
+			}
 			stmtLine = line
 		}
 		buf.WriteString(text)
@@ -438,7 +441,7 @@ var reservedWords = map[string]bool{"PARTITION": true, "OFFSET": true, "KEY": tr
 
 // Complete completes the word before pos in line (for a terminal's Tab
 // key): dot commands at the start of a line, saved query names after
-// .run, table names elsewhere. It returns the new line and cursor, and
+// .run, table and column names elsewhere. It returns the new line and cursor, and
 // false when there is nothing to add.
 func (sh *Shell) Complete(line string, pos int) (string, int, bool) {
 	if pos > len(line) {
@@ -459,8 +462,15 @@ func (sh *Shell) Complete(line string, pos int) (string, int, bool) {
 			cands = append(cands, q.Name)
 		}
 	default:
+		seen := map[string]bool{}
 		for _, t := range sh.Session.Tables() {
 			cands = append(cands, t.Name)
+			for _, c := range t.Columns {
+				if !seen[c.Name] {
+					seen[c.Name] = true
+					cands = append(cands, c.Name)
+				}
+			}
 		}
 		cands = append(cands, "_tables", "_commits")
 	}
@@ -487,6 +497,17 @@ func (sh *Shell) Complete(line string, pos int) (string, int, bool) {
 		return "", 0, false
 	}
 	return line[:start] + common + line[pos:], start + len(common), true
+}
+
+// isQuitWord reports whether a line typed at the first prompt is exit or
+// quit (with or without a semicolon), which leave as .quit does: psql and
+// the sqlite3 shell users type them.
+func isQuitWord(t string) bool {
+	switch strings.ToLower(strings.TrimSpace(strings.TrimSuffix(t, ";"))) {
+	case "exit", "quit":
+		return true
+	}
+	return false
 }
 
 // Banner is the shell's greeting: the lake and what it holds.

@@ -193,11 +193,32 @@ func TestShellCompletesCommandsTablesAndSavedQueries(t *testing.T) {
 		{"SELECT * FROM inv", "SELECT * FROM inventory_snapshots ", true},
 		{".run sell", ".run sell_through ", true},
 		{"SELECT * FROM nothing_like_it", "", false},
+		{"SELECT store_i", "SELECT store_id ", true},
+		{"SELECT sum(unit_pr", "SELECT sum(unit_price ", true},
 	} {
 		got, pos, ok := sh.Complete(c.line, len(c.line))
 		if ok != c.ok || ok && (got != c.want || pos != len(c.want)) {
 			t.Errorf("Complete(%q) = %q, %d, %v; want %q, %v", c.line, got, pos, ok, c.want, c.ok)
 		}
+	}
+}
+
+func TestShellLeavesOnExitOrQuitWithoutADot(t *testing.T) {
+	f := getFixture(t)
+	s := openSession(t, f, Options{})
+	for _, word := range []string{"exit", "quit", "QUIT;", "  exit  "} {
+		t.Run(word, func(t *testing.T) {
+			var out bytes.Buffer
+			sh := &Shell{Session: s, Out: &out, Format: FormatCSV}
+			// Nothing after the word runs: the shell has left.
+			in := NewScriptReader(strings.NewReader("SELECT 1 AS a;\n" + word + "\nSELECT 2 AS b;\n"))
+			if err := sh.Run(context.Background(), in); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.String(); !strings.Contains(got, "a\n1") || strings.Contains(got, "b\n2") {
+				t.Errorf("output %q: want the first statement only", got)
+			}
+		})
 	}
 }
 

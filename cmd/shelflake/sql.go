@@ -447,7 +447,7 @@ func runTerminal(ctx context.Context, sh *queries.Shell, in, out *os.File, lakeN
 	sh.Out, sh.Err, sh.Interactive = t, t, true
 	sh.Interrupt = pump.during
 	fmt.Fprint(t, sh.Banner(lakeName))
-	return sh.Run(ctx, &termReader{t: t, pump: pump})
+	return sh.Run(ctx, &termReader{t: t, pump: pump, out: out})
 }
 
 // termReader reads lines from the terminal and tells Ctrl-C apart from
@@ -455,6 +455,7 @@ func runTerminal(ctx context.Context, sh *queries.Shell, in, out *os.File, lakeN
 type termReader struct {
 	t    *term.Terminal
 	pump *keyPump
+	out  io.Writer // the terminal itself, under the line editor
 }
 
 func (r *termReader) ReadLine(prompt string) (string, error) {
@@ -463,6 +464,11 @@ func (r *termReader) ReadLine(prompt string) (string, error) {
 	line, err := r.t.ReadLine()
 	if err == nil && r.pump.sawInterrupt() {
 		return "", queries.ErrInterrupted
+	}
+	if errors.Is(err, io.EOF) {
+		// Ctrl-D: leave the prompt's line, as Enter would (the editor
+		// would redraw its prompt after anything written through it).
+		_, _ = io.WriteString(r.out, "\r\n")
 	}
 	return line, err
 }

@@ -401,6 +401,9 @@ func TestSQLInteractivePromptOnATerminal(t *testing.T) {
 	if strings.Contains(got, " x\r\n") || strings.Contains(got, " never\r\n") {
 		t.Errorf("the dropped statement ran:\n%s", got)
 	}
+	if !strings.HasSuffix(got, "\r\n") {
+		t.Errorf("Ctrl-D left the cursor on the prompt line: %q", got[max(0, len(got)-40):])
+	}
 	h, err := os.ReadFile(history)
 	if err != nil {
 		t.Fatal(err)
