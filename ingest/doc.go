@@ -59,7 +59,10 @@
 // partition would pin that partition's resume offset at its start. Txn-only
 // commits are made on the same flush schedule as data commits, so a topic
 // that flows costs its data table and the rejects table one commit each per
-// flush interval.
+// flush interval. A data table's flush commits after the rejects flush
+// sealed with it: the rejects table is never behind its data tables, so
+// the verdict on every record past the data table's txn (rejected or not)
+// is durable before the data table passes it.
 //
 // # Resuming
 //
@@ -69,7 +72,12 @@
 // read from the latest snapshots, not from the group's committed offset. Each
 // table then skips the records below its own version, so nothing is written
 // twice and nothing is skipped, even when a crash came between the commits of
-// two tables. Offsets are committed to the consumer group after the lake
+// two tables. Between the data table's version and the rejects table's, the
+// rejects table's verdicts stand, whatever this build's decoder says: an
+// offset it holds is not written to the data table, and an offset it does not
+// hold that the decoder now refuses becomes a late rejects row (verdict.go).
+// So a decoder change across a crash neither loses a record nor puts it in
+// both tables. Offsets are committed to the consumer group after the lake
 // commits (the minimum over the partition's tables), for lag monitoring by
 // standard tools only. Revoked partitions are flushed and committed before
 // the rebalance proceeds (BlockRebalanceOnPoll and OnPartitionsRevoked); lost

@@ -79,6 +79,10 @@ type partState struct {
 	data  tableID
 	// pos[0] is the data table's position, pos[1] the rejects table's.
 	pos [2]position
+	// rejected are the offsets in [data txn, rejects txn) that the
+	// rejects table holds, at the last (re)start: the verdicts made before
+	// (see verdict.go). nil when the data table was not behind.
+	rejected map[int64]bool
 	// hwm is the partition's high watermark from the last fetch or listing.
 	hwm int64
 	// listedEnd is the end offset a ListOffsets request started at
@@ -480,7 +484,18 @@ func (i *Ingester) processLocked(ts *topicState, ps *partState, r *kgo.Record, n
 		ts.skipped.Inc()
 		return
 	}
+	if needData && !needRej && ps.rejected[o] {
+		// Rejected before a stop that came between the rejects commit and
+		// the data commit: that verdict stands (verdict.go).
+		dp.have = o + 1
+		i.touchLocked(ts.data, now)
+		return
+	}
 	src := schema.Source{Partition: r.Partition, Offset: o, IngestedAt: now}
+	val := r.Value
+	if i.o.rewrite != nil {
+		val = i.o.rewrite(r.Topic, val)
+	}
 	var (
 		err   error
 		event time.Time
@@ -489,7 +504,7 @@ func (i *Ingester) processLocked(ts *topicState, ps *partState, r *kgo.Record, n
 	switch ts.data {
 	case tablePOS:
 		var v schema.POSTransaction
-		if v, err = i.dec.POS(r.Value); err == nil && needData {
+		if v, err = i.dec.POS(val); err == nil && needData {
 			// Every line of a transaction has its business date: append
 			// them in place.
 			added = int64(len(r.Value)) + int64(len(v.Lines))*(sizePosLine+recordOverhead)
@@ -500,7 +515,7 @@ func (i *Ingester) processLocked(ts *topicState, ps *partState, r *kgo.Record, n
 		}
 	case tableInventory:
 		var v schema.InventoryRecord
-		if v, err = i.dec.Inventory(r.Value); err == nil && needData {
+		if v, err = i.dec.Inventory(val); err == nil && needData {
 			i.scratchInv = v.AppendRows(i.scratchInv[:0], src)
 			added = int64(len(r.Value)) + int64(len(i.scratchInv))*(sizeInventory+recordOverhead)
 			i.invBuf.add(i.scratchInv, added)
@@ -508,7 +523,7 @@ func (i *Ingester) processLocked(ts *topicState, ps *partState, r *kgo.Record, n
 		}
 	case tablePO:
 		var v schema.PurchaseOrderLine
-		if v, err = i.dec.PurchaseOrder(r.Value); err == nil && needData {
+		if v, err = i.dec.PurchaseOrder(val); err == nil && needData {
 			i.scratchPO = v.AppendRows(i.scratchPO[:0], src)
 			added = int64(len(r.Value)) + int64(len(i.scratchPO))*(sizePOLine+recordOverhead)
 			i.poBuf.add(i.scratchPO, added)
@@ -516,7 +531,7 @@ func (i *Ingester) processLocked(ts *topicState, ps *partState, r *kgo.Record, n
 		}
 	case tableItemLocation:
 		var v schema.ItemLocation
-		if v, err = i.dec.ItemLocation(r.Value); err == nil && needData {
+		if v, err = i.dec.ItemLocation(val); err == nil && needData {
 			i.scratchIL = v.AppendRows(i.scratchIL[:0], src)
 			added = int64(len(r.Value)) + int64(len(i.scratchIL))*(sizeItemLocation+recordOverhead)
 			i.ilBuf.add(i.scratchIL, added)
@@ -524,7 +539,7 @@ func (i *Ingester) processLocked(ts *topicState, ps *partState, r *kgo.Record, n
 		}
 	case tablePromotion:
 		var v schema.Promotion
-		if v, err = i.dec.Promotion(r.Value); err == nil && needData {
+		if v, err = i.dec.Promotion(val); err == nil && needData {
 			i.scratchPr = v.AppendRows(i.scratchPr[:0], src)
 			added = int64(len(r.Value)) + int64(len(i.scratchPr))*(sizePromotion+recordOverhead)
 			i.prBuf.add(i.scratchPr, added)
@@ -538,11 +553,17 @@ func (i *Ingester) processLocked(ts *topicState, ps *partState, r *kgo.Record, n
 		}
 		i.touchLocked(ts.data, now)
 	}
-	if needRej {
+	switch {
+	case needRej:
 		if err != nil {
 			added += i.rejectLocked(ts, r, err, now)
 		}
 		rp.have = o + 1
+		i.touchLocked(tableRejects, now)
+	case err != nil && ps.rejected != nil:
+		// Accepted before the stop, refused by this build's decoder: a
+		// late rejects row, committed before the data table passes o.
+		added += i.rejectLocked(ts, r, err, now)
 		i.touchLocked(tableRejects, now)
 	}
 	i.bufBytes += added
@@ -642,6 +663,15 @@ func (i *Ingester) sealAllLocked(reason string) {
 func (i *Ingester) sealLocked(t *table, reason string) {
 	t.since = time.Time{}
 	j := &job{t: t, done: make(chan struct{}), prev: t.tail, reason: reason}
+	if t.id != tableRejects {
+		// The rejects table commits a range before the data table does
+		// (verdict.go): seal what it has, and commit after it.
+		rt := i.tables[tableRejects]
+		if !rt.since.IsZero() || rt.buf.numRows() > 0 {
+			i.sealLocked(rt, reason)
+		}
+		j.after = rt.tail
+	}
 	for _, ps := range i.parts {
 		if t.id != tableRejects && ps.data != t.id {
 			continue
@@ -657,9 +687,9 @@ func (i *Ingester) sealLocked(t *table, reason string) {
 		j.fences = append(j.fences, f)
 		p.sealed, p.sealedEvent, p.first = p.have, p.haveEvent, false
 	}
-	if len(j.fences) == 0 {
-		// Rows without progress cannot exist (a row moves have); nothing
-		// to commit.
+	if len(j.fences) == 0 && (t.id != tableRejects || t.buf.numRows() == 0) {
+		// Rows without progress exist only as late rejects rows
+		// (verdict.go); otherwise nothing to commit.
 		return
 	}
 	j.bytes = t.buf.size()
@@ -703,7 +733,7 @@ func (i *Ingester) loadVersions(ctx context.Context) ([numTables]map[string]int6
 }
 
 // setPositionsLocked (re)starts ps at what the lake holds.
-func (i *Ingester) setPositionsLocked(ps *partState, vs [numTables]map[string]int64) {
+func (i *Ingester) setPositionsLocked(ps *partState, vs [numTables]map[string]int64, rejected map[tp]map[int64]bool) {
 	i.epoch++
 	ps.epoch = i.epoch
 	app := AppID(i.o.Group, ps.topic, ps.partition)
@@ -711,7 +741,37 @@ func (i *Ingester) setPositionsLocked(ps *partState, vs [numTables]map[string]in
 		v, ok := vs[id][app] // absent: 0, the start of the partition
 		ps.pos[k] = position{committed: v, sealed: v, have: v, first: !ok}
 	}
+	ps.rejected = rejected[ps.tp]
 	ps.groupCommitted = -1
+}
+
+// loadVerdicts reads, for each partition of tps whose data table is behind
+// its rejects table in vs, the offsets in between that were rejected.
+func (i *Ingester) loadVerdicts(ctx context.Context, vs [numTables]map[string]int64, tps []tp) (map[tp]map[int64]bool, error) {
+	rr, ok := i.tables[tableRejects].lake.(RejectReader)
+	if !ok {
+		return nil, nil
+	}
+	out := map[tp]map[int64]bool{}
+	for _, k := range tps {
+		ts := i.topics[k.topic]
+		if ts == nil {
+			continue
+		}
+		app := AppID(i.o.Group, k.topic, k.partition)
+		data, rej := vs[ts.data][app], vs[tableRejects][app]
+		if rej <= data {
+			continue
+		}
+		m, err := rr.RejectedOffsets(ctx, k.topic, k.partition, data, rej)
+		if err != nil {
+			return nil, fmt.Errorf("rejected offsets of %s/%d: %w", k.topic, k.partition, err)
+		}
+		out[k] = m
+		i.log.Info("resuming behind the rejects table: its verdicts stand", "topic", k.topic, "partition", k.partition,
+			"from", data, "to", rej, "rejected", len(m))
+	}
+	return out, nil
 }
 
 // adjustOffsets is franz-go's AdjustFetchOffsetsFn: after the group
@@ -724,6 +784,17 @@ func (i *Ingester) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	vs, err := i.loadVersions(ctx)
 	if err != nil {
 		i.log.Error("read lake offsets for assigned partitions", "err", err)
+		return nil, err
+	}
+	var tps []tp
+	for topic, parts := range offsets {
+		for p := range parts {
+			tps = append(tps, tp{topic, p})
+		}
+	}
+	rejected, err := i.loadVerdicts(ctx, vs, tps)
+	if err != nil {
+		i.log.Error("read the rejects table for assigned partitions", "err", err)
 		return nil, err
 	}
 	i.mu.Lock()
@@ -741,7 +812,7 @@ func (i *Ingester) adjustOffsets(ctx context.Context, offsets map[string]map[int
 				i.removeLocked(map[tp]bool{k: true})
 			}
 			ps := &partState{tp: k, data: ts.data, lag: i.m.lag.WithLabelValues(topic, partLabel(p))}
-			i.setPositionsLocked(ps, vs)
+			i.setPositionsLocked(ps, vs, rejected)
 			i.parts[k] = ps
 			out[topic][p] = kgo.NewOffset().At(ps.resume())
 			i.log.Info("partition assigned", "topic", topic, "partition", p,
@@ -841,9 +912,18 @@ func (i *Ingester) rewind(ctx context.Context) {
 		vs  [numTables]map[string]int64
 		err error
 	)
+	i.mu.Lock()
+	tps := make([]tp, 0, len(i.parts))
+	for k := range i.parts {
+		tps = append(tps, k)
+	}
+	i.mu.Unlock()
+	var rejected map[tp]map[int64]bool
 	for attempt := 0; ; attempt++ {
 		if vs, err = i.loadVersions(ctx); err == nil {
-			break
+			if rejected, err = i.loadVerdicts(ctx, vs, tps); err == nil {
+				break
+			}
 		}
 		i.log.Error("rewind: read lake offsets", "err", err, "attempt", attempt+1)
 		if !sleepCtx(ctx, backoff(attempt)) {
@@ -861,7 +941,7 @@ func (i *Ingester) rewind(ctx context.Context) {
 	i.bufBytes = 0
 	i.dlqPending = nil
 	for _, ps := range i.parts {
-		i.setPositionsLocked(ps, vs)
+		i.setPositionsLocked(ps, vs, rejected)
 		if offsets[ps.topic] == nil {
 			offsets[ps.topic] = map[int32]kgo.EpochOffset{}
 		}

@@ -46,8 +46,11 @@ type pendingDLQ struct {
 // table's previous flush committed) produce its dead letters and commit
 // files and fences in one Delta commit.
 type job struct {
-	t      *table
-	prev   *job
+	t    *table
+	prev *job
+	// after is the rejects flush this data flush commits after (the
+	// verdicts of its range are durable first; verdict.go).
+	after  *job
 	reason string
 	fences []jobFence
 	rows   sealedRows
@@ -72,10 +75,12 @@ func (i *Ingester) runJob(j *job) {
 	}
 	// Commits of a table go in order: a later range starts where the
 	// earlier ended, so it can only commit after it.
-	if j.prev != nil {
-		<-j.prev.done
-		if err == nil && j.prev.failed {
-			err = errPrevFailed
+	for _, before := range []*job{j.prev, j.after} {
+		if before != nil {
+			<-before.done
+			if err == nil && before.failed {
+				err = errPrevFailed
+			}
 		}
 	}
 	if err == nil && len(j.dlq) > 0 {
@@ -100,6 +105,9 @@ func (i *Ingester) commit(ctx context.Context, j *job, files []File) (version in
 		c.Fences = append(c.Fences, Fence{AppID: AppID(i.o.Group, f.topic, f.partition), From: f.from, To: f.to, First: f.first})
 	}
 	for attempt := 1; ; attempt++ {
+		if i.o.refuseCommit != nil && i.o.refuseCommit(j.t.desc.Name) {
+			return 0, false, fmt.Errorf("commit %s: refused by the test", j.t.desc.Name)
+		}
 		version, err = j.t.lake.Commit(ctx, c)
 		if err == nil {
 			return version, false, nil

@@ -120,6 +120,13 @@ type Options struct {
 	// still go to the rejects table). Benchmarks use it.
 	DisableDLQ bool
 
+	// rewrite, in tests, changes a record's bytes before decoding: another
+	// build's decoder.
+	rewrite func(topic string, value []byte) []byte
+	// refuseCommit, in tests, makes the commits of the tables it names
+	// fail, as a process stopped before them would leave the lake.
+	refuseCommit func(table string) bool
+
 	// Logger receives the ingester's logs (default: discard).
 	Logger *slog.Logger
 	// Registerer receives the metrics (default: none registered).
