@@ -196,7 +196,9 @@ func (sh *Shell) query(ctx context.Context, fn func(context.Context, ResultWrite
 	}
 	st, err := fn(qctx, w)
 	if err != nil && qctx.Err() != nil && ctx.Err() == nil {
-		err = fmt.Errorf("query cancelled: %w", err)
+		// One line: the driver's error joins the context's with DuckDB's
+		// own "INTERRUPT Error: Interrupted!", which says nothing more.
+		err = fmt.Errorf("query cancelled: %w", context.Canceled)
 	}
 	return st, err
 }
@@ -441,11 +443,40 @@ var reservedWords = map[string]bool{"PARTITION": true, "OFFSET": true, "KEY": tr
 
 // Complete completes the word before pos in line (for a terminal's Tab
 // key): dot commands at the start of a line, saved query names after
-// .run, table and column names elsewhere. It returns the new line and cursor, and
-// false when there is nothing to add.
+// .run, table and column names elsewhere. It returns the new line and
+// cursor, and false when there is nothing to add.
 func (sh *Shell) Complete(line string, pos int) (string, int, bool) {
-	if pos > len(line) {
+	start, word, match := sh.candidates(line, pos)
+	if len(match) == 0 || word == "" && len(match) > 1 {
 		return "", 0, false
+	}
+	common := match[0]
+	for _, m := range match[1:] {
+		for !strings.HasPrefix(m, common) {
+			common = common[:len(common)-1]
+		}
+	}
+	if len(match) == 1 {
+		common += " "
+	}
+	if len(common) <= len(word) {
+		return "", 0, false
+	}
+	return line[:start] + common + line[pos:], start + len(common), true
+}
+
+// Candidates are the completions of the word before pos in line, sorted
+// (what a second Tab lists when Complete has nothing to add).
+func (sh *Shell) Candidates(line string, pos int) []string {
+	_, _, match := sh.candidates(line, pos)
+	return match
+}
+
+// candidates returns where the word before pos starts, the word, and the
+// sorted names it may complete to.
+func (sh *Shell) candidates(line string, pos int) (int, string, []string) {
+	if pos > len(line) {
+		return pos, "", nil
 	}
 	start := pos
 	for start > 0 && (isIdentByte(line[start-1]) || line[start-1] == '.') {
@@ -476,27 +507,12 @@ func (sh *Shell) Complete(line string, pos int) (string, int, bool) {
 	}
 	var match []string
 	for _, c := range cands {
-		if strings.HasPrefix(c, word) {
+		if strings.HasPrefix(c, word) && !slices.Contains(match, c) {
 			match = append(match, c)
 		}
 	}
-	if len(match) == 0 || word == "" && len(match) > 1 {
-		return "", 0, false
-	}
 	slices.Sort(match)
-	common := match[0]
-	for _, m := range match[1:] {
-		for !strings.HasPrefix(m, common) {
-			common = common[:len(common)-1]
-		}
-	}
-	if len(match) == 1 {
-		common += " "
-	}
-	if len(common) <= len(word) {
-		return "", 0, false
-	}
-	return line[:start] + common + line[pos:], start + len(common), true
+	return start, word, match
 }
 
 // isQuitWord reports whether a line typed at the first prompt is exit or

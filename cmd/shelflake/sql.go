@@ -438,11 +438,31 @@ func runTerminal(ctx context.Context, sh *queries.Shell, in, out *os.File, lakeN
 	hist := &fileHistory{path: historyPath, max: 1000}
 	hist.load()
 	t.History = hist
+	var lastTab struct {
+		line string
+		pos  int
+		ok   bool
+	}
 	t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
 		if key != '\t' {
+			lastTab.ok = false
 			return "", 0, false
 		}
-		return sh.Complete(line, pos)
+		if nl, np, ok := sh.Complete(line, pos); ok {
+			lastTab.ok = false
+			return nl, np, true
+		}
+		// A second Tab with nothing to add lists the candidates above the
+		// prompt (the editor redraws the line after them).
+		if lastTab.ok && lastTab.line == line && lastTab.pos == pos {
+			lastTab.ok = false
+			if c := sh.Candidates(line, pos); len(c) > 1 {
+				fmt.Fprintln(t, strings.Join(c, "  "))
+			}
+			return "", 0, false
+		}
+		lastTab.line, lastTab.pos, lastTab.ok = line, pos, true
+		return "", 0, false
 	}
 	sh.Out, sh.Err, sh.Interactive = t, t, true
 	sh.Interrupt = pump.during

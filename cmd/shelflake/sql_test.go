@@ -378,12 +378,24 @@ func TestSQLInteractivePromptOnATerminal(t *testing.T) {
 		{"SELECT 'never' AS x,\x03", "sql> "},                 // Ctrl-C drops the statement
 		{"SELECT count(*) AS n FROM pos_lines;\r", "(1 row)"}, // and the prompt carries on
 		{"SELECT * FROM pos_l\t", "pos_lines "},               // Tab completes a table name
+		{"\x15SELECT * FROM p\t\t", "promotions"},             // a second Tab lists the candidates
+		{"\x15SELECT count(*) FROM range(1000000000000) a, range(1000) b;\r", ""},
 	} {
 		from := len(scr.String())
 		if _, err := master.WriteString(st.keys); err != nil {
 			t.Fatal(err)
 		}
 		scr.waitFor(t, st.want, from)
+	}
+	// Ctrl-C cancels the running query with one line, and the prompt returns.
+	time.Sleep(300 * time.Millisecond)
+	from := len(scr.String())
+	if _, err := master.WriteString("\x03"); err != nil {
+		t.Fatal(err)
+	}
+	scr.waitFor(t, "sql> ", from)
+	if out := scr.String()[from:]; strings.Count(out, "\n") > 1 {
+		t.Errorf("Ctrl-C during a query printed more than one line:\n%q", out)
 	}
 	if _, err := master.WriteString("\x15\x04"); err != nil { // Ctrl-U clears the line, Ctrl-D leaves
 		t.Fatal(err)
