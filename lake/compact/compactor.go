@@ -548,9 +548,15 @@ func (c *Compactor) Run(ctx context.Context, interval time.Duration) error {
 		return fmt.Errorf("compactor run: interval %s, want > 0", interval)
 	}
 	c.log.Info("compactor started", "interval", interval, "unified", c.o.Unified)
+	failures := 0
 	for {
-		if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
-			c.log.Error("compaction pass failed", "err", err)
+		switch _, err := c.Pass(ctx); {
+		case err != nil && ctx.Err() == nil:
+			failures++
+			c.log.Error("compaction pass failed: "+err.Error(), "failures_in_a_row", failures, "next_try_in", interval)
+		case err == nil && failures > 0:
+			c.log.Info("compaction pass succeeded again", "after_failures", failures)
+			failures = 0
 		}
 		if c.afterPass != nil {
 			c.afterPass()
