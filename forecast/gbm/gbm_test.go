@@ -212,3 +212,25 @@ func TestTrainCost(t *testing.T) {
 		t.Errorf("training took %v, want under a minute", el)
 	}
 }
+
+// BenchmarkPredict is the cost of one prediction of a job-sized model: 200
+// trees of depth 6 over 13 features.
+func BenchmarkPredict(b *testing.B) {
+	X, y, off, _ := synth(50000, 21, true)
+	for range 9 {
+		X = append(X, X[0])
+	}
+	m, err := Train(X, y, off, Options{Seed: 1, Workers: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]float32, len(X))
+	b.ResetTimer()
+	var s float64
+	for i := range b.N {
+		s += m.Predict(row(X, i%len(y), buf), 0)
+	}
+	if !(s > 0) {
+		b.Fatal("no prediction")
+	}
+}

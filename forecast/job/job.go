@@ -142,6 +142,12 @@ type Options struct {
 	// NoPromotions ignores pos_lines and promotions: no promotion mask and
 	// no lift for promotions ahead.
 	NoPromotions bool
+	// NoGlobal leaves out the global model: the forecast is the series'
+	// own (see the package doc).
+	NoGlobal bool
+	// GlobalWeight is the global model's share of the combined forecast,
+	// in (0, 1]. Default 0.5.
+	GlobalWeight float64
 	// Workers is the number of forecasting goroutines. Default GOMAXPROCS.
 	Workers int
 	// BatchSeries is the number of series per engine batch. Default 512.
@@ -186,6 +192,9 @@ func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	if o.GlobalWeight == 0 {
+		o.GlobalWeight = globalWeight
+	}
 	if o.BatchSeries <= 0 {
 		o.BatchSeries = 512
 	}
@@ -224,6 +233,9 @@ func (o Options) validate() error {
 	}
 	if o.InventoryLookbackDays < 1 || o.LeadTimeLookbackDays < 1 || o.MinLeadTimeObservations < 2 {
 		errs = append(errs, errors.New("lookbacks must be ≥ 1 day and lead time observations ≥ 2"))
+	}
+	if !(o.GlobalWeight > 0 && o.GlobalWeight <= 1) {
+		errs = append(errs, fmt.Errorf("global weight %g: want (0, 1]", o.GlobalWeight))
 	}
 	if strings.ContainsAny(o.DuckDBMemory, "'\\") {
 		errs = append(errs, fmt.Errorf("duckdb memory %q: want a size like 2GB", o.DuckDBMemory))
@@ -270,6 +282,8 @@ type runner struct {
 	future map[string][]futurePromo
 	// calSummary sums the locations' trading calendars.
 	calSummary calSummary
+	// global is the global model (nil with Options.NoGlobal).
+	global *global
 }
 
 // Run runs the forecast of opts.AsOf over l (see the package doc).
@@ -460,6 +474,7 @@ func parameters(o Options) map[string]any {
 		"history_days": o.HistoryDays, "horizon": o.Horizon, "window_sigma": o.WindowSigma,
 		"inventory_lookback_days": o.InventoryLookbackDays, "lead_time_lookback_days": o.LeadTimeLookbackDays,
 		"min_lead_time_observations": o.MinLeadTimeObservations, "promotions": !o.NoPromotions,
+		"global_model": !o.NoGlobal, "global_weight": o.GlobalWeight,
 		"model": map[string]any{"candidates": cands, "backtest_horizon": mo.Horizon, "origins": mo.Origins,
 			"min_train": mo.MinTrain, "ensemble_size": mo.EnsembleSize, "default": mo.Default.String(),
 			"intermittent_default": mo.IntermittentDefault.String(), "margin": mo.Margin, "no_refit": mo.NoRefit},
@@ -566,6 +581,10 @@ func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map
 	params["missing_inputs"] = r.missingInputs(versions)
 	params["trading_calendar"] = r.calSummary
 	params["yearly_ramp_series"] = out.ramped
+	if r.global != nil {
+		params["global_model_run"] = r.global.info
+		params["global_model_series"] = out.global
+	}
 	params["lines_without"] = map[string]int64{"stock_position": out.noStock, "item_location": out.noParams,
 		"supplier": out.noSupplier, "observed_or_nominal_lead_time": out.defaultLeadTime}
 	params["lines_not_ordering"] = map[string]int64{"no_stock_position": out.noStock, "dead_item": out.dead,
