@@ -132,14 +132,13 @@ counts and the compaction throughput per core.`,
 
 func newBenchForecastCmd(a *app) *cobra.Command {
 	var (
-		o        job.BenchOptions
-		asJSON   bool
-		realDir  string
-		noGlobal bool
-		origins  int
-		horizon  int
-		inPlace  bool
-		preset   string
+		o       job.BenchOptions
+		asJSON  bool
+		realDir string
+		origins int
+		horizon int
+		inPlace bool
+		preset  string
 	)
 	cmd := &cobra.Command{
 		Use:   "forecast",
@@ -174,7 +173,7 @@ them: so the lake is copied to a temporary directory first, unless
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if realDir != "" {
-				res, err := benchRealLake(ctx, a, realDir, preset, origins, horizon, inPlace, noGlobal)
+				res, err := benchRealLake(ctx, a, realDir, preset, origins, horizon, inPlace, o.NoGlobal)
 				if err != nil {
 					return fmt.Errorf("bench forecast --real: %w", err)
 				}
@@ -197,7 +196,7 @@ them: so the lake is copied to a temporary directory first, unless
 	f.StringVar(&preset, "preset", "online-retail", "with --real FILE: the importer's column mapping")
 	f.IntVar(&origins, "origins", 8, "with --real: weekly as-of origins")
 	f.IntVar(&horizon, "horizon", 28, "with --real: days scored from each origin")
-	f.BoolVar(&noGlobal, "no-global", false, "with --real: run the job without its global model (job.Options.NoGlobal)")
+	f.BoolVar(&o.NoGlobal, "no-global", false, "run the job without its global model (job.Options.NoGlobal)")
 	f.BoolVar(&inPlace, "in-place", false, "with --real: run the job in the lake itself rather than in a temporary copy (its past runs stay there)")
 	f.StringVar(&o.Dir, "dir", "", "where the scale lake goes (default: a temporary directory, removed after)")
 	f.Uint64Var(&o.Seed, "seed", 1, "world seed")

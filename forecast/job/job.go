@@ -31,9 +31,13 @@
 //     days — and, per bucket, get each location's trading calendar
 //     (calendar.go: closed days), its yearly ramp, and the store-department
 //     weekly profile; they are fitted by engine.Fit on every core while
-//     DuckDB computes the next bucket.
-//  5. Each fitted series' baseline forecast is multiplied by its location's
-//     ramp, lifted by the promotions ahead, and gets its replenishment line
+//     DuckDB computes the next bucket. Before the first bucket, the global
+//     model (global.go) is trained on the series of the first whole
+//     locations (about 20,000 series, read by one more such query), and
+//     each bucket's series get its forecast as the bucket passes.
+//  5. Each fitted series' baseline forecast is averaged with the global
+//     model's, multiplied by its location's ramp, lifted by the promotions
+//     ahead, and gets its replenishment line
 //     (forecast/replenish);
 //     forecasts and lines stream, in series order, into the forecasts and
 //     replenishment_suggestions tables; lines with a quantity are grouped
@@ -65,7 +69,32 @@
 // week is mostly zeros). A weighted combination of the best candidates is
 // available (model.Options.Combine) but measured no better on real data
 // (the UCI Online Retail set: a tie at SKU level, worse at store and total
-// level), so it is not the default. Where a location's history covers last
+// level), so it is not the default.
+//
+// A global model pooled across series complements the per-series one: a
+// Poisson gradient-boosted tree model (forecast/gbm, log link) of the
+// demand on day h after an origin, given the series' recent levels over
+// trading days (last 7, 28 and 91, as ratios to the 91-day level, which is
+// also the log offset), its level on the target weekday, trend, days since
+// the last sale, share of zero days and mean non-zero size, its location's
+// 28-day trend, its age, the store-department weekday profile, the target
+// weekday and h. It is trained in each run, from the same history only
+// (origins every 7 days ending 28 to 77 days before the as-of date, target
+// days that trade and are neither censored nor promoted; at most 300,000
+// rows from the first ~20,000 series, so its cost is bounded at any
+// scale). Per-series methods see one sparse series each; the pooled model
+// learns the shapes thousands of them share: how a burst of sales decays,
+// how an intermittent item's next weeks relate to its last ones, how a
+// weekday profile carries over. The final forecast is the plain average of
+// the two (Options.GlobalWeight; Options.NoGlobal leaves the global model
+// out): on the UCI Online Retail set it lowered WRMSSE at every level
+// (store-SKU 0.853 → 0.847, SKU-weekly 1.196 → 1.151, store 0.789 →
+// 0.760, total 0.658 → 0.632) and the over-forecast (bias 1.045 → 1.023).
+// Closed days stay exactly zero and promotion lifts apply to the average;
+// a series that never sold keeps its own forecast. forecast_runs.parameters
+// records the training series, rows, trees and seconds (global_model_run).
+//
+// Where a location's history covers last
 // year's coming four weeks, their ratio to the four weeks before them,
 // shrunk halfway to 1, multiplies its forecasts (a pre-Christmas ramp the
 // weekly models cannot see).
@@ -412,6 +441,10 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	stage("fit", t0)
+	if g := r.global; g != nil {
+		r.log.Info("global model", "used", g.info.Used, "reason", g.info.Reason, "train_rows", g.info.TrainRows,
+			"train_seconds", g.info.TrainSeconds, "predict_seconds", g.info.PredictSeconds, "series", out.global)
+	}
 	r.warnDefaults(out, versions)
 	t0 = time.Now()
 	docs, err := r.documents(out.lines)
