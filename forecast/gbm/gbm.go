@@ -105,22 +105,46 @@ func (o Options) validate() error {
 	return errors.Join(errs...)
 }
 
-// node is a tree node: a split (Feature ≥ 0) or a leaf (Feature < 0).
+// node is a tree node, 16 bytes: a split (feature ≥ 0: rows with a value
+// at most cut go left) or a leaf (feature < 0, its value in cut).
 type node struct {
 	feature     int32
 	cut         float32
 	left, right int32
-	value       float32
-	// bin is the split's bin (training rows go left when their bin is at
-	// most bin).
-	bin uint8
+}
+
+// flat is a node of a trained tree, children side by side: a split
+// (feature ≥ 0) sends a row to left when its value is at most cut (or NaN),
+// else to left+1; a leaf (feature < 0) holds its value in cut.
+type flat struct {
+	feature int32
+	cut     float32
+	left    int32
+}
+
+// flatten lays tree out breadth first, each split's children side by side.
+func flatten(tree []node) []flat {
+	out := []flat{{feature: tree[0].feature, cut: tree[0].cut}}
+	src := []int32{0}
+	for k := 0; k < len(out); k++ {
+		n := tree[src[k]]
+		if n.feature < 0 {
+			continue
+		}
+		out[k].left = int32(len(out))
+		for _, c := range []int32{n.left, n.right} {
+			out = append(out, flat{feature: tree[c].feature, cut: tree[c].cut})
+			src = append(src, c)
+		}
+	}
+	return out
 }
 
 // Model is a trained ensemble.
 type Model struct {
 	// Base is the constant log-scale score every prediction starts from.
 	Base  float64
-	trees [][]node
+	trees [][]flat
 	nfeat int
 }
 
@@ -135,16 +159,15 @@ func (m *Model) Features() int { return m.nfeat }
 func (m *Model) Margin(x []float32) float64 {
 	f := m.Base
 	for _, t := range m.trees {
-		i := int32(0)
-		for t[i].feature >= 0 {
-			n := &t[i]
-			if v := x[n.feature]; v <= n.cut || v != v {
-				i = n.left
-			} else {
-				i = n.right
+		n := &t[0]
+		for n.feature >= 0 {
+			i := n.left
+			if x[n.feature] > n.cut {
+				i++
 			}
+			n = &t[i]
 		}
-		f += float64(t[i].value)
+		f += float64(n.cut)
 	}
 	return f
 }
@@ -211,11 +234,11 @@ func Train(X [][]float32, y, offset []float32, opts Options) (*Model, error) {
 				rows = append(rows, int32(i))
 			}
 		}
-		tree := t.grow(rows)
+		tree, bins := t.grow(rows)
 		for i := range n {
-			t.score[i] += float64(tree[t.leaf(tree, i)].value)
+			t.score[i] += float64(tree[t.leaf(tree, bins, i)].cut)
 		}
-		m.trees = append(m.trees, tree)
+		m.trees = append(m.trees, flatten(tree))
 	}
 	return m, nil
 }
@@ -361,9 +384,11 @@ func (t *trainer) best(h hist, g, hs float64, n int) split {
 	return s
 }
 
-// grow grows one tree on rows.
-func (t *trainer) grow(rows []int32) []node {
+// grow grows one tree on rows; bins are its splits' bins (rows go left
+// when their bin is at most the split's).
+func (t *trainer) grow(rows []int32) ([]node, []uint8) {
 	var tree []node
+	var bins []uint8
 	var rec func(rows []int32, h hist, depth int) int32
 	rec = func(rows []int32, h hist, depth int) int32 {
 		var g, hs float64
@@ -372,6 +397,7 @@ func (t *trainer) grow(rows []int32) []node {
 		}
 		id := int32(len(tree))
 		tree = append(tree, node{feature: -1})
+		bins = append(bins, 0)
 		var s split
 		if depth < t.o.Depth && len(rows) >= 2*t.o.MinLeaf {
 			s = t.best(h, g, hs, len(rows))
@@ -381,7 +407,7 @@ func (t *trainer) grow(rows []int32) []node {
 		if s.feature < 0 {
 			v := -g / (hs + t.o.Lambda)
 			v = max(-t.o.MaxDelta, min(t.o.MaxDelta, v))
-			tree[id].value = float32(t.o.LearningRate * v)
+			tree[id].cut = float32(t.o.LearningRate * v)
 			return id
 		}
 		// Partition rows in place: left (bin ≤ s.bin) first.
@@ -411,7 +437,7 @@ func (t *trainer) grow(rows []int32) []node {
 		if len(right) < len(left) {
 			hl, hr = h, hs2
 		}
-		tree[id].feature, tree[id].bin = int32(s.feature), uint8(s.bin)
+		tree[id].feature, bins[id] = int32(s.feature), uint8(s.bin)
 		tree[id].cut = t.b.cuts[s.feature][s.bin]
 		li := rec(left, hl, depth+1)
 		ri := rec(right, hr, depth+1)
@@ -421,15 +447,15 @@ func (t *trainer) grow(rows []int32) []node {
 	h := t.newHist()
 	t.build(h, rows)
 	rec(rows, h, 0)
-	return tree
+	return tree, bins
 }
 
-// leaf returns the leaf of training row i in tree, by its bins.
-func (t *trainer) leaf(tree []node, i int) int32 {
+// leaf returns the leaf of training row i in tree (split bins bins).
+func (t *trainer) leaf(tree []node, bins []uint8, i int) int32 {
 	k := int32(0)
 	for tree[k].feature >= 0 {
 		n := &tree[k]
-		if t.b.bins[n.feature][i] <= n.bin {
+		if t.b.bins[n.feature][i] <= bins[k] {
 			k = n.left
 		} else {
 			k = n.right
