@@ -76,7 +76,8 @@ func (s *chanSource) Next(ctx context.Context) (*engine.Batch, error) {
 // produce runs the bucket queries one after the other on their own DuckDB
 // connection and sends their batches, annotated, to ch (closed at the end).
 // A bucket's batches are read whole before they are sent, for the pooled
-// weekly profiles of its stores' departments.
+// weekly profiles of its stores' departments; the next bucket is read (and
+// forecast by the global model) while the last one's batches are sent.
 func (r *runner) produce(ctx context.Context, db *sql.DB, ch chan<- sourceItem) error {
 	defer close(ch)
 	conn, err := db.Conn(ctx)
@@ -84,50 +85,75 @@ func (r *runner) produce(ctx context.Context, db *sql.DB, ch chan<- sourceItem) 
 		return err
 	}
 	defer conn.Close()
-	return withArrow(conn, func(query func(context.Context, string) (arrowReader, error)) error {
-		bs := r.buckets()
-		var first []*engine.Batch
-		if r.global != nil {
-			// The global model trains on the series of the first whole
-			// locations, about globalSeries of them, whatever the buckets.
-			tb := r.trainingBucket()
-			batches, err := r.readBucket(ctx, query, tb)
-			if err != nil {
-				return err
-			}
-			r.calendars(batches, &calSummary{})
-			r.seasons(batches)
-			if err := r.trainGlobal(r.global, batches); err != nil {
-				return err
-			}
-			if tb == bs[0] {
-				first = batches
-			}
-		}
-		for k, b := range bs {
-			batches := first
-			if k > 0 || batches == nil {
-				var err error
-				if batches, err = r.readBucket(ctx, query, b); err != nil {
-					return err
+	ready := make(chan []*engine.Batch)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- func() error {
+			for batches := range ready {
+				for _, batch := range batches {
+					select {
+					case ch <- sourceItem{b: batch}:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
 				}
 			}
-			r.calendars(batches, &r.calSummary)
-			r.ramps(batches)
-			r.seasons(batches)
-			if err := r.predictGlobal(ctx, r.global, batches); err != nil {
-				return err
-			}
-			for _, batch := range batches {
-				select {
-				case ch <- sourceItem{b: batch}:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-		}
-		return nil
+			return nil
+		}()
+	}()
+	err = withArrow(conn, func(query func(context.Context, string) (arrowReader, error)) error {
+		defer close(ready)
+		return r.readBuckets(ctx, query, ready)
 	})
+	if serr := <-sent; serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// readBuckets reads the buckets in order, annotates their batches and
+// hands each bucket's batches to ready.
+func (r *runner) readBuckets(ctx context.Context, query func(context.Context, string) (arrowReader, error), ready chan<- []*engine.Batch) error {
+	bs := r.buckets()
+	var first []*engine.Batch
+	if r.global != nil {
+		// The global model trains on the series of the first whole
+		// locations, about globalSeries of them, whatever the buckets.
+		tb := r.trainingBucket()
+		batches, err := r.readBucket(ctx, query, tb)
+		if err != nil {
+			return err
+		}
+		r.calendars(batches, &calSummary{})
+		r.seasons(batches)
+		if err := r.trainGlobal(r.global, batches); err != nil {
+			return err
+		}
+		if tb == bs[0] {
+			first = batches
+		}
+	}
+	for k, b := range bs {
+		batches := first
+		if k > 0 || batches == nil {
+			var err error
+			if batches, err = r.readBucket(ctx, query, b); err != nil {
+				return err
+			}
+		}
+		r.calendars(batches, &r.calSummary)
+		r.ramps(batches)
+		r.seasons(batches)
+		if err := r.predictGlobal(ctx, r.global, batches); err != nil {
+			return err
+		}
+		select {
+		case ready <- batches:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // readBucket reads the daily series of bucket b.
