@@ -173,7 +173,7 @@ them: so the lake is copied to a temporary directory first, unless
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if realDir != "" {
-				res, err := benchRealLake(ctx, a, realDir, preset, origins, horizon, inPlace)
+				res, err := benchRealLake(ctx, a, realDir, preset, origins, horizon, inPlace, o)
 				if err != nil {
 					return fmt.Errorf("bench forecast --real: %w", err)
 				}
@@ -196,6 +196,8 @@ them: so the lake is copied to a temporary directory first, unless
 	f.StringVar(&preset, "preset", "online-retail", "with --real FILE: the importer's column mapping")
 	f.IntVar(&origins, "origins", 8, "with --real: weekly as-of origins")
 	f.IntVar(&horizon, "horizon", 28, "with --real: days scored from each origin")
+	f.Float64Var(&o.GlobalWeight, "global-weight", 0, "the global model's share of the forecast, in (0, 1] (default: the job's)")
+	f.BoolVar(&o.NoGlobal, "no-global", false, "run the job without its global model (job.Options.NoGlobal)")
 	f.BoolVar(&inPlace, "in-place", false, "with --real: run the job in the lake itself rather than in a temporary copy (its past runs stay there)")
 	f.StringVar(&o.Dir, "dir", "", "where the scale lake goes (default: a temporary directory, removed after)")
 	f.Uint64Var(&o.Seed, "seed", 1, "world seed")
@@ -215,7 +217,7 @@ them: so the lake is copied to a temporary directory first, unless
 // unless inPlace), or builds a temporary lake from dir when it is a POS
 // export file (the importer's preset), and backtests the forecast job on
 // it (runRealBench).
-func benchRealLake(ctx context.Context, a *app, dir, preset string, origins, horizon int, inPlace bool) (*backtest.Result, error) {
+func benchRealLake(ctx context.Context, a *app, dir, preset string, origins, horizon int, inPlace bool, o job.BenchOptions) (*backtest.Result, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, err
@@ -254,7 +256,7 @@ func benchRealLake(ctx context.Context, a *app, dir, preset string, origins, hor
 		return nil, err
 	}
 	defer l.Close()
-	return runRealBench(ctx, l, origins, horizon, a.log)
+	return runRealBench(ctx, l, origins, horizon, o, a.log)
 }
 
 // runRealBench backtests the shipped forecast job on l, a lake holding the
@@ -262,7 +264,7 @@ func benchRealLake(ctx context.Context, a *app, dir, preset string, origins, hor
 // horizon days end by the last sales date, and its forecasts are scored
 // against simple baselines (package forecast/backtest). The job's runs are
 // written into l.
-func runRealBench(ctx context.Context, l *lake.Lake, origins, horizon int, log *slog.Logger) (*backtest.Result, error) {
+func runRealBench(ctx context.Context, l *lake.Lake, origins, horizon int, o job.BenchOptions, log *slog.Logger) (*backtest.Result, error) {
 	if origins < 1 || horizon < 1 {
 		return nil, fmt.Errorf("origins %d, horizon %d: want both ≥ 1", origins, horizon)
 	}
@@ -273,7 +275,8 @@ func runRealBench(ctx context.Context, l *lake.Lake, origins, horizon int, log *
 	return backtest.Run(ctx, l, backtest.Options{
 		Origins: backtest.WeeklyOrigins(last, origins, horizon), Horizon: horizon, Logger: log,
 		Job: func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error {
-			_, err := job.Run(ctx, l, job.Options{AsOf: asOf, Horizon: horizon, Logger: log})
+			_, err := job.Run(ctx, l, job.Options{AsOf: asOf, Horizon: horizon, NoGlobal: o.NoGlobal,
+				GlobalWeight: o.GlobalWeight, Logger: log})
 			return err
 		},
 	})

@@ -49,6 +49,10 @@ type BenchOptions struct {
 	Dir string
 	// SkipScale and SkipEval leave out a part.
 	SkipScale, SkipEval bool
+	// NoGlobal runs the job without its global model (Options.NoGlobal);
+	// GlobalWeight is its share (Options.GlobalWeight).
+	NoGlobal     bool
+	GlobalWeight float64
 	// Logger receives progress. Default: discard.
 	Logger *slog.Logger
 }
@@ -201,7 +205,7 @@ func benchAccuracy(ctx context.Context, o BenchOptions, w *world.World, res *Ben
 	bt, err := backtest.Run(ctx, l, backtest.Options{
 		Origins: backtest.WeeklyOrigins(last, o.EvalOrigins, 28), Horizon: 28, Logger: o.Logger,
 		Job: func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error {
-			_, err := Run(ctx, l, Options{AsOf: asOf, Horizon: horizon, Logger: o.Logger, TempDir: dir})
+			_, err := Run(ctx, l, Options{AsOf: asOf, Horizon: horizon, Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight})
 			return err
 		},
 	})
@@ -256,7 +260,7 @@ func benchScale(ctx context.Context, o BenchOptions, res *BenchResult) error {
 	resetPeakRSS()
 	cpu0 := cpuTime()
 	start := time.Now()
-	rep, err := Run(ctx, l, Options{AsOf: w.Date(w.Days()), Logger: o.Logger, TempDir: dir})
+	rep, err := Run(ctx, l, Options{AsOf: w.Date(w.Days()), Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight})
 	if err != nil {
 		return err
 	}

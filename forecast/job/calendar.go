@@ -161,8 +161,8 @@ func trades(traded []bool) int {
 // calendars learns the trading calendar of every location in batches (whole
 // locations) from the days any of its series sold, and marks each series'
 // closed history days (Batch.Closed) and closed forecast days
-// (Batch.ClosedAhead).
-func (r *runner) calendars(batches []*engine.Batch) {
+// (Batch.ClosedAhead). The calendars are added to sum.
+func (r *runner) calendars(batches []*engine.Batch, sum *calSummary) {
 	n := int(r.o.AsOf - r.histStart)
 	traded := map[string][]bool{}
 	for _, b := range batches {
@@ -202,7 +202,7 @@ func (r *runner) calendars(batches []*engine.Batch) {
 			c = learnCalendar(traded[loc], r.histStart, r.o.Model.ForecastDays, &shared)
 			cals[loc] = c
 		}
-		r.calSummary.add(c)
+		sum.add(c)
 	}
 	for _, b := range batches {
 		b.Closed = make([]bool, len(b.Values))

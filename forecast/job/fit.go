@@ -43,6 +43,16 @@ func (r *runner) buckets() []bucket {
 	return out
 }
 
+// trainingBucket is the first whole locations' series, about globalSeries
+// of them: the global model's training series.
+func (r *runner) trainingBucket() bucket {
+	hi := 0
+	for hi+1 < len(r.attrs) && (hi+1 < globalSeries || r.attrs[hi+1].loc == r.attrs[hi].loc) {
+		hi++
+	}
+	return bucket{lo: 0, hi: hi, loc0: r.attrs[0].loc, loc1: r.attrs[hi].loc}
+}
+
 // chanSource is an engine.Source fed by the DuckDB producer.
 type chanSource struct{ ch <-chan sourceItem }
 
@@ -66,7 +76,8 @@ func (s *chanSource) Next(ctx context.Context) (*engine.Batch, error) {
 // produce runs the bucket queries one after the other on their own DuckDB
 // connection and sends their batches, annotated, to ch (closed at the end).
 // A bucket's batches are read whole before they are sent, for the pooled
-// weekly profiles of its stores' departments.
+// weekly profiles of its stores' departments; the next bucket is read (and
+// forecast by the global model) while the last one's batches are sent.
 func (r *runner) produce(ctx context.Context, db *sql.DB, ch chan<- sourceItem) error {
 	defer close(ch)
 	conn, err := db.Conn(ctx)
@@ -74,25 +85,75 @@ func (r *runner) produce(ctx context.Context, db *sql.DB, ch chan<- sourceItem) 
 		return err
 	}
 	defer conn.Close()
-	return withArrow(conn, func(query func(context.Context, string) (arrowReader, error)) error {
-		for _, b := range r.buckets() {
-			batches, err := r.readBucket(ctx, query, b)
-			if err != nil {
-				return err
-			}
-			r.calendars(batches)
-			r.ramps(batches)
-			r.seasons(batches)
-			for _, batch := range batches {
-				select {
-				case ch <- sourceItem{b: batch}:
-				case <-ctx.Done():
-					return ctx.Err()
+	ready := make(chan []*engine.Batch)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- func() error {
+			for batches := range ready {
+				for _, batch := range batches {
+					select {
+					case ch <- sourceItem{b: batch}:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
 				}
 			}
-		}
-		return nil
+			return nil
+		}()
+	}()
+	err = withArrow(conn, func(query func(context.Context, string) (arrowReader, error)) error {
+		defer close(ready)
+		return r.readBuckets(ctx, query, ready)
 	})
+	if serr := <-sent; serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// readBuckets reads the buckets in order, annotates their batches and
+// hands each bucket's batches to ready.
+func (r *runner) readBuckets(ctx context.Context, query func(context.Context, string) (arrowReader, error), ready chan<- []*engine.Batch) error {
+	bs := r.buckets()
+	var first []*engine.Batch
+	if r.global != nil {
+		// The global model trains on the series of the first whole
+		// locations, about globalSeries of them, whatever the buckets.
+		tb := r.trainingBucket()
+		batches, err := r.readBucket(ctx, query, tb)
+		if err != nil {
+			return err
+		}
+		r.calendars(batches, &calSummary{})
+		r.seasons(batches)
+		if err := r.trainGlobal(r.global, batches); err != nil {
+			return err
+		}
+		if tb == bs[0] {
+			first = batches
+		}
+	}
+	for k, b := range bs {
+		batches := first
+		if k > 0 || batches == nil {
+			var err error
+			if batches, err = r.readBucket(ctx, query, b); err != nil {
+				return err
+			}
+		}
+		r.calendars(batches, &r.calSummary)
+		r.ramps(batches)
+		r.seasons(batches)
+		if err := r.predictGlobal(ctx, r.global, batches); err != nil {
+			return err
+		}
+		select {
+		case ready <- batches:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // readBucket reads the daily series of bucket b.
@@ -289,8 +350,10 @@ type fitOutput struct {
 	noStock, noParams, noSupplier int64
 	defaultLeadTime, dead, zero   int64
 	ramped                        int64
-	weightedRMSSE, weightSum      float64
-	abort                         func(context.Context)
+	// global counts the series whose forecast combines the global model's.
+	global                   int64
+	weightedRMSSE, weightSum float64
+	abort                    func(context.Context)
 }
 
 // processed is one engine batch turned into rows.
@@ -317,6 +380,9 @@ func (r *runner) fit(ctx context.Context, db *sql.DB) (*fitOutput, error) {
 	out.abort = func(ctx context.Context) {
 		_ = fw.Abort(ctx)
 		_ = sw.Abort(ctx)
+	}
+	if !r.o.NoGlobal {
+		r.global = &global{fc: map[int64][]float32{}, info: globalInfo{Weight: r.o.GlobalWeight}}
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -404,6 +470,16 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 		name = status.String()
 	}
 	out.chosen[name]++
+	if g := r.global.take(id); g != nil && a.saleDays > 0 {
+		// The combined forecast: the global model's share w of its daily
+		// forecast (0 on closed days, as the series' own); a series that
+		// never sold keeps its own.
+		w := r.o.GlobalWeight
+		for h := range min(len(fc), len(g)) {
+			fc[h] = (1-w)*fc[h] + w*float64(g[h])
+		}
+		out.global++
+	}
 	if a.ramp > 0 && a.ramp != 1 {
 		for h := range fc {
 			fc[h] *= a.ramp

@@ -31,9 +31,13 @@
 //     days — and, per bucket, get each location's trading calendar
 //     (calendar.go: closed days), its yearly ramp, and the store-department
 //     weekly profile; they are fitted by engine.Fit on every core while
-//     DuckDB computes the next bucket.
-//  5. Each fitted series' baseline forecast is multiplied by its location's
-//     ramp, lifted by the promotions ahead, and gets its replenishment line
+//     DuckDB computes the next bucket. Before the first bucket, the global
+//     model (global.go) is trained on the series of the first whole
+//     locations (about 20,000 series, read by one more such query), and
+//     each bucket's series get its forecast as the bucket passes.
+//  5. Each fitted series' baseline forecast is averaged with the global
+//     model's, multiplied by its location's ramp, lifted by the promotions
+//     ahead, and gets its replenishment line
 //     (forecast/replenish);
 //     forecasts and lines stream, in series order, into the forecasts and
 //     replenishment_suggestions tables; lines with a quantity are grouped
@@ -65,7 +69,32 @@
 // week is mostly zeros). A weighted combination of the best candidates is
 // available (model.Options.Combine) but measured no better on real data
 // (the UCI Online Retail set: a tie at SKU level, worse at store and total
-// level), so it is not the default. Where a location's history covers last
+// level), so it is not the default.
+//
+// A global model pooled across series complements the per-series one: a
+// Poisson gradient-boosted tree model (forecast/gbm, log link) of the
+// demand on day h after an origin, given the series' recent levels over
+// trading days (last 7, 28 and 91, as ratios to the 91-day level, which is
+// also the log offset), its level on the target weekday, trend, days since
+// the last sale, share of zero days and mean non-zero size, its location's
+// 28-day trend, its age, the store-department weekday profile, the target
+// weekday and h. It is trained in each run, from the same history only
+// (origins every 7 days ending 28 to 77 days before the as-of date, target
+// days that trade and are neither censored nor promoted; at most 300,000
+// rows from the first ~20,000 series, so its cost is bounded at any
+// scale). Per-series methods see one sparse series each; the pooled model
+// learns the shapes thousands of them share: how a burst of sales decays,
+// how an intermittent item's next weeks relate to its last ones, how a
+// weekday profile carries over. The final forecast is the plain average of
+// the two (Options.GlobalWeight; Options.NoGlobal leaves the global model
+// out): on the UCI Online Retail set it lowered WRMSSE at every level
+// (store-SKU 0.853 → 0.847, SKU-weekly 1.196 → 1.151, store 0.789 →
+// 0.760, total 0.658 → 0.632) and the over-forecast (bias 1.045 → 1.023).
+// Closed days stay exactly zero and promotion lifts apply to the average;
+// a series that never sold keeps its own forecast. forecast_runs.parameters
+// records the training series, rows, trees and seconds (global_model_run).
+//
+// Where a location's history covers last
 // year's coming four weeks, their ratio to the four weeks before them,
 // shrunk halfway to 1, multiplies its forecasts (a pre-Christmas ramp the
 // weekly models cannot see).
@@ -142,6 +171,12 @@ type Options struct {
 	// NoPromotions ignores pos_lines and promotions: no promotion mask and
 	// no lift for promotions ahead.
 	NoPromotions bool
+	// NoGlobal leaves out the global model: the forecast is the series'
+	// own (see the package doc).
+	NoGlobal bool
+	// GlobalWeight is the global model's share of the combined forecast,
+	// in (0, 1]. Default 0.5.
+	GlobalWeight float64
 	// Workers is the number of forecasting goroutines. Default GOMAXPROCS.
 	Workers int
 	// BatchSeries is the number of series per engine batch. Default 512.
@@ -186,6 +221,9 @@ func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	if o.GlobalWeight == 0 {
+		o.GlobalWeight = globalWeight
+	}
 	if o.BatchSeries <= 0 {
 		o.BatchSeries = 512
 	}
@@ -224,6 +262,9 @@ func (o Options) validate() error {
 	}
 	if o.InventoryLookbackDays < 1 || o.LeadTimeLookbackDays < 1 || o.MinLeadTimeObservations < 2 {
 		errs = append(errs, errors.New("lookbacks must be ≥ 1 day and lead time observations ≥ 2"))
+	}
+	if !(o.GlobalWeight > 0 && o.GlobalWeight <= 1) {
+		errs = append(errs, fmt.Errorf("global weight %g: want (0, 1]", o.GlobalWeight))
 	}
 	if strings.ContainsAny(o.DuckDBMemory, "'\\") {
 		errs = append(errs, fmt.Errorf("duckdb memory %q: want a size like 2GB", o.DuckDBMemory))
@@ -270,6 +311,8 @@ type runner struct {
 	future map[string][]futurePromo
 	// calSummary sums the locations' trading calendars.
 	calSummary calSummary
+	// global is the global model (nil with Options.NoGlobal).
+	global *global
 }
 
 // Run runs the forecast of opts.AsOf over l (see the package doc).
@@ -398,6 +441,10 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	stage("fit", t0)
+	if g := r.global; g != nil {
+		r.log.Info("global model", "used", g.info.Used, "reason", g.info.Reason, "train_rows", g.info.TrainRows,
+			"train_seconds", g.info.TrainSeconds, "predict_seconds", g.info.PredictSeconds, "series", out.global)
+	}
 	r.warnDefaults(out, versions)
 	t0 = time.Now()
 	docs, err := r.documents(out.lines)
@@ -460,6 +507,7 @@ func parameters(o Options) map[string]any {
 		"history_days": o.HistoryDays, "horizon": o.Horizon, "window_sigma": o.WindowSigma,
 		"inventory_lookback_days": o.InventoryLookbackDays, "lead_time_lookback_days": o.LeadTimeLookbackDays,
 		"min_lead_time_observations": o.MinLeadTimeObservations, "promotions": !o.NoPromotions,
+		"global_model": !o.NoGlobal, "global_weight": o.GlobalWeight,
 		"model": map[string]any{"candidates": cands, "backtest_horizon": mo.Horizon, "origins": mo.Origins,
 			"min_train": mo.MinTrain, "ensemble_size": mo.EnsembleSize, "default": mo.Default.String(),
 			"intermittent_default": mo.IntermittentDefault.String(), "margin": mo.Margin, "no_refit": mo.NoRefit},
@@ -566,6 +614,10 @@ func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map
 	params["missing_inputs"] = r.missingInputs(versions)
 	params["trading_calendar"] = r.calSummary
 	params["yearly_ramp_series"] = out.ramped
+	if r.global != nil {
+		params["global_model_run"] = r.global.info
+		params["global_model_series"] = out.global
+	}
 	params["lines_without"] = map[string]int64{"stock_position": out.noStock, "item_location": out.noParams,
 		"supplier": out.noSupplier, "observed_or_nominal_lead_time": out.defaultLeadTime}
 	params["lines_not_ordering"] = map[string]int64{"no_stock_position": out.noStock, "dead_item": out.dead,
