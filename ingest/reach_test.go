@@ -3,10 +3,11 @@ package ingest
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/shelflake/shelflake/lake/objstore/objtest"
 )
 
 func TestProbeKafka(t *testing.T) {
@@ -15,12 +16,7 @@ func TestProbeKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	_ = ln.Close()
+	closed := objtest.ClosedAddr(t)
 	for _, tc := range []struct {
 		name    string
 		brokers []string

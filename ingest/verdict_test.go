@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/lake/laketest"
 	"github.com/shelflake/shelflake/schema"
 )
 
@@ -110,34 +111,13 @@ func dataOffsets(t *testing.T, ctx context.Context, l *lake.Lake) map[string]int
 	}
 	out := map[string]int{}
 	for topic, desc := range map[string]*schema.Table{schema.TopicPOS: schema.TablePOSLines(), schema.TopicPromotion: schema.TablePromotions()} {
-		rows := readTable[src](t, ctx, l, desc)
+		rows := laketest.Rows[src](t, ctx, l, desc)
 		for _, r := range rows {
 			if desc.Name == schema.TableNamePOSLines && r.LineNo != 1 {
 				continue // one count per transaction
 			}
 			out[fmt.Sprintf("%s/%d/%d", topic, r.Partition, r.Offset)]++
 		}
-	}
-	return out
-}
-
-func readTable[T any](t *testing.T, ctx context.Context, l *lake.Lake, desc *schema.Table) []T {
-	t.Helper()
-	dt, err := l.Table(ctx, desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := dt.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []T
-	for _, f := range snap.Files() {
-		rows, err := lake.ReadRows[T](ctx, l, f.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rows...)
 	}
 	return out
 }

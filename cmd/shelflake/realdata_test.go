@@ -10,6 +10,7 @@ import (
 	"github.com/shelflake/shelflake/forecast/job"
 	"github.com/shelflake/shelflake/ingest/importer"
 	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/lake/laketest"
 	"github.com/shelflake/shelflake/schema"
 	"github.com/shelflake/shelflake/schema/sharedtest"
 )
@@ -46,7 +47,7 @@ func TestRealExportWithoutStockFeedOrdersNothing(t *testing.T) {
 	if len(rep.Documents) != 0 {
 		t.Errorf("%d suggested purchase orders from a lake without stock positions", len(rep.Documents))
 	}
-	rows := readTable[schema.ReplenishmentSuggestionRow](t, ctx, l, schema.TableReplenishmentSuggestions())
+	rows := laketest.Rows[schema.ReplenishmentSuggestionRow](t, ctx, l, schema.TableReplenishmentSuggestions())
 	if len(rows) < 1000 {
 		t.Fatalf("%d suggestion lines, want one per store-SKU with sales (thousands)", len(rows))
 	}
@@ -55,26 +56,4 @@ func TestRealExportWithoutStockFeedOrdersNothing(t *testing.T) {
 			t.Fatalf("line %s/%s: qty %d, reasons %q; want no order, no_stock_position", r.LocationID, r.SKU, r.SuggestedQty, r.Reasons)
 		}
 	}
-}
-
-// readTable reads every live row of table t.
-func readTable[T any](t *testing.T, ctx context.Context, l *lake.Lake, desc *schema.Table) []T {
-	t.Helper()
-	dt, err := l.Table(ctx, desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := dt.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []T
-	for _, f := range snap.Files() {
-		rows, err := lake.ReadRows[T](ctx, l, f.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rows...)
-	}
-	return out
 }

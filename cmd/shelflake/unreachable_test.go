@@ -3,17 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shelflake/shelflake/lake/objstore/objtest"
 )
 
 // TestUnreachableS3FailsAtOnce: a lake on an S3 endpoint that refuses
 // connections fails each short-lived command within seconds, with one line
 // that starts with the cause and no warnings before it.
 func TestUnreachableS3FailsAtOnce(t *testing.T) {
-	endpoint := "http://" + closedAddr(t)
+	endpoint := "http://" + objtest.ClosedAddr(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	uri := "s3://lake/prefix?endpoint=" + endpoint + "&path_style=true"
@@ -50,7 +51,7 @@ func TestUnreachableS3FailsAtOnce(t *testing.T) {
 // TestUnreachableBrokersFailAtOnce: short-lived commands that produce to or
 // list Kafka fail within seconds naming the brokers and the cause.
 func TestUnreachableBrokersFailAtOnce(t *testing.T) {
-	addr := closedAddr(t)
+	addr := objtest.ClosedAddr(t)
 	want := "cannot reach Kafka brokers " + addr + ": connection refused"
 	dir := t.TempDir()
 	for _, args := range [][]string{
@@ -73,17 +74,4 @@ func TestUnreachableBrokersFailAtOnce(t *testing.T) {
 			}
 		})
 	}
-}
-
-// closedAddr returns a loopback address nothing listens on: connections to
-// it are refused.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/lake/delta"
+	"github.com/shelflake/shelflake/lake/objstore/objtest"
 	"github.com/shelflake/shelflake/schema"
 )
 
@@ -356,12 +357,7 @@ func TestHTTPWriteBackRejectsWhenTheCredentialsAreWrong(t *testing.T) {
 // document at once, without retries or backoff, with the cause first; the
 // documents stay undelivered for a later retry.
 func TestHTTPWriteBackFailsAtOnceWhenTheERPCannotBeReached(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String()
-	_ = ln.Close()
+	closed := "http://" + objtest.ClosedAddr(t)
 	for _, tc := range []struct {
 		name string
 		mod  func(o *writeback.HTTPOptions)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,19 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/shelflake/shelflake/lake/objstore"
+	"github.com/shelflake/shelflake/lake/objstore/objtest"
 )
-
-// closedPort returns an address nothing listens on (connections are refused).
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
 
 func testS3(t *testing.T, endpoint string) *objstore.S3 {
 	t.Helper()
@@ -45,7 +33,7 @@ func testS3(t *testing.T, endpoint string) *objstore.S3 {
 
 func TestS3UnreachableEndpoint(t *testing.T) {
 	t.Run("an endpoint that refuses on first contact fails at once with the cause first", func(t *testing.T) {
-		endpoint := "http://" + closedPort(t)
+		endpoint := "http://" + objtest.ClosedAddr(t)
 		b := testS3(t, endpoint)
 		start := time.Now()
 		_, err := b.Get(context.Background(), "_delta_log/00000000000000000000.json")
