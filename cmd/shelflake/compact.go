@@ -54,7 +54,7 @@ inventory_daily, po_open, lead_times, stockouts) up to date, rebuilding only
 the dt partitions whose source data changed since their last build.
 
 Without --interval it makes one pass and exits (a CronJob); with it, it runs
-as a service until interrupted, serving /metrics and /healthz on --http.`,
+as a service until interrupted, serving /metrics, /healthz and /readyz on --http.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCompact(cmd.Context(), a, o) },
 	}
@@ -64,7 +64,7 @@ as a service until interrupted, serving /metrics and /healthz on --http.`,
 	f.BoolVar(&o.unified, "unified", false, "also build the unified tables")
 	f.StringSliceVar(&o.unifiedTables, "unified-tables", nil, "unified tables to build (implies --unified; default: all)")
 	f.DurationVar(&o.interval, "interval", 0, "run continuously, a pass every interval (0: one pass and exit)")
-	f.StringVar(&o.http, "http", envOr("SHELFLAKE_COMPACT_HTTP", "127.0.0.1:9465"), "with --interval: address for /metrics and /healthz (empty: none; env SHELFLAKE_COMPACT_HTTP)")
+	f.StringVar(&o.http, "http", envOr("SHELFLAKE_COMPACT_HTTP", "127.0.0.1:9465"), "with --interval: address for /metrics, /healthz and /readyz (empty: none; env SHELFLAKE_COMPACT_HTTP)")
 	f.Var(&o.targetFileSize, "target-file-size", "size of the files compaction writes (e.g. 128MiB)")
 	f.IntVar(&o.minFiles, "min-files", compact.DefaultMinFiles, "compact a partition once it has this many small files")
 	f.DurationVar(&o.quietAfter, "quiet-after", compact.DefaultQuietAfter, "compact a partition with 2+ small files once none was written for this long")

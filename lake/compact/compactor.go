@@ -582,8 +582,10 @@ func (c *Compactor) Healthy(staleAfter time.Duration) bool {
 }
 
 // Handler serves the compactor's operational endpoints: /metrics from g,
-// and /healthz (200 while passes succeed; 503 once the last pass failed and
-// none succeeded for staleAfter).
+// /healthz (200 while passes succeed; 503 once the last pass failed and
+// none succeeded for staleAfter) and /readyz (503 from a failed pass, with
+// its cause, to the next pass that succeeds: an unreachable store shows at
+// once).
 func (c *Compactor) Handler(g prometheus.Gatherer, staleAfter time.Duration) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
@@ -599,6 +601,16 @@ func (c *Compactor) Handler(g prometheus.Gatherer, staleAfter time.Duration) htt
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		c.mu.Lock()
+		err := c.lastErr
+		c.mu.Unlock()
+		if err != nil {
+			http.Error(w, "last pass failed: "+strconv.Quote(err.Error()), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
 	})
 	return mux
 }

@@ -115,6 +115,9 @@ func TestServiceEndpointsReportHealthAndMetrics(t *testing.T) {
 	if code, body := get("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz %d %s", code, body)
 	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz %d %s", code, body)
+	}
 	_, body := get("/metrics")
 	for _, want := range []string{
 		`shelflake_compact_files_before_total{table="pos_lines"} 12`,
@@ -136,5 +139,12 @@ func TestServiceEndpointsReportHealthAndMetrics(t *testing.T) {
 	c.mu.Unlock()
 	if code, _ := get("/healthz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/healthz %d after failing passes, want 503", code)
+	}
+	// Readiness is red from the first failed pass, with the cause.
+	c.mu.Lock()
+	c.lastPass = now
+	c.mu.Unlock()
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "deadline exceeded") {
+		t.Errorf("/readyz %d %q after a failed pass, want 503 with the cause", code, body)
 	}
 }
