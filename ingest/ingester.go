@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shelflake/shelflake/schema"
 )
@@ -335,41 +333,6 @@ func (i *Ingester) Run(ctx context.Context) error {
 	i.loop(ctx)
 	<-listDone
 	return i.shutdown()
-}
-
-// listEndOffsets asks the brokers for the input topics' end offsets every
-// flush interval, for the lag of idle partitions (fetches only report the
-// partitions that have records) and for the watermarks' drained rule.
-func (i *Ingester) listEndOffsets(ctx context.Context) {
-	adm := kadm.NewClient(i.cl)
-	topics := i.o.Topics.list()
-	t := time.NewTicker(i.o.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		at := i.o.Now()
-		lctx, cancel := context.WithTimeout(ctx, i.o.FlushInterval)
-		listed, err := adm.ListEndOffsets(lctx, topics...)
-		cancel()
-		if err != nil {
-			i.log.Debug("list end offsets", "err", err)
-			continue
-		}
-		i.mu.Lock()
-		listed.Each(func(o kadm.ListedOffset) {
-			ps := i.parts[tp{o.Topic, o.Partition}]
-			if ps == nil || o.Err != nil {
-				return
-			}
-			ps.hwm = max(ps.hwm, o.Offset)
-			ps.listedEnd, ps.listedAt = o.Offset, at
-		})
-		i.mu.Unlock()
-	}
 }
 
 // loop is the poll loop. Between a poll and AllowRebalance no group
@@ -745,35 +708,6 @@ func (i *Ingester) setPositionsLocked(ps *partState, vs [numTables]map[string]in
 	ps.groupCommitted = -1
 }
 
-// loadVerdicts reads, for each partition of tps whose data table is behind
-// its rejects table in vs, the offsets in between that were rejected.
-func (i *Ingester) loadVerdicts(ctx context.Context, vs [numTables]map[string]int64, tps []tp) (map[tp]map[int64]bool, error) {
-	rr, ok := i.tables[tableRejects].lake.(RejectReader)
-	if !ok {
-		return nil, nil
-	}
-	out := map[tp]map[int64]bool{}
-	for _, k := range tps {
-		ts := i.topics[k.topic]
-		if ts == nil {
-			continue
-		}
-		app := AppID(i.o.Group, k.topic, k.partition)
-		data, rej := vs[ts.data][app], vs[tableRejects][app]
-		if rej <= data {
-			continue
-		}
-		m, err := rr.RejectedOffsets(ctx, k.topic, k.partition, data, rej)
-		if err != nil {
-			return nil, fmt.Errorf("rejected offsets of %s/%d: %w", k.topic, k.partition, err)
-		}
-		out[k] = m
-		i.log.Info("resuming behind the rejects table: its verdicts stand", "topic", k.topic, "partition", k.partition,
-			"from", data, "to", rej, "rejected", len(m))
-	}
-	return out, nil
-}
-
 // adjustOffsets is franz-go's AdjustFetchOffsetsFn: after the group
 // assigned partitions to this member, each starts at the lowest offset any
 // of its tables has not committed, whatever the group's committed offset.
@@ -950,91 +884,6 @@ func (i *Ingester) rewind(ctx context.Context) {
 	i.mu.Unlock()
 	i.log.Warn("rewound to the lake's offsets", "offsets", offsets)
 	i.cl.SetOffsets(offsets)
-}
-
-// updatePause pauses fetching while the budget is full (buffers are
-// flushed, largest first, as soon as they hold half of it; what is full
-// then is flushes in flight), and resumes below three quarters of it.
-func (i *Ingester) updatePause() {
-	i.mu.Lock()
-	used := i.bufBytes + i.inflight
-	var pause, resume map[string][]int32
-	switch {
-	case used >= i.o.MaxBufferBytes:
-		if i.bufBytes > 0 {
-			i.relieveLocked("budget")
-		}
-		pause = map[string][]int32{}
-		for k := range i.parts {
-			pause[k.topic] = append(pause[k.topic], k.partition)
-		}
-	case i.pausedParts != nil && used < i.o.MaxBufferBytes*3/4:
-		resume, i.pausedParts = i.pausedParts, nil
-	}
-	if pause != nil {
-		if i.pausedParts == nil {
-			i.log.Info("buffer budget full: pausing fetches", "buffered", i.bufBytes, "in_flight", i.inflight)
-		}
-		i.pausedParts = pause
-	}
-	i.mu.Unlock()
-	switch {
-	case pause != nil:
-		i.cl.PauseFetchPartitions(pause)
-		i.m.paused.Set(1)
-	case resume != nil:
-		i.cl.ResumeFetchPartitions(resume)
-		i.m.paused.Set(0)
-		i.log.Info("buffer budget below three quarters: resuming fetches")
-	}
-}
-
-// commitGroupOffsets commits to the consumer group, for lag monitoring
-// only, the offsets every table of a partition has committed to the lake.
-// sync waits for the commit (in a revoke, before the partitions move).
-func (i *Ingester) commitGroupOffsets(ctx context.Context, sync bool) {
-	i.mu.Lock()
-	offsets := map[string]map[int32]kgo.EpochOffset{}
-	for _, ps := range i.parts {
-		o := ps.inLake()
-		if o <= ps.groupCommitted {
-			continue
-		}
-		ps.groupCommitted = o
-		if offsets[ps.topic] == nil {
-			offsets[ps.topic] = map[int32]kgo.EpochOffset{}
-		}
-		offsets[ps.topic][ps.partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
-	}
-	i.mu.Unlock()
-	if len(offsets) == 0 {
-		return
-	}
-	if sync {
-		i.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-			if err != nil {
-				i.log.Debug("group offset commit", "err", err)
-			}
-		})
-		return
-	}
-	i.cl.CommitOffsets(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			i.log.Debug("group offset commit", "err", err)
-		}
-	})
-}
-
-func (i *Ingester) updateLag() {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	used := i.bufBytes + i.inflight
-	i.m.bufferBytes.Set(float64(used))
-	for _, ps := range i.parts {
-		if ps.hwm > 0 || !ps.listedAt.IsZero() {
-			ps.lag.Set(float64(max(ps.hwm-ps.inLake(), 0)))
-		}
-	}
 }
 
 // shutdown flushes and commits what is buffered, commits group offsets and

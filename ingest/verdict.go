@@ -87,3 +87,32 @@ func mayHoldOffsets(f *delta.File, from, to int64) bool {
 	}
 	return h >= from && l < to
 }
+
+// loadVerdicts reads, for each partition of tps whose data table is behind
+// its rejects table in vs, the offsets in between that were rejected.
+func (i *Ingester) loadVerdicts(ctx context.Context, vs [numTables]map[string]int64, tps []tp) (map[tp]map[int64]bool, error) {
+	rr, ok := i.tables[tableRejects].lake.(RejectReader)
+	if !ok {
+		return nil, nil
+	}
+	out := map[tp]map[int64]bool{}
+	for _, k := range tps {
+		ts := i.topics[k.topic]
+		if ts == nil {
+			continue
+		}
+		app := AppID(i.o.Group, k.topic, k.partition)
+		data, rej := vs[ts.data][app], vs[tableRejects][app]
+		if rej <= data {
+			continue
+		}
+		m, err := rr.RejectedOffsets(ctx, k.topic, k.partition, data, rej)
+		if err != nil {
+			return nil, fmt.Errorf("rejected offsets of %s/%d: %w", k.topic, k.partition, err)
+		}
+		out[k] = m
+		i.log.Info("resuming behind the rejects table: its verdicts stand", "topic", k.topic, "partition", k.partition,
+			"from", data, "to", rej, "rejected", len(m))
+	}
+	return out, nil
+}
