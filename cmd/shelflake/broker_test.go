@@ -28,12 +28,7 @@ func requireTool(t *testing.T, name string) string {
 
 func TestBrokerServesKcat(t *testing.T) {
 	kcat := requireTool(t, "kcat")
-	c, err := startBroker(brokerOpts{listen: "127.0.0.1:0", partitions: 3, topics: defaultBrokerTopics()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addr := c.ListenAddrs()[0]
+	addr := startTestBroker(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -101,4 +96,16 @@ func TestBrokerServesKcat(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startTestBroker starts the embedded broker with shelflake's topics (3
+// partitions each) for the test and returns its address.
+func startTestBroker(t *testing.T) string {
+	t.Helper()
+	c, err := startBroker(brokerOpts{listen: "127.0.0.1:0", partitions: 3, topics: defaultBrokerTopics()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
 }

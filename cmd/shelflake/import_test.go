@@ -72,12 +72,7 @@ func TestImportGzipToDirAndBroker(t *testing.T) {
 	if err := os.WriteFile(in, gzipped(t, smallExport), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := startBroker(brokerOpts{listen: "127.0.0.1:0", partitions: 3, topics: defaultBrokerTopics()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addr := c.ListenAddrs()[0]
+	addr := startTestBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
