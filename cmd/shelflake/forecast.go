@@ -17,6 +17,7 @@ import (
 
 	"github.com/shelflake/shelflake/forecast/job"
 	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/forecast/writeback/route"
 	"github.com/shelflake/shelflake/ingest"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/lake/delta"
@@ -33,6 +34,9 @@ type writebackFlags struct {
 	kafka            kafkaFlags
 	topic            string
 	outbox           string
+	erpConfig        string
+	// routes are the --erp-config routes, once channels has built them.
+	routes *route.Routes
 }
 
 func (w *writebackFlags) register(cmd *cobra.Command) {
@@ -46,6 +50,7 @@ func (w *writebackFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&w.attemptTimeout, "erp-timeout", 30*time.Second, "timeout of one HTTP request to the ERP")
 	w.kafka.register(cmd)
 	f.StringVar(&w.topic, "topic", envOr("SHELFLAKE_WRITEBACK_TOPIC", writeback.DefaultTopic), "Kafka topic of the suggestion documents, with --brokers (env SHELFLAKE_WRITEBACK_TOPIC)")
+	f.StringVar(&w.erpConfig, "erp-config", envOr("SHELFLAKE_ERP_CONFIG", ""), "JSON file routing locations to ERPs (odoo, netsuite, …) and their settings: each document goes to its location's ERP (env SHELFLAKE_ERP_CONFIG; see README)")
 	f.StringVar(&w.outbox, "outbox", envOr("SHELFLAKE_OUTBOX", ""), "also write each document as JSON and CSV files under this directory, for planners (env SHELFLAKE_OUTBOX)")
 }
 
@@ -55,7 +60,7 @@ func (w *writebackFlags) register(cmd *cobra.Command) {
 // given reports whether a write-back channel is configured (channels then
 // returns at least one).
 func (w *writebackFlags) given(cmd *cobra.Command) bool {
-	return w.erpURL != "" || w.outbox != "" || cmd.Flags().Changed("brokers") || os.Getenv("SHELFLAKE_BROKERS") != ""
+	return w.erpURL != "" || w.erpConfig != "" || w.outbox != "" || cmd.Flags().Changed("brokers") || os.Getenv("SHELFLAKE_BROKERS") != ""
 }
 
 func (w *writebackFlags) channels(cmd *cobra.Command) (chans []writeback.Channel, closeAll func(), err error) {
@@ -76,6 +81,15 @@ func (w *writebackFlags) channels(cmd *cobra.Command) (chans []writeback.Channel
 			return nil, closeAll, fmt.Errorf("--erp-url: %w", err)
 		}
 		chans = append(chans, ch)
+	}
+	if w.erpConfig != "" {
+		rs, err := route.Load(w.erpConfig, erpAdapters(), route.Deps{MaxAttempts: w.attempts})
+		if err != nil {
+			return nil, closeAll, err
+		}
+		w.routes = rs
+		closers = append(closers, rs.Close)
+		chans = append(chans, rs.Channels()...)
 	}
 	if cmd.Flags().Changed("brokers") || os.Getenv("SHELFLAKE_BROKERS") != "" {
 		k, err := w.kafka.kafka()
@@ -134,9 +148,10 @@ grouped into one purchase order document per location and supplier.
 
 It writes replenishment_suggestions, forecasts and forecast_runs (partition
 dt = as-of date), then delivers the documents over the write-back channels
-given: HTTP to --erp-url (OAuth2 client credentials, Idempotency-Key), Kafka
-topic --topic on --brokers, files under --outbox. Each delivery is logged in
-erp_writeback_log.
+given: the ERPs of --erp-config (each location's documents to the ERP that
+serves it: Odoo, NetSuite, …), HTTP to --erp-url (OAuth2 client credentials,
+Idempotency-Key), Kafka topic --topic on --brokers, files under --outbox.
+Each delivery is logged in erp_writeback_log.
 
 A rerun of the same --as-of finds the finished run and changes nothing; it
 only delivers the documents not yet accepted (see also "writeback retry").
@@ -221,6 +236,11 @@ func runForecast(cmd *cobra.Command, a *app, o forecastFlags) (err error) {
 			wbErr = fmt.Errorf("%s: %d documents stay in the outbox for shelflake writeback retry", wr.Unreachable, wr.Failed)
 		} else if n := wr.Failed + wr.Rejected; n > 0 {
 			wbErr = fmt.Errorf("%d document deliveries failed: they are retried by the next run or by shelflake writeback retry", n)
+		}
+		if o.wb.routes != nil {
+			if u := o.wb.routes.Unrouted(rep.Documents); len(u) > 0 {
+				wbErr = errors.Join(wbErr, unroutedError(o.wb.erpConfig, u))
+			}
 		}
 	}
 	if o.json {
@@ -381,8 +401,8 @@ func newWritebackCmd(a *app) *cobra.Command {
 	retry := &cobra.Command{
 		Use:   "retry --lake URI",
 		Short: "Deliver again the suggestion documents not yet accepted",
-		Long: `retry reads erp_writeback_log and sends, over the channels given (--erp-url,
---brokers, --outbox), every document of the completed forecast runs (since
+		Long: `retry reads erp_writeback_log and sends, over the channels given (--erp-config,
+--erp-url, --brokers, --outbox), every document of the completed forecast runs (since
 --since) that is not accepted on that channel yet: those an ERP outage or a
 rejection left behind. Documents already accepted are never sent again.`,
 		Args: cobra.NoArgs,
@@ -412,7 +432,7 @@ func runWritebackRetry(cmd *cobra.Command, a *app, o writebackRetryFlags) (err e
 	wm := writeback.NewMetrics(reg)
 	defer func() { err = errors.Join(err, pushMetrics(ctx, a, reg)) }()
 	if !o.wb.given(cmd) {
-		return errors.New("no write-back channel: give --erp-url, --brokers or --outbox")
+		return errors.New("no write-back channel: give --erp-config, --erp-url, --brokers or --outbox")
 	}
 	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log})
 	if err != nil {

@@ -48,6 +48,13 @@ type Channel interface {
 	Send(ctx context.Context, docs []Outgoing) []Result
 }
 
+// Scoped is a Channel that serves only some documents: an ERP that holds
+// some of the locations (package forecast/writeback/route). The Deliverer
+// sends a Scoped channel, and logs on it, only the documents it Serves.
+type Scoped interface {
+	Serves(d *Document) bool
+}
+
 // Options configure a Deliverer.
 type Options struct {
 	// Channels are where documents go (at least one).
@@ -233,7 +240,11 @@ func (d *Deliverer) Deliver(ctx context.Context, docs []*Document) (Report, erro
 		name := ch.Name()
 		var todo []Outgoing
 		seen := map[string]bool{}
+		scope, scoped := ch.(Scoped)
 		for _, o := range out {
+			if scoped && !scope.Serves(o.Doc) {
+				continue
+			}
 			if seen[o.Doc.ExternalRef] {
 				continue // the same key twice (two runs of one week): send once
 			}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/forecast/writeback/odoo/odoofake"
+	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/lake/delta"
+	"github.com/shelflake/shelflake/schema"
+)
+
+var erpAsOf = schema.NewDate(2026, 3, 2)
+
+// erpDocs builds n documents over locations L1..L4 and registers their
+// suppliers and SKUs in the fakes.
+func erpDocs(t testing.TB, n int, erps ...*odoofake.Server) []*writeback.Document {
+	t.Helper()
+	var docs []*writeback.Document
+	sup := map[string]bool{}
+	for i := range n {
+		d := &writeback.Document{AsOf: erpAsOf, RunID: "run-1", LocationID: fmt.Sprintf("L%d", i%4+1),
+			SupplierID: fmt.Sprintf("SUP%02d", i/4+1), Currency: "EUR"}
+		for j := range 1 + i%2 {
+			cost := schema.Money(25000 + 100*int64(i))
+			d.Lines = append(d.Lines, writeback.Line{SKU: fmt.Sprintf("SKU%04d", 10*i+j), Qty: 12, CasePack: 6, MOQ: 6,
+				UnitCost: cost, ExtendedCost: cost.Mul(12), NeedByDate: erpAsOf + 4, Reasons: []string{"below_rop"},
+				Explanation: writeback.Explanation{Model: "ses", Defaulted: []string{}}})
+		}
+		if err := d.Finalize(); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range erps {
+			if !sup[d.SupplierID] {
+				e.AddPartner(d.SupplierID)
+			}
+			for _, l := range d.Lines {
+				e.AddProduct(l.SKU)
+			}
+		}
+		sup[d.SupplierID] = true
+		docs = append(docs, d)
+	}
+	return docs
+}
+
+// putERPRun stores docs as the outbox of a completed forecast run in the
+// lake at dir.
+func putERPRun(t testing.TB, dir string, docs []*writeback.Document) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := lake.Open(ctx, dir, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := writeback.PutDocuments(ctx, l.Bucket(), erpAsOf, "run-1", docs); err != nil {
+		t.Fatal(err)
+	}
+	tbl := schema.TableForecastRuns()
+	dt, err := l.Table(ctx, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adds, err := lake.WriteFiles(ctx, l, tbl, erpAsOf, []schema.ForecastRunRow{{DT: erpAsOf, RunID: "run-1", AsOf: erpAsOf}}, lake.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := dt.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dt.Commit(ctx, snap, delta.Txn{Adds: adds}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeERPConfig writes a route file: L1, L2 to north, the rest to south.
+func writeERPConfig(t testing.TB, north, south *odoofake.Server) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`{"routes": [
+  {"erp": "odoo", "locations": ["L1", "L2"], "config": {"url": %q, "database": %q, "api_key_env": "TEST_ODOO_KEY", "timeout": "2s"}},
+  {"erp": "odoo", "locations": ["*"], "config": {"url": %q, "database": %q, "protocol": "jsonrpc", "login": %q, "api_key_env": "TEST_ODOO_KEY", "timeout": "2s"}}
+]}`, north.URL, north.Database, south.URL, south.Database, south.Login)
+	path := filepath.Join(t.TempDir(), "erp.json")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestWritebackRetryRoutesEachLocationToItsERP(t *testing.T) {
+	ctx := context.Background()
+	north := odoofake.New(odoofake.Options{Database: "north"})
+	defer north.Close()
+	south := odoofake.New(odoofake.Options{Database: "south"})
+	defer south.Close()
+	docs := erpDocs(t, 12, north, south)
+	// One document's SKU is unknown to its Odoo: rejected with the reason.
+	bad := erpDocs(t, 13)[12]
+	north.AddPartner(bad.SupplierID)
+	docs = append(docs, bad)
+	dir := t.TempDir()
+	putERPRun(t, dir, docs)
+	t.Setenv("TEST_ODOO_KEY", "key-1")
+	cfg := writeERPConfig(t, north, south)
+	var reps [2]writeback.Report
+	for i := range reps {
+		out, err := runCLI(t, ctx, "writeback", "retry", "--lake", dir, "--erp-config", cfg, "--json")
+		if err == nil || !strings.Contains(err.Error(), "1 document deliveries failed") {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if err := json.Unmarshal([]byte(out), &reps[i]); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	if r := reps[0]; r.ByChannel["odoo:north"].Accepted != 6 || r.ByChannel["odoo:north"].Rejected != 1 || r.ByChannel["odoo:south"].Accepted != 6 {
+		t.Fatalf("first retry %+v", r)
+	}
+	if r := reps[1]; r.AlreadyAccepted != 12 || r.Accepted != 0 || r.Rejected != 1 {
+		t.Fatalf("second retry %+v", r)
+	}
+	if len(north.Orders()) != 6 || len(south.Orders()) != 6 {
+		t.Fatalf("north %d, south %d orders", len(north.Orders()), len(south.Orders()))
+	}
+	l, err := lake.Open(ctx, dir, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rows, _, err := writeback.ReadLog(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.DocumentKey == bad.ExternalRef && (r.Status != schema.WritebackRejected || !strings.Contains(r.Error, bad.Lines[0].SKU)) {
+			t.Errorf("unmapped document logged %+v", r)
+		}
+	}
+}
+
+func TestERPConfigMistakeIsOneLine(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "erp.json")
+	if err := os.WriteFile(cfg, []byte(`{"routes": [{"erp": "odoo", "locations": ["*"], "config": {"url": "http://127.0.0.1:1", "api_key_env": "NO_SUCH_KEY_VAR"}}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NO_SUCH_KEY_VAR", "")
+	dir := t.TempDir()
+	putERPRun(t, dir, nil)
+	_, err := runCLI(t, context.Background(), "writeback", "retry", "--lake", dir, "--erp-config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "routes[0] (odoo): odoo: api_key_env NO_SUCH_KEY_VAR is empty") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -1,0 +1,131 @@
+package route_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/forecast/writeback/odoo"
+	"github.com/shelflake/shelflake/forecast/writeback/odoo/odoofake"
+	"github.com/shelflake/shelflake/forecast/writeback/route"
+	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/schema"
+)
+
+func registry() route.Registry {
+	return route.Registry{"odoo": func(raw json.RawMessage, deps route.Deps) (writeback.Channel, error) {
+		cfg, err := odoo.ParseConfig(raw)
+		if err != nil {
+			return nil, err
+		}
+		return odoo.New(cfg, odoo.Options{Transport: deps.Transport})
+	}}
+}
+
+func docs(t *testing.T, locs []string, erps ...*odoofake.Server) []*writeback.Document {
+	var out []*writeback.Document
+	for i, loc := range locs {
+		d := &writeback.Document{AsOf: schema.NewDate(2026, 3, 2), RunID: "r", LocationID: loc, SupplierID: "SUP1", Currency: "EUR"}
+		cost := schema.Money(10000)
+		d.Lines = []writeback.Line{{SKU: fmt.Sprintf("SKU%d", i), Qty: 6, CasePack: 6, MOQ: 6, UnitCost: cost, ExtendedCost: cost.Mul(6),
+			NeedByDate: d.AsOf + 3, Reasons: []string{}, Explanation: writeback.Explanation{Defaulted: []string{}}}}
+		if err := d.Finalize(); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range erps {
+			e.AddProduct(d.Lines[0].SKU)
+		}
+		out = append(out, d)
+	}
+	for _, e := range erps {
+		e.AddPartner("SUP1")
+	}
+	return out
+}
+
+func TestOneRunWritesToSeveralERPsByLocation(t *testing.T) {
+	north := odoofake.New(odoofake.Options{Database: "north"})
+	defer north.Close()
+	south := odoofake.New(odoofake.Options{Database: "south"})
+	defer south.Close()
+	cfg := fmt.Sprintf(`{"routes": [
+	  {"erp": "odoo", "locations": ["N1", "N2"], "config": {"url": %q, "database": "north", "api_key": "key-1"}},
+	  {"erp": "odoo", "locations": ["*"], "config": {"url": %q, "database": "south", "api_key": "key-1"}}
+	]}`, north.URL, south.URL)
+	rs, err := route.Parse([]byte(cfg), registry(), route.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := docs(t, []string{"N1", "S1", "N2", "S2", "S3"}, north, south)
+	l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d, err := writeback.New(l, writeback.Options{Channels: rs.Channels()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := d.Deliver(t.Context(), ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ByChannel["odoo:north"].Accepted != 2 || rep.ByChannel["odoo:south"].Accepted != 3 || rep.Accepted != 5 {
+		t.Fatalf("%+v", rep)
+	}
+	if len(north.Orders()) != 2 || len(south.Orders()) != 3 {
+		t.Fatalf("north %d orders, south %d", len(north.Orders()), len(south.Orders()))
+	}
+	rows, _, err := writeback.ReadLog(t.Context(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		want := "odoo:south"
+		if strings.HasPrefix(r.LocationID, "N") {
+			want = "odoo:north"
+		}
+		if r.Channel != want {
+			t.Errorf("%s logged on %s, want %s", r.LocationID, r.Channel, want)
+		}
+	}
+	if len(rows) != 5 {
+		t.Errorf("%d log rows, want 5", len(rows))
+	}
+	if u := rs.Unrouted(ds); len(u) != 0 {
+		t.Errorf("unrouted %v", u)
+	}
+}
+
+func TestConfigMistakesAreOneLineNamingTheRoute(t *testing.T) {
+	for _, tc := range []struct{ cfg, want string }{
+		{`{"routes": []}`, "no routes"},
+		{`{"routes": [{"erp": "sage", "locations": ["A"], "config": {}}]}`, `routes[0] (sage): erp "sage": want one of odoo`},
+		{`{"routes": [{"erp": "odoo", "locations": [], "config": {}}]}`, "routes[0] (odoo): locations"},
+		{`{"routes": [{"erp": "odoo", "locations": ["A"], "config": {"url": "http://x", "api_key": "k"}},
+		  {"erp": "odoo", "locations": ["A"], "config": {"url": "http://y", "api_key": "k"}}]}`, "location A is already served by routes[0]"},
+		{`{"routes": [{"erp": "odoo", "locations": ["A"], "config": {"url": "http://x", "api_key": "k"}},
+		  {"erp": "odoo", "locations": ["B"], "config": {"url": "http://x", "api_key": "k"}}]}`, "channel odoo:x is also routes[0]"},
+		{`{"routes": [{"erp": "odoo", "locations": ["A"], "config": {"url": "http://x", "api_key": "k", "pasword": 1}}]}`, `unknown field "pasword"`},
+		{`{"routes": [{"erp": "odoo", "locations": ["A"], "config": {"url": "http://x"}}]}`, "api_key, api_key_file or api_key_env is required"},
+		{`{"rutes": []}`, `unknown field "rutes"`},
+	} {
+		_, err := route.Parse([]byte(tc.cfg), registry(), route.Deps{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+func TestUnroutedLocationsAreNamed(t *testing.T) {
+	rs, err := route.Parse([]byte(`{"routes": [{"erp": "odoo", "locations": ["A"], "config": {"url": "http://x", "api_key": "k"}}]}`), registry(), route.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := docs(t, []string{"A", "C", "B", "C"})
+	if u := rs.Unrouted(ds); strings.Join(u, ",") != "B,C" {
+		t.Fatalf("unrouted %v", u)
+	}
+}
