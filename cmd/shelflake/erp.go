@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/forecast/writeback/netsuite"
 	"github.com/shelflake/shelflake/forecast/writeback/odoo"
 	"github.com/shelflake/shelflake/forecast/writeback/route"
 )
@@ -21,7 +22,8 @@ import (
 // writeback.OutcomeReader (for shelflake writeback outcomes).
 func erpAdapters() route.Registry {
 	return route.Registry{
-		"odoo": newOdooChannel,
+		"odoo":     newOdooChannel,
+		"netsuite": newNetSuiteChannel,
 	}
 }
 
@@ -34,6 +36,17 @@ func newOdooChannel(raw json.RawMessage, deps route.Deps) (writeback.Channel, er
 		cfg.MaxAttempts = deps.MaxAttempts
 	}
 	return odoo.New(cfg, odoo.Options{Transport: deps.Transport})
+}
+
+func newNetSuiteChannel(raw json.RawMessage, deps route.Deps) (writeback.Channel, error) {
+	cfg, err := netsuite.ParseConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = deps.MaxAttempts
+	}
+	return netsuite.New(cfg, netsuite.Options{Transport: deps.Transport})
 }
 
 // unroutedError says which locations' documents no route of the config
