@@ -385,6 +385,7 @@ var producers = map[string]string{
 	"po_open": "shelflake compact", "lead_times": "shelflake compact", "stockouts": "shelflake compact",
 	"replenishment_suggestions": "shelflake forecast", "forecasts": "shelflake forecast",
 	"forecast_runs": "shelflake forecast", "erp_writeback_log": "shelflake forecast",
+	"suggestion_outcomes": "shelflake writeback outcomes",
 }
 
 // ErrMissingTable is returned (wrapped) by RunSaved and CopySaved when a

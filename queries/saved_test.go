@@ -283,7 +283,7 @@ func TestSavedQueryHeadersDeclareWhatTheSQLUses(t *testing.T) {
 	}
 	want := []string{"bottom_movers", "data_freshness", "days_of_cover", "inventory_accuracy", "late_pos",
 		"promotion_performance", "rejects_by_reason", "replenishment_review", "sell_through", "stockout_days",
-		"supplier_lead_time_reliability", "top_movers"}
+		"suggestion_acceptance", "supplier_lead_time_reliability", "top_movers"}
 	var names []string
 	for _, q := range qs {
 		names = append(names, q.Name)

@@ -37,7 +37,7 @@ import (
 // come from the Delta log.
 var KnownTables = []string{
 	"sales_daily", "inventory_daily", "po_open", "lead_times", "stockouts",
-	"replenishment_suggestions", "forecasts", "forecast_runs", "erp_writeback_log",
+	"replenishment_suggestions", "forecasts", "forecast_runs", "erp_writeback_log", "suggestion_outcomes",
 }
 
 // PinAll is the Options.Versions key that pins every table.

@@ -13,6 +13,7 @@ const (
 	TableNameForecasts                = "forecasts"
 	TableNameForecastRuns             = "forecast_runs"
 	TableNameERPWritebackLog          = "erp_writeback_log"
+	TableNameSuggestionOutcomes       = "suggestion_outcomes"
 )
 
 // The forecast tables follow the raw tables' conventions (see the comment
@@ -220,6 +221,48 @@ type ERPWritebackLogRow struct {
 
 // PartitionDate returns the row's dt: the as-of date of the document's run.
 func (r *ERPWritebackLogRow) PartitionDate() Date { return r.DT }
+
+// SuggestionOutcomeRow is one row of suggestion_outcomes: one line of what
+// a planner did in an ERP with a suggestion document, as read back at
+// seen_at (shelflake writeback outcomes). An observation is the rows of one
+// (external_ref, channel, seen_at); a new one is appended only when the
+// decision or a quantity changed, so the newest observation of a document
+// and channel is its current state and the earlier ones its history.
+type SuggestionOutcomeRow struct {
+	DT          Date   `parquet:"-"`
+	ExternalRef string `parquet:"external_ref"`
+	Channel     string `parquet:"channel,dict"`
+	// DocID is the ERP's id of the document (null once deleted).
+	DocID      string `parquet:"doc_id,optional"`
+	RunID      string `parquet:"run_id,dict"`
+	LocationID string `parquet:"location_id,dict"`
+	SupplierID string `parquet:"supplier_id,dict"`
+	// ERPStatus is the ERP's own status word; Decision pending, accepted,
+	// changed or rejected.
+	ERPStatus string `parquet:"erp_status,dict"`
+	Decision  string `parquet:"decision,dict"`
+	// SKU's SuggestedQty is what we sent (0: a line the planner added),
+	// PlannerQty what the ERP holds (0: removed, or the order rejected).
+	SKU          string    `parquet:"sku,dict"`
+	SuggestedQty int64     `parquet:"suggested_qty"`
+	PlannerQty   int64     `parquet:"planner_qty"`
+	SeenAt       time.Time `parquet:"seen_at,timestamp(microsecond)"`
+}
+
+// PartitionDate returns the row's dt: the as-of date of the document's run.
+func (r *SuggestionOutcomeRow) PartitionDate() Date { return r.DT }
+
+// TableSuggestionOutcomes describes suggestion_outcomes.
+func TableSuggestionOutcomes() *Table {
+	return &Table{
+		Name:            TableNameSuggestionOutcomes,
+		PartitionColumn: PartitionColumn,
+		Schema:          parquet.SchemaOf(SuggestionOutcomeRow{}),
+		SortKey:         []string{"external_ref", "channel", "seen_at", "sku"},
+		NaturalKey:      []string{"external_ref", "channel", "seen_at", "sku"},
+		Description:     "planners' decisions on suggestion documents read back from the ERPs, one row per line and observation; dt = as-of date of the document's run",
+	}
+}
 
 // TableReplenishmentSuggestions describes replenishment_suggestions.
 func TableReplenishmentSuggestions() *Table {

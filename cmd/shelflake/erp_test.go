@@ -158,3 +158,78 @@ func TestERPConfigMistakeIsOneLine(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestWritebackOutcomesLandsPlannersDecisionsOnce(t *testing.T) {
+	ctx := context.Background()
+	north := odoofake.New(odoofake.Options{Database: "north"})
+	defer north.Close()
+	south := odoofake.New(odoofake.Options{Database: "south"})
+	defer south.Close()
+	docs := erpDocs(t, 8, north, south)
+	dir := t.TempDir()
+	putERPRun(t, dir, docs)
+	t.Setenv("TEST_ODOO_KEY", "key-1")
+	cfg := writeERPConfig(t, north, south)
+	if _, err := runCLI(t, ctx, "writeback", "retry", "--lake", dir, "--erp-config", cfg); err != nil {
+		t.Fatal(err)
+	}
+	fakeOf := func(d *writeback.Document) *odoofake.Server {
+		if d.LocationID == "L1" || d.LocationID == "L2" {
+			return north
+		}
+		return south
+	}
+	// docs[0] (L1): accepted; docs[1] (L2): a quantity cut; docs[2] (L3):
+	// cancelled; docs[3] (L4): deleted; the rest stay drafts.
+	fakeOf(docs[0]).Confirm(docs[0].ExternalRef)
+	for _, o := range north.Orders() {
+		if o.Origin == docs[1].ExternalRef {
+			north.SetLineQty(o.Origin, o.Lines[0].ProductID, 6)
+		}
+	}
+	north.Confirm(docs[1].ExternalRef)
+	south.Cancel(docs[2].ExternalRef)
+	south.Delete(docs[3].ExternalRef)
+	outcomes := func() writeback.ReadBackReport {
+		t.Helper()
+		out, err := runCLI(t, ctx, "writeback", "outcomes", "--lake", dir, "--erp-config", cfg, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep writeback.ReadBackReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return rep
+	}
+	first := outcomes()
+	if first.Documents != 8 || first.Changed != 8 || first.Decisions["pending"] != 4 || first.Decisions["accepted"] != 1 ||
+		first.Decisions["changed"] != 1 || first.Decisions["rejected"] != 2 {
+		t.Fatalf("first read-back %+v", first)
+	}
+	if again := outcomes(); again.Documents != 8 || again.Changed != 0 || again.Version != -1 {
+		t.Fatalf("rerun appended: %+v", again)
+	}
+	south.Confirm(docs[6].ExternalRef)
+	if third := outcomes(); third.Changed != 1 || third.Decisions["accepted"] != 1 {
+		t.Fatalf("after one more decision: %+v", third)
+	}
+	out, _, err := sqlCLI(t, "", "sql", "--lake", dir, "--format", "csv", "-c",
+		"SELECT decision, count(DISTINCT external_ref) AS docs, sum(suggested_qty) AS s, sum(planner_qty) AS p FROM suggestion_outcomes "+
+			"WHERE seen_at = (SELECT max(seen_at) FROM suggestion_outcomes o2 WHERE o2.external_ref = suggestion_outcomes.external_ref) GROUP BY ALL ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "decision,docs,s,p\naccepted,2,24,24\nchanged,1,24,18\npending,3,60,60\nrejected,2,36,0\n"
+	if out != want {
+		t.Errorf("suggestion_outcomes now:\n%s\nwant\n%s", out, want)
+	}
+	out, _, err = sqlCLI(t, "", "sql", "--lake", dir, "--format", "csv", "--query", "suggestion_acceptance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "supplier_id,category,documents,accepted,changed,rejected,pending,acceptance_rate,") ||
+		!strings.Contains(out, "SUP01,,4,1,1,2,0,0.25,") {
+		t.Errorf("suggestion_acceptance:\n%s", out)
+	}
+}

@@ -413,7 +413,7 @@ rejection left behind. Documents already accepted are never sent again.`,
 	f.StringVar(&o.since, "since", "", "only runs with an as-of date on or after this YYYY-MM-DD (default: all)")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON")
 	o.wb.register(retry)
-	cmd.AddCommand(retry)
+	cmd.AddCommand(retry, newWritebackOutcomesCmd(a))
 	return cmd
 }
 

@@ -20,7 +20,8 @@ const (
 // Approval is pending (so is a record NetSuite has without approval
 // routing while its status is Pending Supervisor Approval); Approved is
 // accepted, or changed when a line's quantity differs, a line went or
-// came; Rejected, a Closed order or no record any more are rejected.
+// came; Rejected, a Closed order or no record any more are rejected (with
+// every planner quantity 0: nothing is ordered).
 func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]writeback.Outcome, error) {
 	var out []writeback.Outcome
 	for _, d := range docs {
@@ -76,6 +77,9 @@ func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]w
 			o.ERPStatus += rec.Status.RefName
 		}
 		o.Decision = Decision(approval, status, o.Lines)
+		if o.Decision == writeback.OutcomeRejected {
+			o.Lines = compare(d, nil) // a rejected order orders nothing
+		}
 		out = append(out, o)
 	}
 	return out, nil

@@ -17,7 +17,7 @@ const outcomeBatch = 200
 // purchase.order by origin and reads its state and lines. draft, sent and
 // "to approve" are pending; purchase and done accepted, or changed when a
 // line's quantity differs, a line went or came; cancel, or no order any
-// more, rejected.
+// more, rejected (with every planner quantity 0: nothing is ordered).
 func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]writeback.Outcome, error) {
 	var out []writeback.Outcome
 	for i := 0; i < len(docs); i += outcomeBatch {
@@ -100,6 +100,9 @@ func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]w
 			o.ERPStatus = state[id]
 			o.Lines = compare(d, lines[id])
 			o.Decision = Decision(o.ERPStatus, o.Lines)
+			if o.Decision == writeback.OutcomeRejected {
+				o.Lines = compare(d, nil) // a cancelled order orders nothing
+			}
 			out = append(out, o)
 		}
 	}

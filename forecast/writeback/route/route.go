@@ -30,7 +30,6 @@ package route
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -228,29 +227,14 @@ func (r *Routes) Close() {
 	}
 }
 
-// Outcomes reads back, for each channel that is an OutcomeReader, the
-// outcomes of the documents it serves.
-func (r *Routes) Outcomes(ctx context.Context, docs []*writeback.Document) ([]writeback.Outcome, error) {
-	var out []writeback.Outcome
+// Readers returns the routes' channels that can read planners' decisions
+// back, by channel name (for writeback.ReadBack).
+func (r *Routes) Readers() map[string]writeback.OutcomeReader {
+	out := map[string]writeback.OutcomeReader{}
 	for _, c := range r.chans {
-		rd, ok := c.Reader()
-		if !ok {
-			continue
+		if rd, ok := c.Reader(); ok {
+			out[c.Name()] = rd
 		}
-		var mine []*writeback.Document
-		for _, d := range docs {
-			if c.Serves(d) {
-				mine = append(mine, d)
-			}
-		}
-		if len(mine) == 0 {
-			continue
-		}
-		o, err := rd.Outcomes(ctx, mine)
-		if err != nil {
-			return out, fmt.Errorf("read-back from %s: %w", c.Name(), err)
-		}
-		out = append(out, o...)
 	}
-	return out, nil
+	return out
 }
