@@ -62,6 +62,8 @@ const (
 	DropAfter
 	// DropBefore closes the connection, unhandled.
 	DropBefore
+	// TimeoutBefore never answers (until the client gives up), unhandled.
+	TimeoutBefore
 	// ExpireKey expires every API key but Options.RotateTo, then handles
 	// the call (401 unless the client holds the rotated key).
 	ExpireKey
@@ -384,8 +386,11 @@ func (s *Server) fault(model, method string, params map[string]json.RawMessage) 
 
 // before applies the faults that answer instead of the call; it reports
 // whether the call goes on.
-func before(w http.ResponseWriter, f Fault) bool {
+func before(w http.ResponseWriter, r *http.Request, f Fault) bool {
 	switch f {
+	case TimeoutBefore:
+		<-r.Context().Done()
+		return false
 	case TooMany:
 		w.Header().Set("Retry-After", "3")
 		writeJSON(w, http.StatusTooManyRequests, &odooError{Name: "werkzeug.exceptions.TooManyRequests", Message: "Too Many Requests"})
@@ -447,7 +452,7 @@ func (s *Server) json2(w http.ResponseWriter, r *http.Request) {
 	dec.UseNumber()
 	perr := dec.Decode(&params)
 	f := s.fault(model, method, params)
-	if !before(w, f) {
+	if !before(w, r, f) {
 		return
 	}
 	auth := r.Header.Get("Authorization")
@@ -509,7 +514,7 @@ func (s *Server) jsonrpc(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p.Service == "common" && p.Method == "login" && len(p.Args) == 3:
 		f := s.fault("common", "login", nil)
-		if !before(w, f) {
+		if !before(w, r, f) {
 			return
 		}
 		var uid any = false
@@ -547,7 +552,7 @@ func (s *Server) jsonrpc(w http.ResponseWriter, r *http.Request) {
 			params["ids"] = args[0]
 		}
 		f := s.fault(model, method, params)
-		if !before(w, f) {
+		if !before(w, r, f) {
 			return
 		}
 		res, oerr := s.exec(model, method, params)
