@@ -55,6 +55,7 @@ func funcs() template.FuncMap {
 		"plural": plural,
 		"add":    func(a, b int) int { return a + b },
 		"sub":    func(a, b num) num { return a - b },
+		"pct":    func(f float64) float64 { return 100 * f },
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package report renders `shelflake report`: one self-contained HTML page
 // for planners and analysts, read from a queries.Session over the live lake.
 //
-// The page has three parts:
+// The page has four parts:
 //
 //   - Freshness per source: for each raw table (pos_lines,
 //     inventory_snapshots, purchase_order_lines, item_locations, promotions,
@@ -23,6 +23,11 @@
 //     says "no forecast run yet". The number of POs and of lines per PO
 //     charted is capped (Options.MaxPOs, Options.MaxLinesPerPO); the page says
 //     how many were left out.
+//   - Planners' decisions: per supplier, of the suggested POs written into
+//     ERPs and read back (suggestion_outcomes, see shelflake writeback
+//     outcomes), how many were accepted as suggested, changed, rejected or
+//     are pending, the acceptance rate, and units suggested against units
+//     ordered. Without the table the page says none were read back.
 //
 // The page needs nothing else to be viewed: no JavaScript, no external fonts,
 // style sheets or images, no URLs. Everything read from the lake is escaped
@@ -177,6 +182,9 @@ type Report struct {
 	// Run is the newest forecast run; nil when replenishment_suggestions is
 	// absent or empty ("no forecast run yet").
 	Run *Run
+	// Outcomes are the planners' decisions on the suggested POs written
+	// into ERPs, per supplier; nil without suggestion_outcomes.
+	Outcomes []OutcomeGroup
 }
 
 // Source is the freshness of one raw table.
@@ -345,6 +353,9 @@ func Build(ctx context.Context, s *queries.Session, opts Options) (*Report, erro
 	}
 	if r.Run, err = b.run(ctx); err != nil {
 		return nil, fmt.Errorf("report: suggestions: %w", err)
+	}
+	if r.Outcomes, err = b.outcomes(ctx); err != nil {
+		return nil, fmt.Errorf("report: planners' decisions: %w", err)
 	}
 	if r.Run == nil {
 		b.log.Debug("report built", "sources", len(r.Sources), "rejects", r.RejectsTotal, "forecast", "none")

@@ -373,7 +373,7 @@ func TestReportOfAnEmptyLake(t *testing.T) {
 	if r.Run != nil || len(r.Rejects) != 0 {
 		t.Errorf("run %v, rejects %v in an empty lake", r.Run, r.Rejects)
 	}
-	for _, want := range []string{"not in the lake yet", "No rejects", "No forecast run yet"} {
+	for _, want := range []string{"not in the lake yet", "No rejects", "No forecast run yet", "No planners' decisions read back yet"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page does not say %q", want)
 		}
@@ -427,4 +427,57 @@ func checkOffline(t *testing.T, page string) {
 // unescape undoes html/template's escaping of attribute text.
 func unescape(s string) string {
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&#34;", `"`, "&#39;", "'", "&amp;", "&", "&#43;", "+").Replace(s)
+}
+
+func TestReportShowsPlannersDecisionsPerSupplier(t *testing.T) {
+	ctx := t.Context()
+	l, err := lake.Open(ctx, t.TempDir(), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	day := schema.NewDate(2026, 3, 2)
+	t0 := time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)
+	row := func(ref, sup, decision, sku string, sugg, plan int64, seen time.Time) schema.SuggestionOutcomeRow {
+		return schema.SuggestionOutcomeRow{DT: day, ExternalRef: ref, Channel: "odoo:acme", RunID: "r", LocationID: "S1", SupplierID: sup,
+			ERPStatus: "x", Decision: decision, SKU: sku, SuggestedQty: sugg, PlannerQty: plan, SeenAt: seen}
+	}
+	rows := []schema.SuggestionOutcomeRow{
+		// d1 was pending, then accepted: the newest observation counts.
+		row("d1", "SUP1", "pending", "A", 10, 10, t0), row("d1", "SUP1", "accepted", "A", 10, 10, t0.Add(time.Hour)),
+		row("d2", "SUP1", "changed", "B", 6, 12, t0), row("d2", "SUP1", "changed", "C", 4, 4, t0),
+		row("d3", "SUP1", "rejected", "D", 8, 0, t0),
+		row("d4", "SUP2", "pending", "E", 5, 5, t0),
+	}
+	if err := writeTable(ctx, l, schema.TableSuggestionOutcomes(), rows); err != nil {
+		t.Fatal(err)
+	}
+	s, err := queries.Open(ctx, l, queries.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var buf bytes.Buffer
+	r, err := Write(ctx, &buf, s, Options{Now: t0.Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Outcomes) != 2 {
+		t.Fatalf("outcomes %+v", r.Outcomes)
+	}
+	g := r.Outcomes[0]
+	if g.SupplierID != "SUP1" || g.Documents != 3 || g.Accepted != 1 || g.Changed != 1 || g.Rejected != 1 || g.Pending != 0 ||
+		g.AcceptanceRate == nil || *g.AcceptanceRate != 1.0/3 || g.UnitsSuggested != 28 || g.UnitsOrdered != 26 {
+		t.Errorf("SUP1: %+v", g)
+	}
+	if g := r.Outcomes[1]; g.SupplierID != "SUP2" || g.Pending != 1 || g.AcceptanceRate != nil || g.UnitsSuggested != 0 {
+		t.Errorf("SUP2: %+v", g)
+	}
+	page := buf.String()
+	for _, want := range []string{`<section id="outcomes">`, `data-supplier="SUP1" data-documents="3" data-accepted="1"`, "33%"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	checkOffline(t, page)
 }
