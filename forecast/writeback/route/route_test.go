@@ -1,12 +1,16 @@
 package route_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/forecast/writeback/netsuite"
 	"github.com/shelflake/shelflake/forecast/writeback/odoo"
 	"github.com/shelflake/shelflake/forecast/writeback/odoo/odoofake"
 	"github.com/shelflake/shelflake/forecast/writeback/route"
@@ -127,5 +131,46 @@ func TestUnroutedLocationsAreNamed(t *testing.T) {
 	ds := docs(t, []string{"A", "C", "B", "C"})
 	if u := rs.Unrouted(ds); strings.Join(u, ",") != "B,C" {
 		t.Fatalf("unrouted %v", u)
+	}
+}
+
+// nameOnly is a channel for config checks.
+type nameOnly string
+
+func (n nameOnly) Name() string { return string(n) }
+func (n nameOnly) Send(context.Context, []writeback.Outgoing) []writeback.Result {
+	return nil
+}
+
+// TestREADMEConfigExampleParses keeps the README's example config true:
+// its routes parse and every adapter's settings decode strictly.
+func TestREADMEConfigExampleParses(t *testing.T) {
+	b, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)### Writing into ERPs[^\n]*\n.*?```json\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("README has no config example under \"Writing into ERPs\"")
+	}
+	n := 0
+	reg := route.Registry{
+		"odoo": func(raw json.RawMessage, _ route.Deps) (writeback.Channel, error) {
+			_, err := odoo.ParseConfig(raw)
+			n++
+			return nameOnly(fmt.Sprint("odoo", n)), err
+		},
+		"netsuite": func(raw json.RawMessage, _ route.Deps) (writeback.Channel, error) {
+			_, err := netsuite.ParseConfig(raw)
+			n++
+			return nameOnly(fmt.Sprint("netsuite", n)), err
+		},
+	}
+	rs, err := route.Parse(m[1], reg, route.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Channels()) != 3 {
+		t.Fatalf("%d routes", len(rs.Channels()))
 	}
 }
