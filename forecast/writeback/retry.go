@@ -3,7 +3,11 @@ package writeback
 import (
 	"context"
 	"math/rand/v2"
+	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/shelflake/shelflake/lake/objstore"
 )
 
 // RetryPolicy is the retry schedule ERP adapters share with the HTTP
@@ -68,3 +72,46 @@ func ParseRetryAfter(v string, now time.Time) time.Duration { return parseRetryA
 // Retryable reports whether an HTTP status is worth another try: 408, 429
 // and every 5xx.
 func Retryable(code int) bool { return retryable(code) }
+
+// Reachability tells an ERP that cannot be connected to at all from one
+// that fails now and then, for adapters: once a request failed to connect
+// (refused, no route, unknown host) before the endpoint ever answered, the
+// endpoint is down and every further document fails at once with the
+// *UnreachableError (one line in the Deliverer's report, no retry storm);
+// after one answer, connection failures are transient and retried.
+type Reachability struct {
+	URL      string
+	answered atomic.Bool
+	down     atomic.Pointer[UnreachableError]
+}
+
+// Transport wraps next to record each answer.
+func (r *Reachability) Transport(next http.RoundTripper) http.RoundTripper {
+	return reachTransport{next: next, r: r}
+}
+
+type reachTransport struct {
+	next http.RoundTripper
+	r    *Reachability
+}
+
+func (t reachTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err == nil {
+		t.r.answered.Store(true)
+	}
+	return resp, err
+}
+
+// Down returns the endpoint's *UnreachableError once it is down, else nil.
+func (r *Reachability) Down() *UnreachableError { return r.down.Load() }
+
+// Check returns (and records) the *UnreachableError of err when err is a
+// failure to connect to an endpoint that never answered; nil otherwise.
+func (r *Reachability) Check(err error) *UnreachableError {
+	if err == nil || r.answered.Load() || !objstore.IsDialError(err) {
+		return nil
+	}
+	r.down.CompareAndSwap(nil, &UnreachableError{URL: r.URL, Err: err})
+	return r.down.Load()
+}

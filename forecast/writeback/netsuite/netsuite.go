@@ -27,7 +27,9 @@
 // currencies; a SKU, supplier, location or currency missing from the maps
 // rejects the document (permanent, reason logged) without a request.
 // NetSuite's concurrency limit answers 429: retried with backoff (and
-// Retry-After when sent), as are 5xx, timeouts and broken connections.
+// Retry-After when sent), as are 5xx, timeouts and broken connections. An
+// account that cannot be connected to at all before it ever answered fails
+// every document at once (writeback.UnreachableError).
 package netsuite
 
 import (
@@ -107,6 +109,7 @@ type Channel struct {
 	conc   int
 	tmo    time.Duration
 	skus   map[string]string // item id → SKU
+	reach  *writeback.Reachability
 
 	mu sync.Mutex
 }
@@ -154,7 +157,8 @@ func New(cfg Config, o Options) (*Channel, error) {
 	if tr == nil {
 		tr = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	reach := &writeback.Reachability{URL: base}
+	client := &http.Client{Transport: reach.Transport(tr), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	scope := cfg.Scope
 	if len(scope) == 0 {
 		scope = []string{"rest_webservices"}
@@ -163,7 +167,7 @@ func New(cfg Config, o Options) (*Channel, error) {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Channel{cfg: cfg, base: base, client: client, skus: map[string]string{},
+	c := &Channel{cfg: cfg, base: base, client: client, skus: map[string]string{}, reach: reach,
 		tokens: &tokenSource{url: base + "/services/rest/auth/oauth2/v1/token", clientID: cfg.ClientID, kid: cfg.CertificateID,
 			scope: scope, key: key, client: client, now: now}}
 	if _, err := SignJWT(key, cfg.CertificateID, map[string]any{}); err != nil {
@@ -249,9 +253,17 @@ func (c *Channel) send(ctx context.Context, d *writeback.Document) writeback.Res
 		return r
 	}
 	for n := 1; ; n++ {
+		if down := c.reach.Down(); down != nil {
+			r.Last, r.Status, r.Err = time.Now(), schema.WritebackFailed, down
+			return r
+		}
 		r.Attempts = n
 		id, created, err := c.attempt(ctx, d.ExternalRef, body)
 		r.Last = time.Now()
+		if down := c.reach.Check(err); down != nil {
+			r.Status, r.Err = schema.WritebackFailed, down
+			return r
+		}
 		if err == nil {
 			verb := "found"
 			if created {

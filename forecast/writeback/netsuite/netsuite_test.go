@@ -9,7 +9,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -281,5 +283,23 @@ func TestNetSuiteReadsBackWhatPlannersDid(t *testing.T) {
 	}
 	if l := outs[1].Lines[0]; l.SKU != docs[1].Lines[0].SKU || l.PlannerQty != 30 || l.SuggestedQty != 12 {
 		t.Errorf("%+v", l)
+	}
+}
+
+func TestNetSuiteThatCannotBeReachedFailsEveryDocumentAtOnce(t *testing.T) {
+	rsaKey, _ := testKeys(t)
+	docs := testDocs(t, 4)
+	s := newSetup(t, rsaKey, docs, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cfg.BaseURL = "http://" + ln.Addr().String()
+	ln.Close()
+	for _, r := range s.channel(t).Send(t.Context(), outgoing(docs)) {
+		var ue *writeback.UnreachableError
+		if r.Status != schema.WritebackFailed || !errors.As(r.Err, &ue) || r.Attempts > 1 {
+			t.Fatalf("%+v", r)
+		}
 	}
 }

@@ -29,6 +29,8 @@
 // timeouts, 429 and 5xx are retried with backoff (Retry-After honoured); an
 // API key Odoo refuses is re-read from Config.APIKeyFile once (a rotated
 // key), else the document fails and stays for `shelflake writeback retry`.
+// A server that cannot be connected to at all before it ever answered
+// fails every document at once (writeback.UnreachableError).
 package odoo
 
 import (
@@ -127,6 +129,7 @@ type Channel struct {
 	retry writeback.RetryPolicy
 	conc  int
 	tmo   time.Duration
+	reach *writeback.Reachability
 
 	mu        sync.Mutex
 	products  map[string]int64 // SKU → id
@@ -174,10 +177,11 @@ func New(cfg Config, o Options) (*Channel, error) {
 	if tr == nil {
 		tr = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	client := &http.Client{Transport: tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	base := strings.TrimRight(cfg.URL, "/")
-	c := &Channel{cfg: cfg, products: map[string]int64{}, skus: map[int64]string{}, partners: map[string]int64{}, currencys: map[string]int64{}}
+	reach := &writeback.Reachability{URL: base}
+	client := &http.Client{Transport: reach.Transport(tr),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := &Channel{cfg: cfg, reach: reach, products: map[string]int64{}, skus: map[int64]string{}, partners: map[string]int64{}, currencys: map[string]int64{}}
 	switch cfg.Protocol {
 	case "", "json2":
 		c.rpc = &json2{base: base, db: cfg.Database, key: key, client: client}
@@ -250,9 +254,17 @@ func (e *mappingError) Error() string { return e.msg }
 func (c *Channel) send(ctx context.Context, d *writeback.Document) writeback.Result {
 	r := writeback.Result{First: time.Now()}
 	for n := 1; ; n++ {
+		if down := c.reach.Down(); down != nil {
+			r.Last, r.Status, r.Err = time.Now(), schema.WritebackFailed, down
+			return r
+		}
 		r.Attempts = n
 		id, created, err := c.attempt(ctx, d)
 		r.Last = time.Now()
+		if down := c.reach.Check(err); down != nil {
+			r.Status, r.Err = schema.WritebackFailed, down
+			return r
+		}
 		if err == nil {
 			r.Status, r.Err = schema.WritebackAccepted, nil
 			verb := "found"

@@ -3,9 +3,11 @@ package odoo_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,5 +332,34 @@ func TestOdooReadsBackWhatPlannersDid(t *testing.T) {
 	}
 	if outs[3].DocID != "" || outs[3].ERPStatus != "deleted" || outs[0].ERPStatus != "purchase" {
 		t.Errorf("%+v %+v", outs[3], outs[0])
+	}
+}
+
+func TestOdooThatCannotBeReachedFailsEveryDocumentAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	docs := testDocs(t, nil, 6)
+	l := openLake(t)
+	var sleeps atomic.Int64
+	ch, err := odoo.New(odoo.Config{URL: "http://" + addr, Database: "acme", APIKey: "k"},
+		odoo.Options{Retry: writeback.RetryPolicy{Sleep: func(ctx context.Context, _ time.Duration) error { sleeps.Add(1); return ctx.Err() }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := writeback.New(l, writeback.Options{Channels: []writeback.Channel{ch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := d.Deliver(t.Context(), docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != len(docs) || !strings.Contains(rep.Unreachable, "cannot reach ERP endpoint http://"+addr) ||
+		!strings.Contains(rep.Unreachable, "connection refused") || sleeps.Load() != 0 {
+		t.Fatalf("%+v after %d backoffs", rep, sleeps.Load())
 	}
 }
