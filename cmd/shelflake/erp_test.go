@@ -145,6 +145,26 @@ func TestWritebackRetryRoutesEachLocationToItsERP(t *testing.T) {
 	}
 }
 
+func TestWritebackRetryNamesLocationsNoRouteServes(t *testing.T) {
+	north := odoofake.New(odoofake.Options{Database: "north"})
+	defer north.Close()
+	docs := erpDocs(t, 8, north)
+	dir := t.TempDir()
+	putERPRun(t, dir, docs)
+	t.Setenv("TEST_ODOO_KEY", "key-1")
+	cfg := filepath.Join(t.TempDir(), "erp.json")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"routes": [{"erp": "odoo", "locations": ["L1", "L2"], "config": {"url": %q, "database": "north", "api_key_env": "TEST_ODOO_KEY"}}]}`, north.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCLI(t, context.Background(), "writeback", "retry", "--lake", dir, "--erp-config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "routes no ERP for location L3, L4: their documents stay in the outbox") {
+		t.Fatalf("%v", err)
+	}
+	if len(north.Orders()) != 4 {
+		t.Fatalf("%d orders, want the 4 of L1 and L2", len(north.Orders()))
+	}
+}
+
 func TestERPConfigMistakeIsOneLine(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "erp.json")
 	if err := os.WriteFile(cfg, []byte(`{"routes": [{"erp": "odoo", "locations": ["*"], "config": {"url": "http://127.0.0.1:1", "api_key_env": "NO_SUCH_KEY_VAR"}}]}`), 0o600); err != nil {

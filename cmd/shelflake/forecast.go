@@ -448,7 +448,11 @@ func runWritebackRetry(cmd *cobra.Command, a *app, o writebackRetryFlags) (err e
 	if err != nil {
 		return err
 	}
-	wr, err := d.Retry(ctx, since)
+	docs, err := writeback.RunDocuments(ctx, l, since)
+	if err != nil {
+		return err
+	}
+	wr, err := d.Deliver(ctx, docs)
 	if err != nil {
 		return err
 	}
@@ -464,6 +468,11 @@ func runWritebackRetry(cmd *cobra.Command, a *app, o writebackRetryFlags) (err e
 		err = errors.Join(err, fmt.Errorf("%s: %d documents stay in the outbox", wr.Unreachable, wr.Failed))
 	case n > 0:
 		err = errors.Join(err, fmt.Errorf("%d document deliveries failed", n))
+	}
+	if o.wb.routes != nil {
+		if u := o.wb.routes.Unrouted(docs); len(u) > 0 {
+			err = errors.Join(err, unroutedError(o.wb.erpConfig, u))
+		}
 	}
 	return err
 }

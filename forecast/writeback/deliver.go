@@ -376,22 +376,33 @@ func (d *Deliverer) appendLog(ctx context.Context, rows []schema.ERPWritebackLog
 // an as-of date on or after since (0: all runs) that is not accepted on
 // every channel: the documents a failed run or an ERP outage left behind.
 func (d *Deliverer) Retry(ctx context.Context, since schema.Date) (Report, error) {
-	runs, err := CompletedRuns(ctx, d.l)
+	docs, err := RunDocuments(ctx, d.l, since)
 	if err != nil {
 		return Report{ByChannel: map[string]ChannelReport{}, LogVersion: -1}, err
+	}
+	return d.Deliver(ctx, docs)
+}
+
+// RunDocuments returns the documents of the completed forecast runs with
+// an as-of date on or after since (0: all), oldest run first: what Retry
+// delivers.
+func RunDocuments(ctx context.Context, l *lake.Lake, since schema.Date) ([]*Document, error) {
+	runs, err := CompletedRuns(ctx, l)
+	if err != nil {
+		return nil, err
 	}
 	var docs []*Document
 	for _, r := range runs {
 		if r.AsOf < since {
 			continue
 		}
-		ds, err := LoadDocuments(ctx, d.l.Bucket(), r.AsOf, r.RunID)
+		ds, err := LoadDocuments(ctx, l.Bucket(), r.AsOf, r.RunID)
 		if err != nil {
-			return Report{ByChannel: map[string]ChannelReport{}, LogVersion: -1}, err
+			return nil, err
 		}
 		docs = append(docs, ds...)
 	}
-	return d.Deliver(ctx, docs)
+	return docs, nil
 }
 
 // CompletedRuns returns the rows of forecast_runs, oldest as-of first (none
