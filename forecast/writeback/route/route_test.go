@@ -174,3 +174,32 @@ func TestREADMEConfigExampleParses(t *testing.T) {
 		t.Fatalf("%d routes", len(rs.Channels()))
 	}
 }
+
+// FuzzParse: a config file is routes or one error, never a panic, and
+// never a location served twice.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"routes": [{"erp": "odoo", "locations": ["A", "*"], "config": {"url": "http://x", "api_key": "k"}}]}`))
+	f.Add([]byte(`{"routes": [{"erp": "odoo", "locations": ["A"], "config": {"url": "http://x", "api_key": "k"}}, {"erp": "odoo", "locations": ["B"], "config": {"name": "b", "url": "http://y", "api_key": "k"}}]}`))
+	f.Add([]byte(`{"routes": null}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		rs, err := route.Parse(raw, registry(), route.Deps{})
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		for _, loc := range []string{"A", "B", "C", ""} {
+			d := &writeback.Document{LocationID: loc}
+			served := 0
+			for _, c := range rs.Routed() {
+				if c.Serves(d) {
+					served++
+				}
+			}
+			if served > 1 {
+				t.Fatalf("location %q served by %d routes", loc, served)
+			}
+		}
+	})
+}
