@@ -363,3 +363,29 @@ func TestOdooThatCannotBeReachedFailsEveryDocumentAtOnce(t *testing.T) {
 		t.Fatalf("%+v after %d backoffs", rep, sleeps.Load())
 	}
 }
+
+// TestOdooCallsPerDocument: a first delivery costs one create per document
+// and one search per 200; a run after a crash that lost the log (a new
+// channel, the same documents) only searches, in batches, and creates
+// nothing.
+func TestOdooCallsPerDocument(t *testing.T) {
+	erp := odoofake.New(odoofake.Options{})
+	defer erp.Close()
+	docs := testDocs(t, erp, 450)
+	for _, r := range channel(t, erp, "json2", nil).Send(t.Context(), outgoing(docs)) {
+		if r.Status != schema.WritebackAccepted {
+			t.Fatalf("%+v", r)
+		}
+	}
+	if s, c := erp.Calls("purchase.order", "search_read"), erp.Calls("purchase.order", "create"); s != 3 || c != 450 {
+		t.Fatalf("%d searches, %d creates for 450 documents: want 3, 450", s, c)
+	}
+	for _, r := range channel(t, erp, "json2", nil).Send(t.Context(), outgoing(docs)) {
+		if r.Status != schema.WritebackAccepted || r.Response == "" {
+			t.Fatalf("%+v", r)
+		}
+	}
+	if s, c := erp.Calls("purchase.order", "search_read"), erp.Calls("purchase.order", "create"); s != 6 || c != 450 {
+		t.Fatalf("after the rerun %d searches, %d creates: want 6, 450", s, c)
+	}
+}
