@@ -161,7 +161,7 @@ func TestRequisitionsAreCreatedOnceThroughFaults(t *testing.T) {
 		{sapfake.TimeoutAfter}, // created, answer lost: the lookup finds it
 		{sapfake.DropAfter},
 		{sapfake.DropBefore},
-		{sapfake.ExpireCSRF}, // CSRF token expired: fetched again
+		{sapfake.ExpireCSRF},    // CSRF token expired: fetched again
 		{sapfake.HiddenTimeout}, // created, lookup lags: the repeatable request answers
 		{sapfake.ExpireToken},
 		{sapfake.Status500, sapfake.Status500, sapfake.Status500, sapfake.Status500, sapfake.Status500, sapfake.Status500},
