@@ -448,6 +448,21 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
 		_, _ = io.WriteString(w, "CSRF token validation failed")
 		return
 	}
+	var peek struct {
+		PurReqnDescription      string
+		PurReqnDoOnlyValidation bool
+	}
+	_ = json.Unmarshal(body, &peek)
+	key := ""
+	if m := keyRE.FindStringSubmatch(peek.PurReqnDescription); m != nil {
+		key = m[1]
+	}
+	s.mu.Lock()
+	if !peek.PurReqnDoOnlyValidation {
+		s.attempts[key]++
+	}
+	attempt := s.attempts[key]
+	s.mu.Unlock()
 	h, code, msg := s.validate(body)
 	if h == nil {
 		writeJSON(w, http.StatusBadRequest, odataError(code, msg))
@@ -462,10 +477,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	rid, first := r.Header.Get("Repeatability-Request-ID"), r.Header.Get("Repeatability-First-Sent")
-	key := ""
-	if m := keyRE.FindStringSubmatch(h.Description); m != nil {
-		key = m[1]
-	}
 	s.mu.Lock()
 	if rid == "" || first == "" {
 		s.violations = append(s.violations, "create of "+key+" without Repeatability-Request-ID and Repeatability-First-Sent")
@@ -474,10 +485,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeJSON(w, http.StatusBadRequest, odataError("/IWFND/CM_BEC/100", "Invalid repeatability headers"))
 		return
 	}
-	s.attempts[key]++
 	fault := None
 	if s.o.Faults != nil {
-		fault = s.o.Faults(key, s.attempts[key])
+		fault = s.o.Faults(key, attempt)
 	}
 	// A create of a document unhides it (the lagging read caught up).
 	for _, q := range s.reqs {
