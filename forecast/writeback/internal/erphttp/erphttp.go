@@ -102,7 +102,11 @@ func ODataMessage(body []byte) string {
 	}
 	s := strings.TrimSpace(string(body))
 	if len(s) > 300 {
-		s = s[:300] + "…"
+		cut := 300
+		for cut > 0 && s[cut]&0xC0 == 0x80 {
+			cut-- // not inside a rune
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }
