@@ -107,7 +107,7 @@ func channel(t testing.TB, w world, erp *bcfake.Server, clk *clock, mod func(*bc
 	t.Helper()
 	cfg := bc.Config{BaseURL: erp.URL, CompanyID: erp.CompanyID(), TokenURL: erp.TokenURL, ClientID: erp.ClientID(),
 		ClientSecret: erp.ClientSecret(), Vendors: w.vendors, Items: w.items, Locations: w.locations,
-		MaxAttempts: 5, TimeoutSeconds: 0.5}
+		MaxAttempts: 5, TimeoutSeconds: 1}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -71,7 +71,8 @@ func TestBulkDeliveriesGoInBatchesOfAtMost100(t *testing.T) {
 	w, clk := newWorld(), newClock()
 	docs := w.docs(t, 250)
 	erp := fake(t, w, clk, nil)
-	ch := channel(t, w, erp, clk, nil)
+	// No request may time out here: the request count is the point.
+	ch := channel(t, w, erp, clk, func(c *bc.Config) { c.TimeoutSeconds = 60 })
 	l := openLake(t)
 	rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
 	if err != nil {
@@ -217,5 +218,21 @@ func TestWrongCredentialsAreRejectedWithoutRetries(t *testing.T) {
 	}
 	if row := latest(t, l, ch.Name())[docs[0].ExternalRef]; !strings.Contains(row.Error, "invalid_client") {
 		t.Errorf("error %q does not name the cause", row.Error)
+	}
+}
+
+func TestAnUnreachableERPFailsAtOnceWithTheCause(t *testing.T) {
+	w, clk := newWorld(), newClock()
+	docs := w.docs(t, 5)
+	erp := fake(t, w, clk, nil)
+	ch := channel(t, w, erp, clk, nil)
+	erp.Close() // nothing listens there any more
+	l := openLake(t)
+	rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 5 || !strings.Contains(rep.Unreachable, "cannot reach ERP endpoint") || len(clk.Waits()) != 0 {
+		t.Errorf("report %+v, waits %v", rep, clk.Waits())
 	}
 }

@@ -188,3 +188,19 @@ func TestWrongCredentialsAreRejectedWithoutRetries(t *testing.T) {
 		})
 	}
 }
+
+func TestAnUnreachableERPFailsAtOnceWithTheCause(t *testing.T) {
+	w, sl := newWorld(), &sleeps{}
+	docs := w.docs(t, 5)
+	erp := fake(t, w, nil)
+	ch := channel(t, w, erp, sl, "basic", nil)
+	erp.Close() // nothing listens there any more
+	l := openLake(t)
+	rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 5 || !strings.Contains(rep.Unreachable, "cannot reach ERP endpoint") || len(sl.Waits()) != 0 {
+		t.Errorf("report %+v, waits %v", rep, sl.Waits())
+	}
+}

@@ -99,7 +99,7 @@ func channel(t testing.TB, w world, erp *sapfake.Server, sl *sleeps, auth string
 	t.Helper()
 	o := erp.Options()
 	cfg := sap.Config{BaseURL: erp.URL, SAPClient: "100", Auth: auth, PurchasingGroup: "001", PurchasingOrganization: "1010",
-		Plants: w.plants, Suppliers: w.suppliers, Materials: w.materials, MaxAttempts: 5, TimeoutSeconds: 0.5}
+		Plants: w.plants, Suppliers: w.suppliers, Materials: w.materials, MaxAttempts: 5, TimeoutSeconds: 1}
 	switch auth {
 	case "basic":
 		cfg.Username, cfg.Password = o.Username, o.Password
