@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
@@ -31,10 +32,9 @@ func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]w
 	}
 	res := make([]got, len(docs))
 	next := make(chan int)
-	done := make(chan struct{})
+	var wg sync.WaitGroup
 	for range min(c.cfg.MaxConcurrent, len(docs)) {
-		go func() {
-			defer func() { done <- struct{}{} }()
+		wg.Go(func() {
 			for i := range next {
 				d := docs[i]
 				r, a := c.find(ctx, d.ExternalRef)
@@ -47,15 +47,13 @@ func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]w
 				}
 				res[i].o = c.outcome(d, r, time.Now().UTC())
 			}
-		}()
+		})
 	}
 	for i := range docs {
 		next <- i
 	}
 	close(next)
-	for range min(c.cfg.MaxConcurrent, len(docs)) {
-		<-done
-	}
+	wg.Wait()
 	var out []writeback.Outcome
 	var errs []error
 	for _, r := range res {
