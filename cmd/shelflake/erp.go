@@ -6,9 +6,11 @@ import (
 	"strings"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/forecast/writeback/bc"
 	"github.com/shelflake/shelflake/forecast/writeback/netsuite"
 	"github.com/shelflake/shelflake/forecast/writeback/odoo"
 	"github.com/shelflake/shelflake/forecast/writeback/route"
+	"github.com/shelflake/shelflake/forecast/writeback/sap"
 )
 
 // erpAdapters is the registry of ERP adapters a --erp-config file's routes
@@ -24,6 +26,8 @@ func erpAdapters() route.Registry {
 	return route.Registry{
 		"odoo":     newOdooChannel,
 		"netsuite": newNetSuiteChannel,
+		"bc":       newBCChannel,
+		"sap":      newSAPChannel,
 	}
 }
 
@@ -47,6 +51,28 @@ func newNetSuiteChannel(raw json.RawMessage, deps route.Deps) (writeback.Channel
 		cfg.MaxAttempts = deps.MaxAttempts
 	}
 	return netsuite.New(cfg, netsuite.Options{Transport: deps.Transport})
+}
+
+func newBCChannel(raw json.RawMessage, deps route.Deps) (writeback.Channel, error) {
+	cfg, err := bc.ParseConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = deps.MaxAttempts
+	}
+	return bc.New(cfg, bc.Options{Transport: deps.Transport, Logger: deps.Logger})
+}
+
+func newSAPChannel(raw json.RawMessage, deps route.Deps) (writeback.Channel, error) {
+	cfg, err := sap.ParseConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = deps.MaxAttempts
+	}
+	return sap.New(cfg, sap.Options{Transport: deps.Transport, Logger: deps.Logger})
 }
 
 // unroutedError says which locations' documents no route of the config

@@ -687,3 +687,16 @@ func (c *Channel) batchResults(ops []op, body []byte) []opResult {
 	}
 	return out
 }
+
+// ParseConfig decodes a routing file's "config" of this adapter, refusing
+// unknown fields (a misspelt setting must not silently fall back to its
+// default).
+func ParseConfig(raw []byte) (Config, error) {
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("bc config: %w", err)
+	}
+	return c, nil
+}

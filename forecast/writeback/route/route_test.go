@@ -10,10 +10,12 @@ import (
 	"testing"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/forecast/writeback/bc"
 	"github.com/shelflake/shelflake/forecast/writeback/netsuite"
 	"github.com/shelflake/shelflake/forecast/writeback/odoo"
 	"github.com/shelflake/shelflake/forecast/writeback/odoo/odoofake"
 	"github.com/shelflake/shelflake/forecast/writeback/route"
+	"github.com/shelflake/shelflake/forecast/writeback/sap"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/schema"
 )
@@ -165,12 +167,22 @@ func TestREADMEConfigExampleParses(t *testing.T) {
 			n++
 			return nameOnly(fmt.Sprint("netsuite", n)), err
 		},
+		"bc": func(raw json.RawMessage, _ route.Deps) (writeback.Channel, error) {
+			_, err := bc.ParseConfig(raw)
+			n++
+			return nameOnly(fmt.Sprint("bc", n)), err
+		},
+		"sap": func(raw json.RawMessage, _ route.Deps) (writeback.Channel, error) {
+			_, err := sap.ParseConfig(raw)
+			n++
+			return nameOnly(fmt.Sprint("sap", n)), err
+		},
 	}
 	rs, err := route.Parse(m[1], reg, route.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs.Channels()) != 3 {
+	if len(rs.Channels()) != 5 {
 		t.Fatalf("%d routes", len(rs.Channels()))
 	}
 }
