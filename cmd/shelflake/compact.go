@@ -112,7 +112,11 @@ func runCompact(ctx context.Context, a *app, o compactFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts.Registerer = reg
-	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	lopts, err := withIceberg(o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	l, err := openLake(ctx, o.lake, lopts)
 	if err != nil {
 		return err
 	}

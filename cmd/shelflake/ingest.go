@@ -189,7 +189,11 @@ func runIngest(ctx context.Context, a *app, o ingestFlags) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	lopts, err := withIceberg(o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	l, err := lake.Open(ctx, o.lake, lopts)
 	if err != nil {
 		return fmt.Errorf("open lake %s: %w", o.lake, err)
 	}

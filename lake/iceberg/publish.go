@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -181,6 +182,9 @@ func (p *Publisher) publish(ctx context.Context, t *delta.Table, target *delta.S
 		return ts.version, nil
 	}
 }
+
+// Location returns the Iceberg table location of t: Root + "/" + table.
+func (p *Publisher) Location(t *delta.Table) string { return p.location(t) }
 
 func (p *Publisher) location(t *delta.Table) string {
 	return p.opts.Root + "/" + strings.TrimSuffix(t.Prefix(), "/")
@@ -372,6 +376,7 @@ func (p *Publisher) newMetadata(t *delta.Table, md delta.Metadata, at time.Time)
 			"write.format.default":            "parquet",
 			"write.parquet.compression-codec": "zstd",
 			"shelflake.source":                "delta",
+			nameMappingProperty:               nameMapping(&sch),
 		},
 		CurrentSnapshotID: -1,
 		Snapshots:         []Snapshot{},
@@ -746,7 +751,27 @@ func evolveSchema(m *Metadata, schemaString string) error {
 		}
 	}
 	m.Schemas = append(m.Schemas, ns)
+	m.Properties = maps.Clone(m.Properties)
+	m.Properties[nameMappingProperty] = nameMapping(&ns)
 	m.CurrentSchemaID = ns.SchemaID
 	m.LastColumnID = max(m.LastColumnID, len(ns.Fields))
 	return nil
+}
+
+// nameMappingProperty maps field ids to the Parquet column names, for
+// readers of files whose columns carry no field ids (the spec's
+// schema.name-mapping.default, as for tables migrated from Hive).
+const nameMappingProperty = "schema.name-mapping.default"
+
+func nameMapping(s *Schema) string {
+	type mapped struct {
+		FieldID int      `json:"field-id"`
+		Names   []string `json:"names"`
+	}
+	ms := make([]mapped, len(s.Fields))
+	for i, f := range s.Fields {
+		ms[i] = mapped{FieldID: f.ID, Names: []string{f.Name}}
+	}
+	b, _ := json.Marshal(ms) // plain strings and ints: cannot fail
+	return string(b)
 }

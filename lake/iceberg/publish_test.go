@@ -184,4 +184,7 @@ func TestSnapshotsFollowDelta(t *testing.T) {
 // tWriter turns log lines into test errors: a publication must not fail.
 type tWriter struct{ t *testing.T }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Error(strings.TrimSpace(string(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Error(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
