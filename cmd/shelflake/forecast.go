@@ -181,7 +181,11 @@ func runForecast(cmd *cobra.Command, a *app, o forecastFlags) (err error) {
 	reg := prometheus.NewRegistry()
 	jm, wm := job.NewMetrics(reg), writeback.NewMetrics(reg)
 	defer func() { err = errors.Join(err, pushMetrics(ctx, a, reg)) }()
-	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log})
+	lopts, err := withIceberg(o.lake, lake.Options{Logger: a.log})
+	if err != nil {
+		return err
+	}
+	l, err := openLake(ctx, o.lake, lopts)
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ type lakeTable struct {
 // exists.
 func existingTablesCtx(ctx context.Context, l *lake.Lake) ([]lakeTable, error) {
 	var out []lakeTable
-	for _, t := range schema.AllTables() {
+	for _, t := range append(schema.AllTables(), schema.ForecastTables()...) {
 		dt, err := l.ExistingTable(ctx, t)
 		if errors.Is(err, delta.ErrTableNotFound) {
 			continue
@@ -125,6 +125,11 @@ func icebergPublisher(uri string, log *slog.Logger, always bool) (*iceberg.Publi
 		SortColumns: func(name string) []string {
 			if t, ok := schema.LookupTable(name); ok {
 				return t.SortKey
+			}
+			for _, t := range schema.ForecastTables() {
+				if t.Name == name {
+					return t.SortKey
+				}
 			}
 			return nil
 		},

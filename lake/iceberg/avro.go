@@ -174,7 +174,7 @@ func encodeManifestList(snapshotID int64, parent *int64, seq int64, files []mani
 
 func encodeOCF[T any](schema string, meta map[string][]byte, rows []T) ([]byte, error) {
 	var buf bytes.Buffer
-	enc, err := ocf.NewEncoder(schema, &buf, ocf.WithMetadata(meta), ocf.WithCodec(ocf.Deflate))
+	enc, err := ocf.NewEncoder(schema, &buf, ocf.WithMetadata(meta), ocf.WithCodec(ocf.Null))
 	if err != nil {
 		return nil, fmt.Errorf("avro encoder: %w", err)
 	}
