@@ -164,6 +164,7 @@ type fileEncoder[T any] struct {
 }
 
 func newFileEncoder[T any](sch *parquet.Schema, skipStats string, o WriteOptions) (e *fileEncoder[T], err error) {
+	sch = withFieldIDs(sch)
 	e = &fileEncoder[T]{sch: sch, skipStats: skipStats, o: o}
 	e.out = spill{limit: o.SpillBytes, dir: o.TempDir}
 	// parquet-go panics on a schema it cannot map to T; report it as an error.
@@ -349,3 +350,33 @@ func (s *spill) close() error {
 	}
 	return nil
 }
+
+// withFieldIDs returns sch with Parquet field ids on its top-level columns:
+// the column's position plus one, which is also its position in the Delta
+// schema plus one, the Iceberg field id lake/iceberg gives it. Iceberg
+// readers match columns by these ids.
+func withFieldIDs(sch *parquet.Schema) *parquet.Schema {
+	fs := sch.Fields()
+	out := make([]parquet.Field, len(fs))
+	for i, f := range fs {
+		out[i] = idField{Field: f, id: i + 1}
+	}
+	return parquet.NewSchema(sch.Name(), idGroup{Node: sch, fields: out})
+}
+
+// idGroup is a group node whose fields carry ids, in the original order
+// (parquet.Group would sort them by name).
+type idGroup struct {
+	parquet.Node
+	fields []parquet.Field
+}
+
+func (g idGroup) Fields() []parquet.Field { return g.fields }
+
+// idField is a field with a field id.
+type idField struct {
+	parquet.Field
+	id int
+}
+
+func (f idField) ID() int { return f.id }

@@ -181,7 +181,7 @@ func runForecast(cmd *cobra.Command, a *app, o forecastFlags) (err error) {
 	reg := prometheus.NewRegistry()
 	jm, wm := job.NewMetrics(reg), writeback.NewMetrics(reg)
 	defer func() { err = errors.Join(err, pushMetrics(ctx, a, reg)) }()
-	lopts, err := withIceberg(o.lake, lake.Options{Logger: a.log})
+	lopts, icebergDone, err := withIceberg(o.lake, lake.Options{Logger: a.log})
 	if err != nil {
 		return err
 	}
@@ -190,6 +190,7 @@ func runForecast(cmd *cobra.Command, a *app, o forecastFlags) (err error) {
 		return err
 	}
 	defer l.Close()
+	defer icebergDone() // before the lake closes (defers run last first)
 	if err := checkForecastInputs(ctx, l); err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func newIcebergSyncCmd(a *app) *cobra.Command {
 				return errors.New("--lake is required (or SHELFLAKE_LAKE)")
 			}
 			ctx := cmd.Context()
-			pub, err := icebergPublisher(lakeURI, a.log, true)
+			pub, err := icebergPublisher(lakeURI, a.log, true, false)
 			if err != nil {
 				return err
 			}
@@ -113,7 +113,7 @@ func icebergRoot(uri string) (string, error) {
 
 // icebergPublisher returns the publisher of the lake at uri. With always
 // false it keeps up only tables that already have Iceberg metadata.
-func icebergPublisher(uri string, log *slog.Logger, always bool) (*iceberg.Publisher, error) {
+func icebergPublisher(uri string, log *slog.Logger, always, async bool) (*iceberg.Publisher, error) {
 	root, err := icebergRoot(uri)
 	if err != nil {
 		return nil, err
@@ -122,6 +122,7 @@ func icebergPublisher(uri string, log *slog.Logger, always bool) (*iceberg.Publi
 		Root:   root,
 		Logger: log,
 		Always: always,
+		Async:  async,
 		SortColumns: func(name string) []string {
 			if t, ok := schema.LookupTable(name); ok {
 				return t.SortKey
@@ -137,12 +138,14 @@ func icebergPublisher(uri string, log *slog.Logger, always bool) (*iceberg.Publi
 }
 
 // withIceberg makes a writer's lake keep the Iceberg metadata of the tables
-// that have it up to date after each Delta commit.
-func withIceberg(uri string, opts lake.Options) (lake.Options, error) {
-	pub, err := icebergPublisher(uri, opts.Logger, false)
+// that have it up to date after each Delta commit, in the background (the
+// commit does not wait). The returned func waits for pending publications;
+// call it before exiting, after the lake's last commit.
+func withIceberg(uri string, opts lake.Options) (lake.Options, func(), error) {
+	pub, err := icebergPublisher(uri, opts.Logger, false, true)
 	if err != nil {
-		return opts, err
+		return opts, nil, err
 	}
 	opts.Delta.AfterCommit = pub.AfterCommit
-	return opts, nil
+	return opts, pub.Close, nil
 }

@@ -61,7 +61,7 @@ newest snapshot, or query the metadata location directly.`,
 }
 
 func runIcebergRegister(ctx context.Context, a *app, o icebergRegisterFlags) error {
-	pub, err := icebergPublisher(o.lake, a.log, false)
+	pub, err := icebergPublisher(o.lake, a.log, false, false)
 	if err != nil {
 		return err
 	}

@@ -54,10 +54,11 @@ func installIcebird(t *testing.T) string {
 func appendPOSIceberg(t *testing.T, dir string, day schema.Date, commits, perFile int) {
 	t.Helper()
 	ctx := t.Context()
-	opts, err := withIceberg(dir, lake.Options{})
+	opts, done, err := withIceberg(dir, lake.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer done()
 	l, err := lake.Open(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)

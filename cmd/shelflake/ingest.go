@@ -189,7 +189,7 @@ func runIngest(ctx context.Context, a *app, o ingestFlags) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	lopts, err := withIceberg(o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	lopts, icebergDone, err := withIceberg(o.lake, lake.Options{Logger: a.log, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -198,6 +198,7 @@ func runIngest(ctx context.Context, a *app, o ingestFlags) error {
 		return fmt.Errorf("open lake %s: %w", o.lake, err)
 	}
 	defer l.Close()
+	defer icebergDone() // before the lake closes (defers run last first)
 	ing, err := ingest.New(ctx, ingest.Options{
 		Kafka:            k,
 		Lake:             ingest.NewLake(l),

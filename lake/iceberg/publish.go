@@ -42,6 +42,12 @@ type Options struct {
 	// have no Iceberg metadata yet. Without it only tables that already have
 	// metadata (made by Sync) are kept up to date.
 	Always bool
+	// Async makes AfterCommit return at once and publish in the background
+	// (one goroutine per table while it has work; commits that arrive
+	// meanwhile are published together, still one snapshot per version), so
+	// the committing writer does not wait for the metadata writes. Close
+	// waits for the pending publications.
+	Async bool
 }
 
 // Publisher writes Iceberg metadata after Delta commits. It keeps the last
@@ -53,6 +59,7 @@ type Publisher struct {
 
 	mu     sync.Mutex
 	tables map[string]*tableState
+	wg     sync.WaitGroup
 }
 
 type manifestState struct {
@@ -77,6 +84,12 @@ type tableState struct {
 	version   int64     // Delta version of meta
 	manifests []*manifestState
 	checked   time.Time // when a missing metadata was last seen (not Always)
+
+	// Async: the newest snapshot to publish and whether a goroutine runs.
+	qmu     sync.Mutex
+	pending *delta.Snapshot
+	table   *delta.Table
+	running bool
 }
 
 // NewPublisher returns a publisher for the lake at opts.Root.
@@ -101,6 +114,47 @@ func NewPublisher(opts Options) (*Publisher, error) {
 // Iceberg metadata up to the committed version, logging a failure (the
 // Delta log stays the truth; the next commit or Sync catches up).
 func (p *Publisher) AfterCommit(ctx context.Context, t *delta.Table, s *delta.Snapshot) {
+	if !p.opts.Async {
+		p.publishLogged(ctx, t, s)
+		return
+	}
+	ts := p.state(t.Prefix())
+	ts.qmu.Lock()
+	defer ts.qmu.Unlock()
+	if ts.pending == nil || s.Version() > ts.pending.Version() {
+		ts.pending, ts.table = s, t
+	}
+	if ts.running {
+		return
+	}
+	ts.running = true
+	p.wg.Add(1)
+	go p.drain(context.WithoutCancel(ctx), ts)
+}
+
+// drain publishes a table's pending snapshots until there are none.
+func (p *Publisher) drain(ctx context.Context, ts *tableState) {
+	defer p.wg.Done()
+	for {
+		ts.qmu.Lock()
+		s, t := ts.pending, ts.table
+		ts.pending = nil
+		if s == nil {
+			ts.running = false
+			ts.qmu.Unlock()
+			return
+		}
+		ts.qmu.Unlock()
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		p.publishLogged(pctx, t, s)
+		cancel()
+	}
+}
+
+// Close waits for the background publications (Options.Async) to finish.
+func (p *Publisher) Close() { p.wg.Wait() }
+
+func (p *Publisher) publishLogged(ctx context.Context, t *delta.Table, s *delta.Snapshot) {
 	if _, err := p.publish(ctx, t, s, p.opts.Always); err != nil {
 		p.opts.Logger.Warn("iceberg metadata not published (the next commit catches up)",
 			"table", t.String(), "version", s.Version(), "err", err)
