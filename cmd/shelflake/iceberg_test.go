@@ -101,12 +101,14 @@ type icebirdRequest struct {
 	TableURL         string `json:"tableUrl"`
 	MetadataFileName string `json:"metadataFileName"`
 	Column           string `json:"column"`
+	Partition        string `json:"partition,omitempty"`
 }
 
 type icebirdResult struct {
 	icebirdRequest
-	Count int64  `json:"count"`
-	Sum   string `json:"sum"`
+	Count            int64  `json:"count"`
+	Sum              string `json:"sum"`
+	MissingPartition int64  `json:"missingPartition"`
 }
 
 // sumColumn picks a numeric column of the schema to sum.
@@ -196,7 +198,11 @@ func TestIcebergReadByIcebird(t *testing.T) {
 			if s.Summary["total-records"] == "0" {
 				continue // icebird refuses a snapshot without data files
 			}
-			reqs = append(reqs, icebirdRequest{TableURL: m.Location, MetadataFileName: iceberg.MetadataFileName(dv), Column: col})
+			part := ""
+			if len(m.PartitionSpecs[0].Fields) > 0 {
+				part = "dt"
+			}
+			reqs = append(reqs, icebirdRequest{TableURL: m.Location, MetadataFileName: iceberg.MetadataFileName(dv), Column: col, Partition: part})
 		}
 	}
 	if !ops["append"] || !ops["replace"] {
@@ -247,6 +253,9 @@ func TestIcebergReadByIcebird(t *testing.T) {
 		ib, ok := read[r.TableURL+"/"+r.MetadataFileName]
 		if !ok {
 			t.Fatalf("icebird gave nothing for request %d %+v", i, r)
+		}
+		if ib.MissingPartition > 0 {
+			t.Errorf("%s at delta version %s: icebird reads %d of %d rows without dt", name, dv, ib.MissingPartition, ib.Count)
 		}
 		if want := fmt.Sprint(ib.Count); recs[1][0] != want || recs[1][1] != ib.Sum {
 			t.Errorf("%s at delta version %s: icebird reads %d rows, sum(%s) %s; shelflake sql %s rows, sum %s",

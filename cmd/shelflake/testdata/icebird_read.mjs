@@ -1,7 +1,7 @@
 // Reads Iceberg tables with icebird (an independent Iceberg reader built on
 // hyparquet) and prints, per request, the row count and the sum of one
 // column. Usage: node icebird_read.mjs <icebird module path> <requests.json>
-// where requests are [{tableUrl, metadataFileName, column}]. file:// URLs
+// where requests are [{tableUrl, metadataFileName, column, partition}]. file:// URLs
 // (the lake is a local directory) are served from the filesystem, with
 // Range requests, in place of fetch.
 import { readFile } from 'node:fs/promises'
@@ -46,10 +46,12 @@ const requests = JSON.parse(await readFile(requestsPath, 'utf8'))
 for (const r of requests) {
   const rows = await icebergRead({ tableUrl: r.tableUrl, metadataFileName: r.metadataFileName })
   let sum = 0n
+  let missing = 0
   for (const row of rows) {
+    if (r.partition && (row[r.partition] === null || row[r.partition] === undefined)) missing++
     const v = row[r.column]
     if (v === null || v === undefined) continue
     sum += BigInt(v)
   }
-  console.log(JSON.stringify({ tableUrl: r.tableUrl, metadataFileName: r.metadataFileName, count: rows.length, sum: sum.toString() }))
+  console.log(JSON.stringify({ tableUrl: r.tableUrl, metadataFileName: r.metadataFileName, count: rows.length, sum: sum.toString(), missingPartition: missing }))
 }
