@@ -119,22 +119,25 @@ func icebergPublisher(uri string, log *slog.Logger, always, async bool) (*iceber
 		return nil, err
 	}
 	return iceberg.NewPublisher(iceberg.Options{
-		Root:   root,
-		Logger: log,
-		Always: always,
-		Async:  async,
-		SortColumns: func(name string) []string {
-			if t, ok := schema.LookupTable(name); ok {
-				return t.SortKey
-			}
-			for _, t := range schema.ForecastTables() {
-				if t.Name == name {
-					return t.SortKey
-				}
-			}
-			return nil
-		},
+		Root:        root,
+		Logger:      log,
+		Always:      always,
+		Async:       async,
+		SortColumns: sortColumns,
 	})
+}
+
+// sortColumns is a table's sort key, its Iceberg sort order.
+func sortColumns(name string) []string {
+	if t, ok := schema.LookupTable(name); ok {
+		return t.SortKey
+	}
+	for _, t := range schema.ForecastTables() {
+		if t.Name == name {
+			return t.SortKey
+		}
+	}
+	return nil
 }
 
 // withIceberg makes a writer's lake keep the Iceberg metadata of the tables
@@ -142,7 +145,12 @@ func icebergPublisher(uri string, log *slog.Logger, always, async bool) (*iceber
 // commit does not wait). The returned func waits for pending publications;
 // call it before exiting, after the lake's last commit.
 func withIceberg(uri string, opts lake.Options) (lake.Options, func(), error) {
-	pub, err := icebergPublisher(uri, opts.Logger, false, true)
+	root, err := icebergRoot(uri)
+	if err != nil {
+		return opts, nil, err
+	}
+	pub, err := iceberg.NewPublisher(iceberg.Options{Root: root, Logger: opts.Logger, Async: true,
+		SortColumns: sortColumns, Registerer: opts.Registerer})
 	if err != nil {
 		return opts, nil, err
 	}

@@ -117,10 +117,6 @@ func MetadataFileName(v int64) string { return "v" + strconv.FormatInt(v, 10) + 
 // VersionHintKey returns the key of version-hint.text of the table.
 func VersionHintKey(prefix string) string { return prefix + metadataDir + versionHintName }
 
-// IsMetadataKey reports whether a table-relative path is Iceberg metadata
-// (under metadata/), which Delta vacuum must leave alone.
-func IsMetadataKey(rel string) bool { return strings.HasPrefix(rel, metadataDir) }
-
 // current returns the current snapshot, if any.
 func (m *Metadata) current() (Snapshot, bool) {
 	for _, s := range m.Snapshots {

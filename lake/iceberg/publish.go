@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/shelflake/shelflake/lake/delta"
 	"github.com/shelflake/shelflake/lake/objstore"
@@ -48,6 +50,10 @@ type Options struct {
 	// the committing writer does not wait for the metadata writes. Close
 	// waits for the pending publications.
 	Async bool
+	// Registerer, when set, gets the publisher's metrics: publications by
+	// result, the Delta version each table's Iceberg metadata mirrors, and
+	// publication time.
+	Registerer prometheus.Registerer
 }
 
 // Publisher writes Iceberg metadata after Delta commits. It keeps the last
@@ -57,9 +63,38 @@ type Options struct {
 type Publisher struct {
 	opts Options
 
-	mu     sync.Mutex
-	tables map[string]*tableState
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	tables  map[string]*tableState
+	wg      sync.WaitGroup
+	metrics *metrics
+}
+
+type metrics struct {
+	published *prometheus.CounterVec
+	version   *prometheus.GaugeVec
+	seconds   prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		return nil
+	}
+	f := promauto.With(reg)
+	return &metrics{
+		published: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "shelflake_iceberg_publications_total",
+			Help: "Iceberg metadata publications after Delta commits, by result (ok, error).",
+		}, []string{"table", "result"}),
+		version: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "shelflake_iceberg_published_delta_version",
+			Help: "The Delta version each table's newest Iceberg metadata mirrors.",
+		}, []string{"table"}),
+		seconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "shelflake_iceberg_publication_duration_seconds",
+			Help:    "Time to publish a table's Iceberg metadata up to a commit.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+	}
 }
 
 type manifestState struct {
@@ -107,7 +142,7 @@ func NewPublisher(opts Options) (*Publisher, error) {
 	if opts.MaxManifests <= 0 {
 		opts.MaxManifests = 32
 	}
-	return &Publisher{opts: opts, tables: map[string]*tableState{}}, nil
+	return &Publisher{opts: opts, tables: map[string]*tableState{}, metrics: newMetrics(opts.Registerer)}, nil
 }
 
 // AfterCommit is a delta.Options.AfterCommit hook: it publishes the table's
@@ -155,9 +190,21 @@ func (p *Publisher) drain(ctx context.Context, ts *tableState) {
 func (p *Publisher) Close() { p.wg.Wait() }
 
 func (p *Publisher) publishLogged(ctx context.Context, t *delta.Table, s *delta.Snapshot) {
-	if _, err := p.publish(ctx, t, s, p.opts.Always); err != nil {
+	start := time.Now()
+	v, err := p.publish(ctx, t, s, p.opts.Always)
+	if err != nil {
 		p.opts.Logger.Warn("iceberg metadata not published (the next commit catches up)",
 			"table", t.String(), "version", s.Version(), "err", err)
+	}
+	if m := p.metrics; m != nil && (err != nil || v >= 0) {
+		name := strings.TrimSuffix(t.Prefix(), "/")
+		if err != nil {
+			m.published.WithLabelValues(name, "error").Inc()
+			return
+		}
+		m.published.WithLabelValues(name, "ok").Inc()
+		m.version.WithLabelValues(name).Set(float64(v))
+		m.seconds.Observe(time.Since(start).Seconds())
 	}
 }
 

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/shelflake/shelflake/lake/delta"
 	"github.com/shelflake/shelflake/lake/objstore"
 )
@@ -84,7 +87,7 @@ func TestSnapshotsFollowDelta(t *testing.T) {
 		t.Fatal(err)
 	}
 	newPub := func() *Publisher {
-		p, err := NewPublisher(Options{Root: "file:///lake", MaxManifests: 3, Always: true, Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil)),
+		p, err := NewPublisher(Options{Root: "file:///lake", MaxManifests: 3, Always: true, Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil)),
 			SortColumns: func(string) []string { return []string{"sku", "at"} }})
 		if err != nil {
 			t.Fatal(err)
@@ -130,6 +133,12 @@ func TestSnapshotsFollowDelta(t *testing.T) {
 	commit(tab2, delta.Txn{Isolation: delta.Rewrite, Adds: []delta.Add{c}, Removes: rm, Operation: "OPTIMIZE"})
 	commit(tab2, delta.Txn{Isolation: delta.Rewrite, Removes: []delta.Remove{delta.RemoveOf(all[1], time.Now(), true)}, Operation: "DELETE"})
 
+	if got := testutil.ToFloat64(pub.metrics.version.WithLabelValues("sales")); got != float64(snap.Version()) {
+		t.Errorf("published version metric %v, want %d", got, snap.Version())
+	}
+	if got := testutil.ToFloat64(pub.metrics.published.WithLabelValues("sales", "error")); got != 0 {
+		t.Errorf("%v failed publications", got)
+	}
 	latest, found, err := LatestVersion(ctx, b, "sales/")
 	if err != nil || !found || latest != snap.Version() {
 		t.Fatalf("latest iceberg version %d (found %v, %v), want delta version %d", latest, found, err, snap.Version())
@@ -169,6 +178,13 @@ func TestSnapshotsFollowDelta(t *testing.T) {
 		if err := mv.Validate(); err != nil {
 			t.Errorf("v%d: %v", v, err)
 		}
+	}
+	// Incremental: the carried manifests were merged, never more than
+	// MaxManifests per snapshot.
+	cur, _ := m.current()
+	ms, err := snapshotManifests(ctx, b, m, "sales/", cur, map[string]*manifestState{})
+	if err != nil || len(ms) > 3 {
+		t.Errorf("current snapshot lists %d manifests (MaxManifests 3): %v", len(ms), err)
 	}
 	keep, err := ReferencedFiles(ctx, b, "sales/")
 	if err != nil {
