@@ -44,6 +44,10 @@ type BenchConfig struct {
 	FreshnessDuration time.Duration
 	// Logger receives progress (default: discard).
 	Logger *slog.Logger
+	// LakeOptions, when set, returns the options each run's lake (in
+	// directory dir) is opened with, e.g. to publish Iceberg metadata after
+	// each commit. Default: lake.Options{}.
+	LakeOptions func(dir string) (lake.Options, error)
 }
 
 // BenchResult is what RunBench measured.
@@ -260,7 +264,14 @@ func startBenchIngest(ctx context.Context, addr string, cfg BenchConfig, name st
 	if err != nil {
 		return nil, err
 	}
-	l, err := lake.Open(ctx, dir, lake.Options{})
+	var lopts lake.Options
+	if cfg.LakeOptions != nil {
+		if lopts, err = cfg.LakeOptions(dir); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	l, err := lake.Open(ctx, dir, lopts)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/shelflake/shelflake/lake/delta"
+	"github.com/shelflake/shelflake/schema"
 )
 
 // Defaults of WriteOptions. See FORMAT.md for why these sizes.
@@ -349,3 +351,55 @@ func (s *spill) close() error {
 	}
 	return nil
 }
+
+// fileSchema returns the Parquet schema of t's data files of partition dt:
+// t.Schema with a field id on every top-level column (its position plus
+// one, which is also its position in the Delta schema plus one: the Iceberg
+// field id lake/iceberg gives it; Iceberg readers match columns by id), and,
+// for a partitioned table, the partition column dt (DATE, the file's
+// partition value on every row) as the last column, so that readers that
+// take columns from the file content (Iceberg engines) see it too. Its
+// value is also in the path and the add action's partitionValues, which
+// Delta readers use.
+func fileSchema(t *schema.Table, dt schema.Date) *parquet.Schema {
+	fs := t.Schema.Fields()
+	out := make([]parquet.Field, len(fs), len(fs)+1)
+	for i, f := range fs {
+		out[i] = idField{Field: f, id: i + 1}
+	}
+	if t.PartitionColumn != "" {
+		out = append(out, partitionField{Node: parquet.Date(), name: t.PartitionColumn, id: len(fs) + 1,
+			value: reflect.ValueOf(int32(dt))})
+	}
+	return parquet.NewSchema(t.Schema.Name(), idGroup{Node: t.Schema, fields: out})
+}
+
+// idGroup is a group node with the given fields, in that order
+// (parquet.Group would sort them by name).
+type idGroup struct {
+	parquet.Node
+	fields []parquet.Field
+}
+
+func (g idGroup) Fields() []parquet.Field { return g.fields }
+
+// idField is a field with a field id.
+type idField struct {
+	parquet.Field
+	id int
+}
+
+func (f idField) ID() int { return f.id }
+
+// partitionField is a required DATE column holding one value on every row
+// (the row type has no such field).
+type partitionField struct {
+	parquet.Node
+	name  string
+	id    int
+	value reflect.Value
+}
+
+func (f partitionField) ID() int                           { return f.id }
+func (f partitionField) Name() string                      { return f.name }
+func (f partitionField) Value(reflect.Value) reflect.Value { return f.value }

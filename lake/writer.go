@@ -79,7 +79,7 @@ func NewTableWriter[T any](l *Lake, t *schema.Table, dt schema.Date, o WriteOpti
 	if err := o.validate(); err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.Name, err)
 	}
-	enc, err := newFileEncoder[T](t.Schema, t.PartitionColumn, o)
+	enc, err := newFileEncoder[T](fileSchema(t, dt), t.PartitionColumn, o)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.Name, err)
 	}

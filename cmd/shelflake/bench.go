@@ -17,6 +17,7 @@ import (
 	"github.com/shelflake/shelflake/ingest/importer"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/lake/compact"
+	"github.com/shelflake/shelflake/lake/delta"
 	"github.com/shelflake/shelflake/schema"
 )
 
@@ -38,6 +39,7 @@ func newBenchIngestCmd(a *app) *cobra.Command {
 		dir     string
 		maxBuf  byteSize = ingest.DefaultMaxBufferBytes
 		freshFl time.Duration
+		iceberg bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest",
@@ -58,6 +60,15 @@ ratio to the consume-only rate, peak RSS, freshness p50/p99.`,
 			cfg.MaxBufferBytes = int64(maxBuf)
 			cfg.FreshnessDuration = freshFl
 			cfg.Logger = a.log
+			if iceberg {
+				cfg.LakeOptions = func(dir string) (lake.Options, error) {
+					pub, err := icebergPublisher(dir, a.log, true, true)
+					if err != nil {
+						return lake.Options{}, err
+					}
+					return lake.Options{Delta: delta.Options{AfterCommit: pub.AfterCommit}}, nil
+				}
+			}
 			res, err := ingest.RunBench(cmd.Context(), cfg)
 			if err != nil {
 				return fmt.Errorf("bench ingest: %w", err)
@@ -86,6 +97,7 @@ ratio to the consume-only rate, peak RSS, freshness p50/p99.`,
 	f.DurationVar(&cfg.FlushInterval, "flush-interval", ingest.DefaultFlushInterval, "ingest freshness bound")
 	f.IntVar(&cfg.FreshnessRate, "freshness-rate", 10_000, "events per second of the freshness phase (negative skips it)")
 	f.DurationVar(&freshFl, "freshness-duration", 20*time.Second, "how long the freshness phase lasts")
+	f.BoolVar(&iceberg, "iceberg", false, "publish Iceberg metadata after every commit (to measure its cost)")
 	return cmd
 }
 

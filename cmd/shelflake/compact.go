@@ -112,11 +112,16 @@ func runCompact(ctx context.Context, a *app, o compactFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts.Registerer = reg
-	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	lopts, icebergDone, err := withIceberg(o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	l, err := openLake(ctx, o.lake, lopts)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	defer icebergDone() // before the lake closes (defers run last first)
 	c, err := compact.New(l, opts)
 	if err != nil {
 		return err

@@ -196,11 +196,16 @@ func runForecast(cmd *cobra.Command, a *app, o forecastFlags) (err error) {
 	reg := prometheus.NewRegistry()
 	jm, wm := job.NewMetrics(reg), writeback.NewMetrics(reg)
 	defer func() { err = errors.Join(err, pushMetrics(ctx, a, reg)) }()
-	l, err := openLake(ctx, o.lake, lake.Options{Logger: a.log})
+	lopts, icebergDone, err := withIceberg(o.lake, lake.Options{Logger: a.log})
+	if err != nil {
+		return err
+	}
+	l, err := openLake(ctx, o.lake, lopts)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	defer icebergDone() // before the lake closes (defers run last first)
 	if err := checkForecastInputs(ctx, l); err != nil {
 		return err
 	}

@@ -189,11 +189,16 @@ func runIngest(ctx context.Context, a *app, o ingestFlags) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	l, err := lake.Open(ctx, o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	lopts, icebergDone, err := withIceberg(o.lake, lake.Options{Logger: a.log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	l, err := lake.Open(ctx, o.lake, lopts)
 	if err != nil {
 		return fmt.Errorf("open lake %s: %w", o.lake, err)
 	}
 	defer l.Close()
+	defer icebergDone() // before the lake closes (defers run last first)
 	ing, err := ingest.New(ctx, ingest.Options{
 		Kafka:            k,
 		Lake:             ingest.NewLake(l),

@@ -98,6 +98,7 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 		newForecastCmd(a),
 		newWritebackCmd(a),
 		newBenchCmd(a),
+		newIcebergCmd(a),
 	)
 	acceptOldFlagNames(root)
 	return root

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/lake/delta"
+	"github.com/shelflake/shelflake/lake/iceberg"
 	"github.com/shelflake/shelflake/schema"
 )
 
@@ -49,7 +50,9 @@ type VacuumTableReport struct {
 // within the retention references (delta.Table.Vacuum: files removed by
 // compaction or unified rebuilds, and uploads never committed, once older
 // than the retention). Time travel to any time within the retention keeps
-// working. Tables fail independently; the errors are joined.
+// working, and so does Iceberg time travel to any snapshot the table's
+// Iceberg metadata retains (iceberg.ReferencedFiles). Tables fail
+// independently; the errors are joined.
 func Vacuum(ctx context.Context, l *lake.Lake, o VacuumOptions) ([]VacuumTableReport, error) {
 	if o.Retention == 0 {
 		o.Retention = DefaultVacuumRetention
@@ -87,7 +90,14 @@ func Vacuum(ctx context.Context, l *lake.Lake, o VacuumOptions) ([]VacuumTableRe
 			errs = append(errs, err)
 			continue
 		}
-		rep, err := dtab.Vacuum(ctx, o.Retention, o.Now())
+		// Files a retained Iceberg snapshot lists stay (none without
+		// Iceberg metadata).
+		keep, err := iceberg.ReferencedFiles(ctx, l.Bucket(), lake.TablePrefix(t))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vacuum %s: %w", t.Name, err))
+			continue
+		}
+		rep, err := dtab.VacuumKeeping(ctx, o.Retention, o.Now(), keep)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -397,6 +397,9 @@ func (t *Table) Commit(ctx context.Context, base *Snapshot, txn Txn) (CommitResu
 	if err != nil {
 		return CommitResult{}, fmt.Errorf("commit to %s: %w", t, err)
 	}
+	if t.opts.AfterCommit != nil {
+		t.opts.AfterCommit(ctx, t, res.Snapshot)
+	}
 	return res, nil
 }
 

@@ -204,6 +204,17 @@ func (t *Table) readCommit(ctx context.Context, v int64) ([]Action, error) {
 	return acts, nil
 }
 
+// CommitActions returns the actions of the commit of version v, in file
+// order. A version whose commit file is gone (or was never written) is an
+// error wrapping objstore.ErrNotExist.
+func (t *Table) CommitActions(ctx context.Context, v int64) ([]Action, error) {
+	acts, err := t.readCommit(ctx, v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t, err)
+	}
+	return acts, nil
+}
+
 // readCommits reads commits [from, to] concurrently (bounded).
 func (t *Table) readCommits(ctx context.Context, from, to int64) ([][]Action, error) {
 	if to < from {

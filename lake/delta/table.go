@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,12 @@ type Options struct {
 	Metrics *Metrics
 	// Now is the clock for commit timestamps. Default time.Now.
 	Now func() time.Time
+	// AfterCommit, when set, is called after every successful Commit of the
+	// table (not CreateTable), with the committed version's snapshot. It
+	// runs in the committing goroutine; its failure cannot undo the commit,
+	// so it reports nothing back (a publisher of derived metadata, such as
+	// lake/iceberg, logs and catches up on a later commit).
+	AfterCommit func(ctx context.Context, t *Table, s *Snapshot)
 }
 
 func (o *Options) withDefaults() Options {

@@ -49,15 +49,24 @@ type VacuumReport struct {
 // directories, those starting with '_' or '.'), which only vacuum does.
 // retention must exceed the longest time between a data file's upload and
 // its commit.
+//
+// The top-level metadata/ directory holds Iceberg metadata published beside
+// the log (lake/iceberg, as Delta UniForm does) and is never vacuumed.
 func (t *Table) Vacuum(ctx context.Context, retention time.Duration, now time.Time) (VacuumReport, error) {
-	rep, err := t.vacuum(ctx, retention, now)
+	return t.VacuumKeeping(ctx, retention, now, nil)
+}
+
+// VacuumKeeping is Vacuum that also keeps the files in keep (table-relative,
+// decoded paths), e.g. those an Iceberg snapshot still lists.
+func (t *Table) VacuumKeeping(ctx context.Context, retention time.Duration, now time.Time, keep map[string]bool) (VacuumReport, error) {
+	rep, err := t.vacuum(ctx, retention, now, keep)
 	if err != nil {
 		return rep, fmt.Errorf("vacuum %s: %w", t, err)
 	}
 	return rep, nil
 }
 
-func (t *Table) vacuum(ctx context.Context, retention time.Duration, now time.Time) (VacuumReport, error) {
+func (t *Table) vacuum(ctx context.Context, retention time.Duration, now time.Time, keep map[string]bool) (VacuumReport, error) {
 	if retention < 0 {
 		return VacuumReport{}, fmt.Errorf("negative retention %s", retention)
 	}
@@ -136,7 +145,7 @@ func (t *Table) vacuum(ctx context.Context, retention time.Duration, now time.Ti
 	var victims []objstore.Attributes
 	err = t.bucket.List(ctx, t.prefix, func(a objstore.Attributes) error {
 		rel := strings.TrimPrefix(a.Key, t.prefix)
-		if hiddenPath(rel) || protected[rel] {
+		if hiddenPath(rel) || strings.HasPrefix(rel, "metadata/") || protected[rel] || keep[rel] {
 			return nil
 		}
 		if !a.LastModified.Before(cutoff) || recentTomb[rel] {
