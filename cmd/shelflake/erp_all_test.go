@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/shelflake/shelflake/forecast/job"
 	"github.com/shelflake/shelflake/forecast/writeback"
 	"github.com/shelflake/shelflake/forecast/writeback/bc/bcfake"
 	"github.com/shelflake/shelflake/forecast/writeback/netsuite/netsuitefake"
@@ -23,11 +24,36 @@ import (
 	"github.com/shelflake/shelflake/forecast/writeback/sap/sapfake"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/schema"
+	"github.com/shelflake/shelflake/schema/world"
 )
 
+// erpCatalog is what the four ERPs know: suppliers, SKUs and currencies,
+// and the locations each serves (SAP also every location not named).
+type erpCatalog struct {
+	suppliers, skus, currencies   []string
+	odoo, netsuite, bc, sapPlants []string
+}
+
+// catalogOf is the catalogue of docs, over locations L1 (Odoo), L2
+// (NetSuite), L3 (Business Central) and L4 (SAP).
+func catalogOf(docs []*writeback.Document) erpCatalog {
+	c := erpCatalog{currencies: []string{"EUR"}, odoo: []string{"L1"}, netsuite: []string{"L2"}, bc: []string{"L3"}, sapPlants: []string{"L4"}}
+	seen := map[string]bool{}
+	for _, d := range docs {
+		if !seen[d.SupplierID] {
+			seen[d.SupplierID] = true
+			c.suppliers = append(c.suppliers, d.SupplierID)
+		}
+		for _, l := range d.Lines {
+			c.skus = append(c.skus, l.SKU)
+		}
+	}
+	return c
+}
+
 // fourERPs is one fake of each ERP and the --erp-config file routing
-// L1 to Odoo, L2 to NetSuite, L3 to Business Central and every other
-// location (L4) to SAP, each with its own authentication: an Odoo API key
+// the catalogue's locations to Odoo, NetSuite, Business Central and every
+// other location to SAP, each with its own authentication: an Odoo API key
 // from the environment, a NetSuite JWT signed with a certificate's P-256
 // key from a PEM file, Entra client credentials against the fake's token
 // endpoint, SAP basic auth (the channel fetches its CSRF token).
@@ -38,10 +64,13 @@ type fourERPs struct {
 	sap  *sapfake.Server
 	// nsItems, bcItems and sapMaterials map our SKUs to the ERPs' ids.
 	nsItems, bcItems, sapMaterials map[string]string
-	cfg                            string
+	// route is the ERP ("odoo", "netsuite", "bc") of a location; SAP
+	// serves the others.
+	route map[string]string
+	cfg   string
 }
 
-func startFourERPs(t *testing.T, docs []*writeback.Document) *fourERPs {
+func startFourERPs(t *testing.T, c erpCatalog) *fourERPs {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -55,41 +84,59 @@ func startFourERPs(t *testing.T, docs []*writeback.Document) *fourERPs {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &fourERPs{nsItems: map[string]string{}, bcItems: map[string]string{}, sapMaterials: map[string]string{}}
+	e := &fourERPs{nsItems: map[string]string{}, bcItems: map[string]string{}, sapMaterials: map[string]string{}, route: map[string]string{}}
 	e.odoo = odoofake.New(odoofake.Options{})
 	t.Cleanup(e.odoo.Close)
 	e.ns = netsuitefake.New(netsuitefake.Options{ClientID: "ns-client", CertificateID: "ns-cert", PublicKey: key.Public()})
 	t.Cleanup(e.ns.Close)
 	e.ns.AddRef("subsidiary", "1")
-	e.ns.AddRef("currency", "4")
-	e.ns.AddRef("location", "3")
 
-	nsVendors, bcVendors, sapSuppliers := map[string]string{}, map[string]string{}, map[string]string{}
 	n := 100
-	for _, d := range docs {
-		if _, ok := nsVendors[d.SupplierID]; !ok {
-			e.odoo.AddPartner(d.SupplierID)
-			n++
-			nsVendors[d.SupplierID] = fmt.Sprint(n)
-			e.ns.AddRef("vendor", nsVendors[d.SupplierID])
-			bcVendors[d.SupplierID] = "V" + strings.TrimPrefix(d.SupplierID, "SUP") + "000"
-			sapSuppliers[d.SupplierID] = fmt.Sprintf("%010d", 17300000+n)
-		}
-		for _, l := range d.Lines {
-			e.odoo.AddProduct(l.SKU)
-			n++
-			e.nsItems[l.SKU] = fmt.Sprint(n)
-			e.ns.AddRef("inventoryItem", e.nsItems[l.SKU])
-			e.bcItems[l.SKU] = strings.TrimPrefix(l.SKU, "SKU") + "-S"
-			e.sapMaterials[l.SKU] = "TG" + strings.TrimPrefix(l.SKU, "SKU")
-		}
+	next := func() string { n++; return fmt.Sprint(n) }
+	nsVendors, bcVendors, sapSuppliers := map[string]string{}, map[string]string{}, map[string]string{}
+	for i, sup := range c.suppliers {
+		e.odoo.AddPartner(sup)
+		nsVendors[sup] = next()
+		e.ns.AddRef("vendor", nsVendors[sup])
+		bcVendors[sup] = fmt.Sprintf("V%05d", 10000+10*i)
+		sapSuppliers[sup] = fmt.Sprintf("%010d", 17300000+i)
 	}
-	const bcLocation = "0c0ffee0-0000-4000-8000-000000000003"
+	for i, sku := range c.skus {
+		e.odoo.AddProduct(sku)
+		e.nsItems[sku] = next()
+		e.ns.AddRef("inventoryItem", e.nsItems[sku])
+		e.bcItems[sku] = fmt.Sprintf("%d-S", 1000+i)
+		e.sapMaterials[sku] = fmt.Sprintf("TG%05d", 11+i)
+	}
+	nsCurrencies := map[string]string{}
+	for _, cur := range c.currencies {
+		if cur != "EUR" && cur != "USD" {
+			e.odoo.AddRecord("res.currency", map[string]any{"name": cur})
+		}
+		nsCurrencies[cur] = next()
+		e.ns.AddRef("currency", nsCurrencies[cur])
+	}
+	nsLocs, bcLocs, plants := map[string]string{}, map[string]string{}, map[string]string{}
+	for _, l := range c.odoo {
+		e.route[l] = "odoo"
+	}
+	for _, l := range c.netsuite {
+		e.route[l] = "netsuite"
+		nsLocs[l] = next()
+		e.ns.AddRef("location", nsLocs[l])
+	}
+	for i, l := range c.bc {
+		e.route[l] = "bc"
+		bcLocs[l] = fmt.Sprintf("0c0ffee0-0000-4000-8000-%012d", i+1)
+	}
+	for i, l := range c.sapPlants {
+		plants[l] = fmt.Sprintf("%04d", 1010+i)
+	}
 	e.bc = bcfake.New(bcfake.Options{Vendors: sortedValues(bcVendors), Items: sortedValues(e.bcItems),
-		Locations: []string{bcLocation}, RetryAfter: 1})
+		Locations: sortedValues(bcLocs), RetryAfter: 1})
 	t.Cleanup(e.bc.Close)
 	e.sap = sapfake.New(sapfake.Options{Username: "SHELFLAKE_COMM", Password: "sap-pass-1", Materials: sortedValues(e.sapMaterials),
-		Plants: []string{"1010"}, Suppliers: sortedValues(sapSuppliers), RetryAfter: 1})
+		Plants: sortedValues(plants), Suppliers: sortedValues(sapSuppliers), RetryAfter: 1})
 	t.Cleanup(e.sap.Close)
 
 	t.Setenv("TEST_ODOO_KEY", "key-1")
@@ -103,21 +150,21 @@ func startFourERPs(t *testing.T, docs []*writeback.Document) *fourERPs {
 		return string(b)
 	}
 	cfg := fmt.Sprintf(`{"routes": [
-  {"erp": "odoo", "locations": ["L1"], "config": {"url": %q, "database": %q, "api_key_env": "TEST_ODOO_KEY", "timeout": "1s"}},
-  {"erp": "netsuite", "locations": ["L2"], "config": {"account_id": "1234567", "base_url": %q, "client_id": "ns-client",
+  {"erp": "odoo", "locations": %s, "config": {"url": %q, "database": %q, "api_key_env": "TEST_ODOO_KEY", "timeout": "1s"}},
+  {"erp": "netsuite", "locations": %s, "config": {"account_id": "1234567", "base_url": %q, "client_id": "ns-client",
      "certificate_id": "ns-cert", "private_key_file": %q, "subsidiary": "1", "vendors": %s, "items": %s,
-     "locations": {"L2": "3"}, "currencies": {"EUR": "4"}, "timeout": "1s"}},
-  {"erp": "bc", "locations": ["L3"], "config": {"base_url": %q, "company_id": %q, "token_url": %q,
+     "locations": %s, "currencies": %s, "timeout": "1s"}},
+  {"erp": "bc", "locations": %s, "config": {"base_url": %q, "company_id": %q, "token_url": %q,
      "client_id": %q, "client_secret_env": "TEST_BC_SECRET", "vendors": %s, "items": %s,
-     "locations": {"L3": %q}, "timeout_seconds": 1}},
+     "locations": %s, "timeout_seconds": 1}},
   {"erp": "sap", "locations": ["*"], "config": {"base_url": %q, "sap_client": "100", "auth": "basic",
      "username": "SHELFLAKE_COMM", "password_env": "TEST_SAP_PASSWORD", "purchasing_group": "001",
-     "purchasing_organization": "1010", "plants": {"L4": "1010"}, "suppliers": %s, "materials": %s,
+     "purchasing_organization": "1010", "plants": %s, "suppliers": %s, "materials": %s,
      "timeout_seconds": 1}}
-]}`, e.odoo.URL, e.odoo.Database,
-		e.ns.URL, keyFile, js(nsVendors), js(e.nsItems),
-		e.bc.URL, e.bc.CompanyID(), e.bc.TokenURL, e.bc.ClientID(), js(bcVendors), js(e.bcItems), bcLocation,
-		e.sap.URL, js(sapSuppliers), js(e.sapMaterials))
+]}`, js(c.odoo), e.odoo.URL, e.odoo.Database,
+		js(c.netsuite), e.ns.URL, keyFile, js(nsVendors), js(e.nsItems), js(nsLocs), js(nsCurrencies),
+		js(c.bc), e.bc.URL, e.bc.CompanyID(), e.bc.TokenURL, e.bc.ClientID(), js(bcVendors), js(e.bcItems), js(bcLocs),
+		e.sap.URL, js(plants), js(sapSuppliers), js(e.sapMaterials))
 	e.cfg = filepath.Join(t.TempDir(), "erp.json")
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -136,12 +183,12 @@ func sortedValues(m map[string]string) []string {
 
 // channelOf names the channel serving each location.
 func (e *fourERPs) channelOf(loc string) string {
-	switch loc {
-	case "L1":
+	switch e.route[loc] {
+	case "odoo":
 		return "odoo:" + e.odoo.Database
-	case "L2":
+	case "netsuite":
 		return "netsuite:1234567"
-	case "L3":
+	case "bc":
 		return "bc:" + e.bc.CompanyID()
 	}
 	return "sap:" + strings.TrimPrefix(e.sap.URL, "http://") + "/100"
@@ -163,7 +210,7 @@ func TestWritebackRetryWritesIntoFourERPsAtOnce(t *testing.T) {
 	ctx := context.Background()
 	// 16 documents, four per location L1..L4, suppliers SUP01..SUP04.
 	docs := erpDocs(t, 16)
-	e := startFourERPs(t, docs)
+	e := startFourERPs(t, catalogOf(docs))
 	ref := func(i int) string { return docs[i].ExternalRef }
 	// Faults on the first create of some documents, in every ERP: a 429
 	// (Retry-After: 1 where the ERP sends one), or a create carried out
@@ -380,5 +427,113 @@ func TestWritebackRetryWritesIntoFourERPsAtOnce(t *testing.T) {
 	}
 	if again := outcomes(); again.Documents != 16 || again.Changed != 0 || again.Version != -1 {
 		t.Errorf("rerun appended: %+v", again)
+	}
+}
+
+func TestForecastWritesIntoFourERPsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, err := world.New(world.Config{Seed: 5, Stores: 4, SKUs: 25, Days: 130})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lake.Open(ctx, dir, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.WriteWorld(ctx, l, w, job.WorldOptions{StateDays: 30}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	// S0001 in Odoo, S0002 in NetSuite, S0003 in Business Central, the
+	// other stores and the DCs in SAP.
+	c := erpCatalog{odoo: []string{"S0001"}, netsuite: []string{"S0002"}, bc: []string{"S0003"}}
+	curs := map[string]bool{}
+	for _, loc := range w.Locations() {
+		if !curs[loc.Currency] {
+			curs[loc.Currency] = true
+			c.currencies = append(c.currencies, loc.Currency)
+		}
+		if loc.Index > 2 {
+			c.sapPlants = append(c.sapPlants, loc.ID)
+		}
+	}
+	for _, s := range w.Suppliers() {
+		c.suppliers = append(c.suppliers, s.ID)
+	}
+	for _, it := range w.Items() {
+		c.skus = append(c.skus, it.ID)
+	}
+	e := startFourERPs(t, c)
+	t.Setenv("SHELFLAKE_BROKERS", "")
+	t.Setenv("SHELFLAKE_PUSHGATEWAY_URL", "")
+	args := []string{"forecast", "--lake", dir, "--as-of", w.Date(w.Days()).String(), "--json", "--erp-config", e.cfg}
+	forecast := func() forecastReport {
+		t.Helper()
+		out, err := runCLI(t, ctx, args...)
+		if err != nil {
+			t.Fatalf("forecast: %v\n%s", err, out)
+		}
+		var rep forecastReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return rep
+	}
+	first := forecast()
+	if first.Existing || first.Writeback == nil {
+		t.Fatalf("first forecast %+v", first)
+	}
+	l, err = lake.Open(ctx, dir, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := writeback.LoadDocuments(ctx, l.Bucket(), first.Run.AsOf, first.Run.RunID)
+	l.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	perChannel := map[string]int{}
+	for _, d := range docs {
+		perChannel[e.channelOf(d.LocationID)]++
+	}
+	if len(docs) != int(first.Run.Documents) || len(perChannel) != 4 {
+		t.Fatalf("%d documents of a run of %d, over channels %v: want documents for all four ERPs", len(docs), first.Run.Documents, perChannel)
+	}
+	t.Logf("%d documents per channel: %v", len(docs), perChannel)
+	if wb := first.Writeback; wb.Accepted != len(docs) || wb.Failed != 0 || wb.Rejected != 0 {
+		t.Fatalf("first write-back %+v", wb)
+	}
+	for ch, n := range perChannel {
+		if got := first.Writeback.ByChannel[ch]; got.Accepted != n {
+			t.Errorf("%s: %+v, want %d accepted", ch, got, n)
+		}
+	}
+	for i, d := range docs {
+		var held int
+		switch e.route[d.LocationID] {
+		case "odoo":
+			held = e.odoo.ByOrigin()[d.ExternalRef]
+		case "netsuite":
+			if o, ok := e.ns.ByExternalID()[d.ExternalRef]; ok && len(o.Lines) == len(d.Lines) {
+				held = 1
+			}
+		case "bc":
+			held = e.bc.Held()[d.ExternalRef]
+		default:
+			held = e.sap.Held()[d.ExternalRef]
+		}
+		if held != 1 {
+			t.Errorf("document %d (%s) held %d times by its ERP", i, d.LocationID, held)
+		}
+	}
+	before := e.counts()
+	second := forecast()
+	if !second.Existing || second.Run.RunID != first.Run.RunID || second.Writeback == nil ||
+		second.Writeback.AlreadyAccepted != len(docs) || second.Writeback.Accepted != 0 {
+		t.Errorf("second forecast %+v, write-back %+v", second.Run, second.Writeback)
+	}
+	if after := e.counts(); after != before {
+		t.Errorf("second forecast reached the ERPs: creates %v, then %v", before, after)
 	}
 }
