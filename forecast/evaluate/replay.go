@@ -285,8 +285,10 @@ func observeHistory(w *world.World, end int) (leadStats, *promo.Model) {
 	}
 	var est promo.Estimator
 	for sku, it := range w.Items() {
-		for i := range it.Promotions {
-			if o, ok := promoObservation(it.Promotions, i, units[sku], stores[sku]); ok {
+		// The chain-wide promotions as published by the end of the history.
+		ps := w.PublishedPromotions(-1, sku, end, nil)
+		for i := range ps {
+			if o, ok := promoObservation(ps, i, units[sku], stores[sku]); ok {
 				o.Group = it.Department
 				est.Add(o)
 			}
@@ -378,7 +380,7 @@ func (p *forecastPolicy) Order(v *world.View) int64 {
 	for t := range n {
 		p.sold = append(p.sold, float32(v.Sold[t]))
 		p.cens = append(p.cens, v.Closing[t] == 0 && p.w.Open(v.Loc, t))
-		p.promo = append(p.promo, p.w.Promotion(v.SKU, t) != nil)
+		p.promo = append(p.promo, p.w.PromotionAt(v.Loc, v.SKU, t) != nil)
 	}
 	in := model.Series{Values: p.sold, Censored: p.cens, Promo: p.promo}
 	if p.prof != nil {
@@ -421,7 +423,7 @@ func (p *forecastPolicy) Order(v *world.View) int64 {
 			p.uplift = make([]float64, len(li.Forecast))
 		}
 		p.uplift = p.uplift[:len(li.Forecast)]
-		if liftKnown(p.w, p.promos, v.SKU, v.Day+1, li.Forecast, p.uplift, &p.windows) {
+		if liftKnown(p.w, p.promos, v.Loc, v.SKU, v.Day+1, li.Forecast, p.uplift, &p.windows) {
 			li.Uplift, li.UpliftCV = p.uplift, p.promos.Effect(p.w.Items()[v.SKU].Department).LiftCV
 		}
 	}
