@@ -60,6 +60,15 @@
 // on the same weekday a week before or after. Their level thus applies to trading days only;
 // ours is scored as the job wrote it. Knowing that the shop is shut earns
 // ours nothing.
+//
+// # Promotions
+//
+// The baselines are also given the published promotions the job is
+// given (see promo.go): known promotion days are missing from their
+// history, and their forecasts are multiplied by the promotion response
+// the job's method estimates from the same history (package
+// forecast/promo). Knowing the promotion feed earns ours nothing either;
+// Options.NoPromotionLift withholds it from them.
 package backtest
 
 import (
@@ -75,6 +84,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shelflake/shelflake/forecast/promo"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/schema"
 )
@@ -100,6 +110,9 @@ type Options struct {
 	Job JobFunc
 	// Workers compute baselines in parallel (default GOMAXPROCS).
 	Workers int
+	// NoPromotionLift withholds the published promotions from the
+	// baselines (no history mask, no lift; see promo.go).
+	NoPromotionLift bool
 	// Logger receives progress. Default: discard.
 	Logger *slog.Logger
 }
@@ -277,8 +290,14 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 	if err := p.loadHierarchy(ctx, l); err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
+	var feed promoFeed
+	if !o.NoPromotionLift {
+		if feed, err = loadPromotions(ctx, l); err != nil {
+			return nil, fmt.Errorf("backtest: promotions: %w", err)
+		}
+	}
 	for k, asOf := range origins {
-		or, err := scoreOrigin(ctx, p, runs[k], asOf, o)
+		or, err := scoreOrigin(ctx, p, runs[k], asOf, o, feed)
 		if err != nil {
 			return nil, fmt.Errorf("backtest: origin %s: %w", asOf, err)
 		}
@@ -315,10 +334,12 @@ func meanFinite[T any](xs []T, f func(T) Score) Score {
 const chunkSeries = 1024
 
 // scoreOrigin scores one origin.
-func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.Date, o Options) (*OriginResult, error) {
+func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.Date, o Options, feed promoFeed) (*OriginResult, error) {
 	h, hd := o.Horizon, o.HistoryDays
 	hs := asOf - schema.Date(hd)
 	a, e := p.day(hs), p.day(asOf)
+	known := feed.known(asOf)
+	response := promoResponse(p, known, hs, asOf)
 	var universe []int
 	for i, y := range p.demand {
 		_, forecast := run.fc[i]
@@ -345,6 +366,16 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 		for m := range s.fc {
 			s.fc[m] = make([]float64, h)
 		}
+	}
+	// Per worker: the series' promotions, calendar and multipliers.
+	type scratch struct {
+		ws   []promo.Window
+		cal  calendar
+		mult []float64
+	}
+	scr := make([]scratch, o.Workers)
+	for w := range scr {
+		scr[w] = scratch{cal: calendar{histClosed: make([]bool, hd), fcClosed: make([]bool, h)}, mult: make([]float64, h)}
 	}
 	bls := make([]*baseliner, o.Workers)
 	for w := range bls {
@@ -376,8 +407,35 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 					} else {
 						clear(s.fc[0])
 					}
-					if err := bls[w].forecast(s.hist, cals[p.keys[i].store], s.fc); err != nil {
+					cal := cals[p.keys[i].store]
+					x := &scr[w]
+					x.ws = seriesPromos(known, p.keys[i].store, p.keys[i].sku, x.ws)
+					if len(x.ws) > 0 {
+						// Known promotion days and their dips are
+						// missing from the baselines' history.
+						copy(x.cal.histClosed, cal.histClosed)
+						copy(x.cal.fcClosed, cal.fcClosed)
+						for _, pw := range x.ws {
+							for d := max(pw.First, int(hs)); d <= pw.Last+promo.DipDays && d < int(asOf); d++ {
+								x.cal.histClosed[d-int(hs)] = true
+							}
+						}
+						cal = x.cal
+					}
+					if err := bls[w].forecast(s.hist, cal, s.fc); err != nil {
 						return fmt.Errorf("%s/%s: %w", p.keys[i].store, p.keys[i].sku, err)
+					}
+					dept := ""
+					if p.dept != nil {
+						dept = p.dept[i]
+					}
+					if len(x.ws) > 0 {
+						response.Multipliers(x.mult, dept, int(asOf), x.ws)
+						for m := 1; m < nm; m++ {
+							for t, u := range x.mult {
+								s.fc[m][t] *= u
+							}
+						}
 					}
 				}
 				return nil

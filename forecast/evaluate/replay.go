@@ -42,6 +42,9 @@ type ReplayOptions struct {
 	// NoMatch skips searching the naive policy's scale that matches our
 	// fill rate.
 	NoMatch bool
+	// ServiceLevel, when in (0, 1), is asked of every series instead of
+	// its item-location's (a point of the fill-rate-vs-inventory curve).
+	ServiceLevel float64
 }
 
 // ReplayReport compares the policies over the replayed days, totalled over
@@ -168,11 +171,14 @@ func Replay(ctx context.Context, w *world.World, opts ReplayOptions) (*ReplayRep
 			return nil, err
 		}
 		return &forecastPolicy{w: w, sc: sc, planner: planner, lead: lead, prof: prof, window: opts.WindowSigma,
-			promos: promos, noPromo: opts.NoPromotions,
+			promos: promos, noPromo: opts.NoPromotions, sl: opts.ServiceLevel,
 			reasons: map[string]int{}}, nil
 	}, func(loc, sku int, st world.Stats, p world.Policy) {
 		fp := p.(*forecastPolicy)
 		sl := w.Params(loc, sku, w.Days()-1).ServiceLevel
+		if opts.ServiceLevel > 0 && opts.ServiceLevel < 1 {
+			sl = opts.ServiceLevel
+		}
 		mu.Lock()
 		ours = ours.Add(st)
 		addProfile("ours", sku, st)
@@ -367,6 +373,7 @@ type forecastPolicy struct {
 	// The promotion response and calendar (unless noPromo); scratch.
 	promos  *promo.Model
 	noPromo bool
+	sl      float64 // service level asked of every series, when in (0, 1)
 	uplift  []float64
 	windows []promo.Window
 }
@@ -406,6 +413,9 @@ func (p *forecastPolicy) Order(v *world.View) int64 {
 		OnHand:           v.OnHand,
 		OnOrder:          v.OnOrder,
 		NewItem:          p.res.Status != model.Selected,
+	}
+	if p.sl > 0 && p.sl < 1 {
+		li.ServiceLevel = p.sl
 	}
 	if math.IsNaN(li.LeadTimeDays) {
 		li.LeadTimeDays = float64(prm.LeadTimeDays)
