@@ -237,6 +237,9 @@ func writeForecastBench(w io.Writer, res *job.BenchResult) error {
 		fmt.Fprintf(w, "## %s world: %d store-SKU series, %d days\n\n", ev.World, ev.EvalSeries, ev.EvalDays)
 		fmt.Fprintf(w, "accuracy (WRMSSE, store-SKU daily)  ours %.3f  best simple %s %.3f (ours %.1f%% better)  snaive %.3f (ours %.1f%% better)\n",
 			ev.WRMSSE[backtest.Ours], ev.BestSimple, ev.WRMSSE[ev.BestSimple], 100*ev.ImprovementVsBest, ev.WRMSSE[backtest.SNaive], 100*ev.ImprovementVsSNaive)
+		if ev.OracleWRMSSE > 0 {
+			fmt.Fprintf(w, "  the world's expected demand (an oracle) %.3f: at most %.1f%% better than the best simple method\n", ev.OracleWRMSSE, 100*ev.OracleVsBest)
+		}
 		if ev.BestSimpleNoLift != "" {
 			fmt.Fprintf(w, "  simple methods without the published promotions: best %s %.3f (ours %.1f%% better)\n",
 				ev.BestSimpleNoLift, ev.WRMSSENoLift[ev.BestSimpleNoLift], 100*ev.ImprovementVsBestNoLift)

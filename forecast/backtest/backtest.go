@@ -84,6 +84,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shelflake/shelflake/forecast/metric"
 	"github.com/shelflake/shelflake/forecast/promo"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/schema"
@@ -95,6 +96,9 @@ import (
 // wrapped; the backtest does not import the job, so that the job's
 // benchmark can call the backtest.
 type JobFunc func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error
+
+// OracleFunc forecasts len(dst) days of (store, sku) from day from.
+type OracleFunc func(store, sku string, from schema.Date, dst []float64) bool
 
 // Options configure Run.
 type Options struct {
@@ -113,6 +117,11 @@ type Options struct {
 	// NoPromotionLift withholds the published promotions from the
 	// baselines (no history mask, no lift; see promo.go).
 	NoPromotionLift bool
+	// Oracle, when set, is scored beside the methods at the store-SKU
+	// level (OriginResult.OracleWRMSSE): it fills dst with a forecast of
+	// (store, sku) from day from on and reports whether it has one (a
+	// generated world's expected demand: how good any forecast could be).
+	Oracle OracleFunc
 	// Logger receives progress. Default: discard.
 	Logger *slog.Logger
 }
@@ -134,6 +143,9 @@ type Result struct {
 	// MeanBias is each method's mean over the origins of forecast units ÷
 	// actual units.
 	MeanBias map[string]Score `json:"mean_bias"`
+	// MeanOracleWRMSSE is the mean over the origins of OracleWRMSSE
+	// (absent without Options.Oracle).
+	MeanOracleWRMSSE *Score `json:"mean_oracle_wrmsse,omitempty"`
 	// MeanJobBacktestRMSSE is the mean over the origins of the run's own
 	// recorded weighted backtest RMSSE (what model selection saw), to set
 	// beside the realised store_sku WRMSSE of ours.
@@ -164,6 +176,9 @@ type OriginResult struct {
 	JobMeanBacktestRMSSE Score `json:"job_mean_backtest_rmsse"`
 	// Levels are the scores per level, store_sku first, all_levels last.
 	Levels []LevelScore `json:"levels"`
+	// OracleWRMSSE is Options.Oracle's WRMSSE at the store-SKU level, over
+	// the series it forecast (absent without one).
+	OracleWRMSSE *Score `json:"oracle_wrmsse,omitempty"`
 }
 
 // Level returns the origin's scores at level name.
@@ -309,6 +324,15 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 		res.MeanBias[m] = meanFinite(res.Origins, func(o OriginResult) Score { return o.Bias[m] })
 	}
 	res.MeanJobBacktestRMSSE = meanFinite(res.Origins, func(o OriginResult) Score { return o.JobBacktestRMSSE })
+	if o.Oracle != nil {
+		m := meanFinite(res.Origins, func(o OriginResult) Score {
+			if o.OracleWRMSSE == nil {
+				return Score(math.NaN())
+			}
+			return *o.OracleWRMSSE
+		})
+		res.MeanOracleWRMSSE = &m
+	}
 	res.ScoreSeconds = time.Since(t0).Seconds()
 	return res, nil
 }
@@ -385,6 +409,8 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 		}
 	}
 	sc := newOriginScorer(p, h)
+	var oracle metric.WRMSSE
+	ofc := make([]float64, h)
 	for c := 0; c < len(universe); c += chunkSeries {
 		chunk := universe[c:min(c+chunkSeries, len(universe))]
 		g, gctx := errgroup.WithContext(ctx)
@@ -450,12 +476,19 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 				w += float64(v)
 			}
 			sc.add(i, slots[j].hist, slots[j].act, slots[j].fc, w)
+			if o.Oracle != nil && o.Oracle(p.keys[i].store, p.keys[i].sku, asOf, ofc) {
+				oracle.Add(max(w, 0), metric.RMSSE(slots[j].act, ofc, metric.NaiveScale(slots[j].hist, nil)))
+			}
 		}
 	}
 	or := &OriginResult{AsOf: asOf, RunID: run.run.RunID, Series: sc.scored, Forecast: len(run.fc),
 		ActualUnits: sc.actual, Units: map[string]Score{}, Bias: map[string]Score{},
 		JobBacktestRMSSE: optScore(run.run.WeightedBacktestRMSSE), JobMeanBacktestRMSSE: optScore(run.run.MeanBacktestRMSSE),
 		Levels: sc.result()}
+	if o.Oracle != nil {
+		v := Score(oracle.Value())
+		or.OracleWRMSSE = &v
+	}
 	for m, name := range Methods {
 		or.Units[name] = Score(sc.units[m])
 		or.Bias[name] = Score(sc.units[m] / sc.actual)

@@ -126,6 +126,12 @@ type EvalResult struct {
 	ImprovementVsBest   float64 `json:"improvement_vs_best_simple"`
 	BestSimple          string  `json:"best_simple"`
 	ImprovementVsSNaive float64 `json:"improvement_vs_snaive"`
+	// OracleWRMSSE is the store-SKU WRMSSE of the world's expected demand
+	// (world.ExpectedDemand: what a forecaster knowing the generator would
+	// say), scored the same way; OracleVsBest is 1 − oracle/best simple:
+	// the most any forecast could improve on the best simple method.
+	OracleWRMSSE float64 `json:"oracle_wrmsse"`
+	OracleVsBest float64 `json:"oracle_improvement_vs_best_simple"`
 	// WRMSSENoLift, BestSimpleNoLift and ImprovementVsBestNoLift score the
 	// simple methods without the published promotions (no history mask,
 	// no lift: backtest.Options.NoPromotionLift), as they were scored
@@ -276,9 +282,28 @@ func benchAccuracy(ctx context.Context, o BenchOptions, w *world.World, res *Eva
 	if err != nil {
 		return err
 	}
+	locs, skus := map[string]int{}, map[string]int{}
+	for i, x := range w.Locations() {
+		locs[x.ID] = i
+	}
+	for i, x := range w.Items() {
+		skus[x.ID] = i
+	}
+	oracle := func(store, sku string, from schema.Date, dst []float64) bool {
+		loc, ok1 := locs[store]
+		it, ok2 := skus[sku]
+		d0 := int(from - w.Date(0))
+		if !ok1 || !ok2 || d0 < 0 || d0+len(dst) > w.Days() {
+			return false
+		}
+		for h := range dst {
+			dst[h] = w.ExpectedDemand(loc, it, d0+h)
+		}
+		return true
+	}
 	run := func(noLift bool) (*backtest.Result, backtest.LevelScore, error) {
 		bt, err := backtest.Run(ctx, l, backtest.Options{
-			Origins: backtest.WeeklyOrigins(last, o.EvalOrigins, 28), Horizon: 28, Logger: o.Logger, NoPromotionLift: noLift,
+			Origins: backtest.WeeklyOrigins(last, o.EvalOrigins, 28), Horizon: 28, Logger: o.Logger, NoPromotionLift: noLift, Oracle: oracle,
 			Job: func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error {
 				_, err := Run(ctx, l, Options{AsOf: asOf, Horizon: horizon, Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight})
 				return err
@@ -303,6 +328,10 @@ func benchAccuracy(ctx context.Context, o BenchOptions, w *world.World, res *Eva
 	res.BestSimple = bottom.BestSimple
 	res.ImprovementVsBest = 1 - float64(bottom.VsBestSimple)
 	res.ImprovementVsSNaive = 1 - float64(bottom.VsSNaive)
+	if bt.MeanOracleWRMSSE != nil {
+		res.OracleWRMSSE = float64(*bt.MeanOracleWRMSSE)
+		res.OracleVsBest = 1 - res.OracleWRMSSE/res.WRMSSE[res.BestSimple]
+	}
 	// The same job runs (stored), the baselines without the promotions.
 	_, plain, err := run(true)
 	if err != nil {

@@ -38,6 +38,9 @@ func TestBenchReportsEveryFigureTheIssueAsksFor(t *testing.T) {
 		if !(last.FillRate > first.FillRate && last.AvgInventory > first.AvgInventory) {
 			t.Errorf("%s world: naive curve from %+v to %+v", ev.World, first, last)
 		}
+		if !(ev.OracleWRMSSE > 0) || math.IsNaN(ev.OracleVsBest) {
+			t.Errorf("%s world: oracle %v (%v better than the best simple)", ev.World, ev.OracleWRMSSE, ev.OracleVsBest)
+		}
 		if len(ev.WRMSSENoLift) != len(backtest.Methods) || ev.BestSimpleNoLift == "" {
 			t.Errorf("%s world: without promotions %v, best %q", ev.World, ev.WRMSSENoLift, ev.BestSimpleNoLift)
 		}
