@@ -191,13 +191,14 @@ type BenchResult struct {
 	WorldInput string `json:"world_input"`
 }
 
-// Bench measures the forecast on generated worlds: accuracy on the
+// Bench measures the forecast on generated worlds: for each of o.Worlds
+// (the hard world, then the classic one, by default) accuracy on the
 // evaluation world's lake (forecast/backtest: the shipped Run at weekly
 // origins against simple baselines), replenishment on the same world
-// (forecast/evaluate's Replay), then the scale run — the scale world written straight into the
-// unified tables by WriteWorld (the generator's model, not Kafka and
-// ingest), and job.Run from those tables to suggestions, timed, with its
-// peak memory.
+// (forecast/evaluate's Replay and its fill-rate-vs-inventory curve); then
+// the scale run on the classic world — written straight into the unified
+// tables by WriteWorld (the generator's model, not Kafka and ingest), and
+// job.Run from those tables to suggestions, timed, with its peak memory.
 func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 	o = o.withDefaults()
 	res := &BenchResult{Stages: map[string]float64{}, Cores: runtime.GOMAXPROCS(0), Days: o.Days}

@@ -23,6 +23,14 @@
 //     together with the ground truth (true demand, lost demand, malformed
 //     records sent, counts).
 //
+// A hard world (Config.Hard, hard.go) keeps the entities and changes how
+// demand is made, so that a forecaster is not judged on forms it shares with
+// the generator: promotion response non-linear in the discount and different
+// per store, department and item; promotions moved or cancelled after
+// publication (Promotion.Change; World.PromotionFeed is what the ERP
+// publishes, World.PublishedPromotions what it had published by a day);
+// store promotions; moving holidays; level shifts; negative-binomial demand.
+//
 // Randomness: world construction uses math/rand/v2 PCG streams seeded from the
 // seed and the entity's index (so a store's or SKU's attributes do not depend
 // on how many others there are). Per series and day the model draws from a
