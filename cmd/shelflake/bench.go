@@ -166,11 +166,19 @@ generated world:
                  mean of SES, MA(28) and Croston-SBA, all given the locations'
                  trading calendars (--eval-stores x --eval-skus x --eval-days);
   replenishment  the world's last days replayed with our suggestions as the
-                 ordering policy vs a naive one: fill rate and average inventory;
+                 ordering policy vs a naive one: fill rate and average inventory,
+                 and the fill-rate-vs-inventory curve: ours asking each of
+                 --curve-levels of every series, each point with the naive
+                 policy's inventory at the same fill rate;
   scale          lake to suggestions for --stores x --skus series with --days of
                  history (default 1,000,000 x 365), time per stage and peak memory.
                  The scale world is written straight into the unified tables by
                  the generator's model, not streamed through Kafka.
+
+Accuracy and replenishment run on each --world: "hard" (default first) makes
+demand depart from the forms the forecast shares with the generator (see
+schema/world's Config.Hard); "classic" is the world the demo and the tests use.
+The scale run always uses the classic world.
 
 With --real LAKEDIR it backtests the job on an existing lake holding the
 unified tables instead (with --real FILE, a POS export, e.g. the UCI Online
@@ -199,11 +207,17 @@ them: so the lake is copied to a temporary directory first, unless
 			if err != nil {
 				return fmt.Errorf("bench forecast: %w", err)
 			}
-			return writeJSON(a.stdout, res)
+			if asJSON {
+				return writeJSON(a.stdout, res)
+			}
+			return writeForecastBench(a.stdout, res)
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&asJSON, "json", false, "with --real: print one JSON object instead of markdown (the generated bench always prints JSON)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of tables")
+	f.StringSliceVar(&o.Worlds, "world", []string{job.WorldHard, job.WorldClassic}, "evaluation worlds, the first one's figures first: hard (promotion response non-linear and per store, promotions moved or cancelled after publication, store promotions, moving holidays, level shifts, negative binomial demand) and/or classic")
+	f.Float64SliceVar(&o.CurveLevels, "curve-levels", nil, "service levels of the fill-rate-vs-inventory curve (default 0.85,0.9,0.95,0.98)")
+	f.BoolVar(&o.NoCurve, "no-curve", false, "leave out the fill-rate-vs-inventory curve")
 	f.StringVar(&realDir, "real", "", "backtest the forecast job on this lake directory (unified tables built), or on a POS export file (CSV, gzip or not) imported with --preset, instead of a generated world")
 	f.StringVar(&preset, "preset", "online-retail", "with --real FILE: the importer's column mapping")
 	f.IntVar(&origins, "origins", 8, "with --real: weekly as-of origins")
@@ -223,6 +237,44 @@ them: so the lake is copied to a temporary directory first, unless
 	f.BoolVar(&o.SkipScale, "skip-scale", false, "leave out the scale run")
 	f.BoolVar(&o.SkipEval, "skip-eval", false, "leave out accuracy and replenishment")
 	return cmd
+}
+
+// writeForecastBench prints the generated bench's figures as tables.
+func writeForecastBench(w io.Writer, res *job.BenchResult) error {
+	evals := append([]job.EvalResult{res.EvalResult}, res.Others...)
+	for _, ev := range evals {
+		if ev.World == "" {
+			continue
+		}
+		fmt.Fprintf(w, "## %s world: %d store-SKU series, %d days\n\n", ev.World, ev.EvalSeries, ev.EvalDays)
+		fmt.Fprintf(w, "accuracy (WRMSSE, store-SKU daily)  ours %.3f  best simple %s %.3f (ours %.1f%% better)  snaive %.3f (ours %.1f%% better)\n",
+			ev.WRMSSE[backtest.Ours], ev.BestSimple, ev.WRMSSE[ev.BestSimple], 100*ev.ImprovementVsBest, ev.WRMSSE[backtest.SNaive], 100*ev.ImprovementVsSNaive)
+		if ev.OracleWRMSSE > 0 {
+			fmt.Fprintf(w, "  the world's expected demand (an oracle) %.3f: at most %.1f%% better than the best simple method\n", ev.OracleWRMSSE, 100*ev.OracleVsBest)
+		}
+		if ev.BestSimpleNoLift != "" {
+			fmt.Fprintf(w, "  simple methods without the published promotions: best %s %.3f (ours %.1f%% better)\n",
+				ev.BestSimpleNoLift, ev.WRMSSENoLift[ev.BestSimpleNoLift], 100*ev.ImprovementVsBestNoLift)
+		}
+		fmt.Fprintf(w, "replay at the item-locations' service levels (%.3f asked)  fill rate ours %.4f naive %.4f; inventory ours %.2f, naive at equal fill rate %.2f: %.1f%% less\n",
+			ev.ServiceLevel, ev.FillRate["ours"], ev.FillRate["naive"], ev.AvgInventory["ours"], ev.AvgInventory["naive_matched"], 100*ev.InventoryReduction)
+		if c := ev.Curve; c != nil {
+			fmt.Fprintf(w, "\n| service level | fill rate | avg inventory | naive inventory at equal fill rate | less inventory |\n|---|---|---|---|---|\n")
+			for _, p := range c.Ours {
+				fmt.Fprintf(w, "| %.2f | %.4f | %.2f | %.2f | %.1f%% |\n", p.ServiceLevel, p.FillRate, p.AvgInventory, p.NaiveInventory, 100*p.Reduction)
+			}
+			fmt.Fprintf(w, "\n| naive scale | fill rate | avg inventory |\n|---|---|---|\n")
+			for _, p := range c.Naive {
+				fmt.Fprintf(w, "| %.2f | %.4f | %.2f |\n", p.Factor, p.FillRate, p.AvgInventory)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if res.Series > 0 {
+		fmt.Fprintf(w, "scale: %d series in %.1f s (%.0f series/s), peak RSS %d MiB, %.0f fits per CPU-second\n",
+			res.Series, res.Seconds, res.SeriesPerSecond, res.PeakRSSBytes>>20, res.FitsPerCPUSecond)
+	}
+	return nil
 }
 
 // benchRealLake opens the lake directory dir (a temporary copy of it

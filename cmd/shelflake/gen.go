@@ -25,6 +25,7 @@ type genOpts struct {
 	skus    int
 	days    int
 	dcs     int
+	world   string
 	start   string
 	badRate float64
 	out     string
@@ -73,6 +74,7 @@ By default it backfills as fast as it can, with world times from --start. With
 	f.IntVar(&o.skus, "skus", 200, "number of SKUs (every location carries all)")
 	f.IntVar(&o.days, "days", 120, "number of business days")
 	f.IntVar(&o.dcs, "dcs", 0, "number of distribution centres (0: one per 8 stores, 1..4)")
+	f.StringVar(&o.world, "world", "classic", "classic, or hard: promotion response non-linear and per store, promotions moved or cancelled after publication, store promotions, moving holidays, level shifts, negative binomial demand (world.Config.Hard)")
 	f.StringVar(&o.start, "start", world.DefaultStart.String(), "first business day, YYYY-MM-DD (live mode: today unless given)")
 	f.Float64Var(&o.badRate, "bad-rate", 0.001, "chance each valid record is followed by a malformed one (0..0.5)")
 	f.StringVar(&o.out, "out", "", "write DIR/<topic>.jsonl, one record value per line")
@@ -95,6 +97,9 @@ func (a *app) runGen(ctx context.Context, o genOpts, startGiven bool) error {
 	if o.dcs < 0 || o.dcs > maxGenDCs {
 		return fmt.Errorf("--dcs %d: want 1..%d, or 0 for one per 8 stores", o.dcs, maxGenDCs)
 	}
+	if o.world != "classic" && o.world != "hard" {
+		return fmt.Errorf("--world %q: want classic or hard", o.world)
+	}
 	if o.brokers == "" && o.out == "" {
 		o.brokers = os.Getenv("SHELFLAKE_BROKERS")
 	}
@@ -116,7 +121,7 @@ func (a *app) runGen(ctx context.Context, o genOpts, startGiven bool) error {
 	if o.rate > 0 && !startGiven {
 		start = schema.DateOf(time.Now().UTC())
 	}
-	w, err := world.New(world.Config{Seed: o.seed, Stores: o.stores, SKUs: o.skus, Days: o.days, Start: start, DCs: o.dcs})
+	w, err := world.New(world.Config{Seed: o.seed, Stores: o.stores, SKUs: o.skus, Days: o.days, Start: start, DCs: o.dcs, Hard: o.world == "hard"})
 	if err != nil {
 		return err
 	}

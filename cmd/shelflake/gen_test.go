@@ -107,50 +107,54 @@ func fileKeys(t *testing.T, dir, truth string) (map[string][][]byte, map[string]
 
 func TestGenWritesEveryStreamAndTheTruthTwiceByteIdentically(t *testing.T) {
 	ctx := context.Background()
-	args := []string{"gen", "--stores", "3", "--skus", "20", "--days", "14", "--seed", "7", "--bad-rate", "0.01"}
-	a, b := t.TempDir(), t.TempDir()
-	out, err := runCLI(t, ctx, append(args, "--out", a)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runCLI(t, ctx, append(args, "--out", b, "--workers", "1")...); err != nil {
-		t.Fatal(err)
-	}
-	for _, topic := range schema.Topics {
-		if !bytes.Contains([]byte(out), []byte(topic)) {
-			t.Errorf("report does not mention %s:\n%s", topic, out)
-		}
-	}
-	var files []string
-	for _, topic := range schema.Topics {
-		files = append(files, topic+".jsonl")
-	}
-	for _, f := range []string{world.TruthDemand, world.TruthDCDemand, world.TruthMalformed, world.TruthSummary, world.TruthWorld} {
-		files = append(files, filepath.Join("truth", f))
-	}
-	for _, f := range files {
-		x, err := os.ReadFile(filepath.Join(a, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		y, err := os.ReadFile(filepath.Join(b, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(x) == 0 || !bytes.Equal(x, y) {
-			t.Errorf("%s: %d bytes, identical %v", f, len(x), bytes.Equal(x, y))
-		}
-	}
-	sum, err := world.ReadSummary(filepath.Join(a, "truth"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines, _ := fileKeys(t, a, filepath.Join(a, "truth"))
-	for _, topic := range schema.Topics {
-		c := sum.Topics[topic]
-		if int64(len(lines[topic])) != c.Valid+c.Malformed || c.Valid == 0 {
-			t.Errorf("%s: %d lines, summary %+v", topic, len(lines[topic]), c)
-		}
+	for _, kind := range []string{"classic", "hard"} {
+		t.Run(kind, func(t *testing.T) {
+			args := []string{"gen", "--stores", "3", "--skus", "20", "--days", "14", "--seed", "7", "--bad-rate", "0.01", "--world", kind}
+			a, b := t.TempDir(), t.TempDir()
+			out, err := runCLI(t, ctx, append(args, "--out", a)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := runCLI(t, ctx, append(args, "--out", b, "--workers", "1")...); err != nil {
+				t.Fatal(err)
+			}
+			for _, topic := range schema.Topics {
+				if !bytes.Contains([]byte(out), []byte(topic)) {
+					t.Errorf("report does not mention %s:\n%s", topic, out)
+				}
+			}
+			var files []string
+			for _, topic := range schema.Topics {
+				files = append(files, topic+".jsonl")
+			}
+			for _, f := range []string{world.TruthDemand, world.TruthDCDemand, world.TruthMalformed, world.TruthSummary, world.TruthWorld} {
+				files = append(files, filepath.Join("truth", f))
+			}
+			for _, f := range files {
+				x, err := os.ReadFile(filepath.Join(a, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				y, err := os.ReadFile(filepath.Join(b, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(x) == 0 || !bytes.Equal(x, y) {
+					t.Errorf("%s: %d bytes, identical %v", f, len(x), bytes.Equal(x, y))
+				}
+			}
+			sum, err := world.ReadSummary(filepath.Join(a, "truth"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines, _ := fileKeys(t, a, filepath.Join(a, "truth"))
+			for _, topic := range schema.Topics {
+				c := sum.Topics[topic]
+				if int64(len(lines[topic])) != c.Valid+c.Malformed || c.Valid == 0 {
+					t.Errorf("%s: %d lines, summary %+v", topic, len(lines[topic]), c)
+				}
+			}
+		})
 	}
 }
 

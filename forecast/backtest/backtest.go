@@ -60,6 +60,15 @@
 // on the same weekday a week before or after. Their level thus applies to trading days only;
 // ours is scored as the job wrote it. Knowing that the shop is shut earns
 // ours nothing.
+//
+// # Promotions
+//
+// The baselines are also given the published promotions the job is
+// given (see promo.go): known promotion days are missing from their
+// history, and their forecasts are multiplied by the promotion response
+// the job's method estimates from the same history (package
+// forecast/promo). Knowing the promotion feed earns ours nothing either;
+// Options.NoPromotionLift withholds it from them.
 package backtest
 
 import (
@@ -75,6 +84,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shelflake/shelflake/forecast/metric"
+	"github.com/shelflake/shelflake/forecast/promo"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/schema"
 )
@@ -85,6 +96,9 @@ import (
 // wrapped; the backtest does not import the job, so that the job's
 // benchmark can call the backtest.
 type JobFunc func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error
+
+// OracleFunc forecasts len(dst) days of (store, sku) from day from.
+type OracleFunc func(store, sku string, from schema.Date, dst []float64) bool
 
 // Options configure Run.
 type Options struct {
@@ -100,6 +114,14 @@ type Options struct {
 	Job JobFunc
 	// Workers compute baselines in parallel (default GOMAXPROCS).
 	Workers int
+	// NoPromotionLift withholds the published promotions from the
+	// baselines (no history mask, no lift; see promo.go).
+	NoPromotionLift bool
+	// Oracle, when set, is scored beside the methods at the store-SKU
+	// level (OriginResult.OracleWRMSSE): it fills dst with a forecast of
+	// (store, sku) from day from on and reports whether it has one (a
+	// generated world's expected demand: how good any forecast could be).
+	Oracle OracleFunc
 	// Logger receives progress. Default: discard.
 	Logger *slog.Logger
 }
@@ -121,6 +143,9 @@ type Result struct {
 	// MeanBias is each method's mean over the origins of forecast units ÷
 	// actual units.
 	MeanBias map[string]Score `json:"mean_bias"`
+	// MeanOracleWRMSSE is the mean over the origins of OracleWRMSSE
+	// (absent without Options.Oracle).
+	MeanOracleWRMSSE *Score `json:"mean_oracle_wrmsse,omitempty"`
 	// MeanJobBacktestRMSSE is the mean over the origins of the run's own
 	// recorded weighted backtest RMSSE (what model selection saw), to set
 	// beside the realised store_sku WRMSSE of ours.
@@ -151,6 +176,9 @@ type OriginResult struct {
 	JobMeanBacktestRMSSE Score `json:"job_mean_backtest_rmsse"`
 	// Levels are the scores per level, store_sku first, all_levels last.
 	Levels []LevelScore `json:"levels"`
+	// OracleWRMSSE is Options.Oracle's WRMSSE at the store-SKU level, over
+	// the series it forecast (absent without one).
+	OracleWRMSSE *Score `json:"oracle_wrmsse,omitempty"`
 }
 
 // Level returns the origin's scores at level name.
@@ -277,8 +305,14 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 	if err := p.loadHierarchy(ctx, l); err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
+	var feed promoFeed
+	if !o.NoPromotionLift {
+		if feed, err = loadPromotions(ctx, l); err != nil {
+			return nil, fmt.Errorf("backtest: promotions: %w", err)
+		}
+	}
 	for k, asOf := range origins {
-		or, err := scoreOrigin(ctx, p, runs[k], asOf, o)
+		or, err := scoreOrigin(ctx, p, runs[k], asOf, o, feed)
 		if err != nil {
 			return nil, fmt.Errorf("backtest: origin %s: %w", asOf, err)
 		}
@@ -290,6 +324,15 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 		res.MeanBias[m] = meanFinite(res.Origins, func(o OriginResult) Score { return o.Bias[m] })
 	}
 	res.MeanJobBacktestRMSSE = meanFinite(res.Origins, func(o OriginResult) Score { return o.JobBacktestRMSSE })
+	if o.Oracle != nil {
+		m := meanFinite(res.Origins, func(o OriginResult) Score {
+			if o.OracleWRMSSE == nil {
+				return Score(math.NaN())
+			}
+			return *o.OracleWRMSSE
+		})
+		res.MeanOracleWRMSSE = &m
+	}
 	res.ScoreSeconds = time.Since(t0).Seconds()
 	return res, nil
 }
@@ -315,10 +358,12 @@ func meanFinite[T any](xs []T, f func(T) Score) Score {
 const chunkSeries = 1024
 
 // scoreOrigin scores one origin.
-func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.Date, o Options) (*OriginResult, error) {
+func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.Date, o Options, feed promoFeed) (*OriginResult, error) {
 	h, hd := o.Horizon, o.HistoryDays
 	hs := asOf - schema.Date(hd)
 	a, e := p.day(hs), p.day(asOf)
+	known := feed.known(asOf)
+	response := promoResponse(p, known, hs, asOf)
 	var universe []int
 	for i, y := range p.demand {
 		_, forecast := run.fc[i]
@@ -346,6 +391,16 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 			s.fc[m] = make([]float64, h)
 		}
 	}
+	// Per worker: the series' promotions, calendar and multipliers.
+	type scratch struct {
+		ws   []promo.Window
+		cal  calendar
+		mult []float64
+	}
+	scr := make([]scratch, o.Workers)
+	for w := range scr {
+		scr[w] = scratch{cal: calendar{histClosed: make([]bool, hd), fcClosed: make([]bool, h)}, mult: make([]float64, h)}
+	}
 	bls := make([]*baseliner, o.Workers)
 	for w := range bls {
 		var err error
@@ -354,6 +409,8 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 		}
 	}
 	sc := newOriginScorer(p, h)
+	var oracle metric.WRMSSE
+	ofc := make([]float64, h)
 	for c := 0; c < len(universe); c += chunkSeries {
 		chunk := universe[c:min(c+chunkSeries, len(universe))]
 		g, gctx := errgroup.WithContext(ctx)
@@ -376,8 +433,35 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 					} else {
 						clear(s.fc[0])
 					}
-					if err := bls[w].forecast(s.hist, cals[p.keys[i].store], s.fc); err != nil {
+					cal := cals[p.keys[i].store]
+					x := &scr[w]
+					x.ws = seriesPromos(known, p.keys[i].store, p.keys[i].sku, x.ws)
+					if len(x.ws) > 0 {
+						// Known promotion days and their dips are
+						// missing from the baselines' history.
+						copy(x.cal.histClosed, cal.histClosed)
+						copy(x.cal.fcClosed, cal.fcClosed)
+						for _, pw := range x.ws {
+							for d := max(pw.First, int(hs)); d <= pw.Last+promo.DipDays && d < int(asOf); d++ {
+								x.cal.histClosed[d-int(hs)] = true
+							}
+						}
+						cal = x.cal
+					}
+					if err := bls[w].forecast(s.hist, cal, s.fc); err != nil {
 						return fmt.Errorf("%s/%s: %w", p.keys[i].store, p.keys[i].sku, err)
+					}
+					dept := ""
+					if p.dept != nil {
+						dept = p.dept[i]
+					}
+					if len(x.ws) > 0 {
+						response.Multipliers(x.mult, dept, int(asOf), x.ws)
+						for m := 1; m < nm; m++ {
+							for t, u := range x.mult {
+								s.fc[m][t] *= u
+							}
+						}
 					}
 				}
 				return nil
@@ -392,12 +476,19 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 				w += float64(v)
 			}
 			sc.add(i, slots[j].hist, slots[j].act, slots[j].fc, w)
+			if o.Oracle != nil && o.Oracle(p.keys[i].store, p.keys[i].sku, asOf, ofc) {
+				oracle.Add(max(w, 0), metric.RMSSE(slots[j].act, ofc, metric.NaiveScale(slots[j].hist, nil)))
+			}
 		}
 	}
 	or := &OriginResult{AsOf: asOf, RunID: run.run.RunID, Series: sc.scored, Forecast: len(run.fc),
 		ActualUnits: sc.actual, Units: map[string]Score{}, Bias: map[string]Score{},
 		JobBacktestRMSSE: optScore(run.run.WeightedBacktestRMSSE), JobMeanBacktestRMSSE: optScore(run.run.MeanBacktestRMSSE),
 		Levels: sc.result()}
+	if o.Oracle != nil {
+		v := Score(oracle.Value())
+		or.OracleWRMSSE = &v
+	}
 	for m, name := range Methods {
 		or.Units[name] = Score(sc.units[m])
 		or.Bias[name] = Score(sc.units[m] / sc.actual)

@@ -50,7 +50,7 @@ func Observe(w *world.World, sim *world.Sim, loc, sku, days int, h *History) {
 		}
 		h.Sold = append(h.Sold, float32(r.Sold))
 		h.Censored = append(h.Censored, r.Open && r.OnHand == 0)
-		h.Promo = append(h.Promo, w.Promotion(sku, d) != nil)
+		h.Promo = append(h.Promo, w.PromotionAt(loc, sku, d) != nil)
 		h.Demand = append(h.Demand, float64(r.Demand))
 	}
 }
@@ -230,7 +230,7 @@ func Accuracy(ctx context.Context, w *world.World, opts AccuracyOptions) (*Accur
 						return fmt.Errorf("series %d/%d: %w", loc, sku, err)
 					}
 					sc[4].Add(weight, metric.RMSSE(truth, res.Forecast, scale))
-					if !opts.NoPromotions && liftKnown(w, promos, sku, train, res.Forecast, up, &ws) {
+					if !opts.NoPromotions && liftKnown(w, promos, loc, sku, train, res.Forecast, up, &ws) {
 						for d, u := range up {
 							res.Forecast[d] *= u
 						}
@@ -244,7 +244,7 @@ func Accuracy(ctx context.Context, w *world.World, opts AccuracyOptions) (*Accur
 					}
 					sc[1].Add(weight, metric.RMSSE(truth, exp, scale))
 					for d := range exp {
-						if p := w.Promotion(sku, train+d); p != nil {
+						if p := w.PromotionAt(loc, sku, train+d); p != nil {
 							exp[d] /= p.Lift
 						}
 					}
@@ -310,13 +310,14 @@ func Accuracy(ctx context.Context, w *world.World, opts AccuracyOptions) (*Accur
 	return rep, nil
 }
 
-// liftKnown sets up to the demand multipliers of sku's promotions the ERP
-// had published by day first−1, over the days from first (ws is scratch),
-// and reports whether any day differs from 1.
-func liftKnown(w *world.World, m *promo.Model, sku, first int, fc, up []float64, ws *[]promo.Window) bool {
+// liftKnown sets up to the demand multipliers of (loc, sku)'s promotions
+// the ERP had published by day first−1 (as then published: a hard world's
+// later or unpublished changes unknown), over the days from first (ws is
+// scratch), and reports whether any day differs from 1.
+func liftKnown(w *world.World, m *promo.Model, loc, sku, first int, fc, up []float64, ws *[]promo.Window) bool {
 	*ws = (*ws)[:0]
 	it := &w.Items()[sku]
-	for _, p := range it.Promotions {
+	for _, p := range w.PublishedPromotions(loc, sku, first, nil) {
 		if p.PublishDay() < first && p.End+promo.DipDays > first {
 			*ws = append(*ws, promo.Window{First: p.Start, Last: p.End - 1, DiscountPct: float64(p.DiscountPct)})
 		}

@@ -42,6 +42,9 @@ type ReplayOptions struct {
 	// NoMatch skips searching the naive policy's scale that matches our
 	// fill rate.
 	NoMatch bool
+	// ServiceLevel, when in (0, 1), is asked of every series instead of
+	// its item-location's (a point of the fill-rate-vs-inventory curve).
+	ServiceLevel float64
 }
 
 // ReplayReport compares the policies over the replayed days, totalled over
@@ -168,11 +171,14 @@ func Replay(ctx context.Context, w *world.World, opts ReplayOptions) (*ReplayRep
 			return nil, err
 		}
 		return &forecastPolicy{w: w, sc: sc, planner: planner, lead: lead, prof: prof, window: opts.WindowSigma,
-			promos: promos, noPromo: opts.NoPromotions,
+			promos: promos, noPromo: opts.NoPromotions, sl: opts.ServiceLevel,
 			reasons: map[string]int{}}, nil
 	}, func(loc, sku int, st world.Stats, p world.Policy) {
 		fp := p.(*forecastPolicy)
 		sl := w.Params(loc, sku, w.Days()-1).ServiceLevel
+		if opts.ServiceLevel > 0 && opts.ServiceLevel < 1 {
+			sl = opts.ServiceLevel
+		}
 		mu.Lock()
 		ours = ours.Add(st)
 		addProfile("ours", sku, st)
@@ -285,8 +291,10 @@ func observeHistory(w *world.World, end int) (leadStats, *promo.Model) {
 	}
 	var est promo.Estimator
 	for sku, it := range w.Items() {
-		for i := range it.Promotions {
-			if o, ok := promoObservation(it.Promotions, i, units[sku], stores[sku]); ok {
+		// The chain-wide promotions as published by the end of the history.
+		ps := w.PublishedPromotions(-1, sku, end, nil)
+		for i := range ps {
+			if o, ok := promoObservation(ps, i, units[sku], stores[sku]); ok {
 				o.Group = it.Department
 				est.Add(o)
 			}
@@ -365,6 +373,7 @@ type forecastPolicy struct {
 	// The promotion response and calendar (unless noPromo); scratch.
 	promos  *promo.Model
 	noPromo bool
+	sl      float64 // service level asked of every series, when in (0, 1)
 	uplift  []float64
 	windows []promo.Window
 }
@@ -378,7 +387,7 @@ func (p *forecastPolicy) Order(v *world.View) int64 {
 	for t := range n {
 		p.sold = append(p.sold, float32(v.Sold[t]))
 		p.cens = append(p.cens, v.Closing[t] == 0 && p.w.Open(v.Loc, t))
-		p.promo = append(p.promo, p.w.Promotion(v.SKU, t) != nil)
+		p.promo = append(p.promo, p.w.PromotionAt(v.Loc, v.SKU, t) != nil)
 	}
 	in := model.Series{Values: p.sold, Censored: p.cens, Promo: p.promo}
 	if p.prof != nil {
@@ -405,6 +414,9 @@ func (p *forecastPolicy) Order(v *world.View) int64 {
 		OnOrder:          v.OnOrder,
 		NewItem:          p.res.Status != model.Selected,
 	}
+	if p.sl > 0 && p.sl < 1 {
+		li.ServiceLevel = p.sl
+	}
 	if math.IsNaN(li.LeadTimeDays) {
 		li.LeadTimeDays = float64(prm.LeadTimeDays)
 		li.Missing |= replenish.ParamLeadTimeSD
@@ -421,7 +433,7 @@ func (p *forecastPolicy) Order(v *world.View) int64 {
 			p.uplift = make([]float64, len(li.Forecast))
 		}
 		p.uplift = p.uplift[:len(li.Forecast)]
-		if liftKnown(p.w, p.promos, v.SKU, v.Day+1, li.Forecast, p.uplift, &p.windows) {
+		if liftKnown(p.w, p.promos, v.Loc, v.SKU, v.Day+1, li.Forecast, p.uplift, &p.windows) {
 			li.Uplift, li.UpliftCV = p.uplift, p.promos.Effect(p.w.Items()[v.SKU].Department).LiftCV
 		}
 	}

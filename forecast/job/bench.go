@@ -53,6 +53,15 @@ type BenchOptions struct {
 	// GlobalWeight is its share (Options.GlobalWeight).
 	NoGlobal     bool
 	GlobalWeight float64
+	// Worlds are the evaluation worlds, by name: "hard" (world.Config.Hard)
+	// and "classic". The first one's figures are BenchResult's own, the
+	// others' in Others. Default: hard, then classic. The scale world is
+	// always the classic one (it measures time and memory).
+	Worlds []string
+	// CurveLevels are the service levels of the fill-rate-vs-inventory
+	// curve (default evaluate.DefaultCurveLevels); NoCurve leaves it out.
+	CurveLevels []float64
+	NoCurve     bool
 	// Logger receives progress. Default: discard.
 	Logger *slog.Logger
 }
@@ -74,26 +83,62 @@ func (o BenchOptions) withDefaults() BenchOptions {
 	def(&o.EvalDays, 200)
 	def(&o.ReplayDays, 56)
 	def(&o.EvalOrigins, 3)
+	if len(o.Worlds) == 0 {
+		o.Worlds = []string{WorldHard, WorldClassic}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }
 
-// BenchResult is what `shelflake bench forecast --json` prints.
-type BenchResult struct {
-	// Series is the number of store-SKU series the scale run forecast.
-	Series int `json:"series"`
+// Evaluation worlds of the bench.
+const (
+	WorldHard    = "hard"
+	WorldClassic = "classic"
+)
+
+// worldConfig returns the world config of name.
+func worldConfig(name string, seed uint64, stores, skus, days int) (world.Config, error) {
+	cfg := world.Config{Seed: seed, Stores: stores, SKUs: skus, Days: days}
+	switch name {
+	case WorldHard:
+		cfg.Hard = true
+	case WorldClassic:
+	default:
+		return cfg, fmt.Errorf("world %q: want %s or %s", name, WorldHard, WorldClassic)
+	}
+	return cfg, nil
+}
+
+// EvalResult is the accuracy and replenishment figures of one evaluation
+// world.
+type EvalResult struct {
+	// World names it: hard or classic.
+	World string `json:"world"`
 	// WRMSSE of the shipped job (Run) and of each simple method, at the
 	// store-SKU daily level, mean over EvalOrigins weekly origins of the
 	// evaluation world's lake, against net sales (forecast/backtest; keys
 	// are backtest.Methods). The simple methods are given each location's
-	// trading calendar.
+	// trading calendar and the published promotions' lift.
 	WRMSSE map[string]float64 `json:"wrmsse"`
 	// ImprovementVsBest and ImprovementVsSNaive are 1 − ours/theirs.
 	ImprovementVsBest   float64 `json:"improvement_vs_best_simple"`
 	BestSimple          string  `json:"best_simple"`
 	ImprovementVsSNaive float64 `json:"improvement_vs_snaive"`
+	// OracleWRMSSE is the store-SKU WRMSSE of the world's expected demand
+	// (world.ExpectedDemand: what a forecaster knowing the generator would
+	// say), scored the same way; OracleVsBest is 1 − oracle/best simple:
+	// the most any forecast could improve on the best simple method.
+	OracleWRMSSE float64 `json:"oracle_wrmsse"`
+	OracleVsBest float64 `json:"oracle_improvement_vs_best_simple"`
+	// WRMSSENoLift, BestSimpleNoLift and ImprovementVsBestNoLift score the
+	// simple methods without the published promotions (no history mask,
+	// no lift: backtest.Options.NoPromotionLift), as they were scored
+	// before being given them.
+	WRMSSENoLift            map[string]float64 `json:"wrmsse_without_promotion_lift,omitempty"`
+	BestSimpleNoLift        string             `json:"best_simple_without_promotion_lift,omitempty"`
+	ImprovementVsBestNoLift float64            `json:"improvement_vs_best_simple_without_promotion_lift,omitempty"`
 	// Backtest is the whole backtest: every level, every origin, bias and
 	// the job's own recorded backtest RMSSE.
 	Backtest *backtest.Result `json:"backtest,omitempty"`
@@ -107,8 +152,22 @@ type BenchResult struct {
 	ServiceLevel float64 `json:"service_level"`
 	// InventoryReduction is 1 − ours/naive_matched average inventory.
 	InventoryReduction float64 `json:"inventory_reduction_at_equal_fill_rate"`
-	EvalSeries         int     `json:"eval_series"`
-	EvalDays           int     `json:"eval_days"`
+	// Curve is the fill-rate-vs-inventory curve: our policy asking each
+	// of CurveLevels of every series, with the naive policy's inventory at
+	// the same fill rate, and the naive policy at several scales.
+	Curve      *evaluate.Curve `json:"service_curve,omitempty"`
+	EvalSeries int             `json:"eval_series"`
+	EvalDays   int             `json:"eval_days"`
+}
+
+// BenchResult is what `shelflake bench forecast --json` prints.
+type BenchResult struct {
+	// Series is the number of store-SKU series the scale run forecast.
+	Series int `json:"series"`
+	// EvalResult is the first evaluation world's figures (the hard one by
+	// default); Others the other worlds'.
+	EvalResult
+	Others []EvalResult `json:"other_worlds,omitempty"`
 	// Seconds is the scale run from lake to suggestions (job.Run), Stages
 	// its stages; WorldSeconds writing the world's tables (not included).
 	Seconds      float64            `json:"seconds"`
@@ -132,21 +191,28 @@ type BenchResult struct {
 	WorldInput string `json:"world_input"`
 }
 
-// Bench measures the forecast on generated worlds: accuracy on the
+// Bench measures the forecast on generated worlds: for each of o.Worlds
+// (the hard world, then the classic one, by default) accuracy on the
 // evaluation world's lake (forecast/backtest: the shipped Run at weekly
 // origins against simple baselines), replenishment on the same world
-// (forecast/evaluate's Replay), then the scale run — the scale world written straight into the
-// unified tables by WriteWorld (the generator's model, not Kafka and
-// ingest), and job.Run from those tables to suggestions, timed, with its
-// peak memory.
+// (forecast/evaluate's Replay and its fill-rate-vs-inventory curve); then
+// the scale run on the classic world — written straight into the unified
+// tables by WriteWorld (the generator's model, not Kafka and ingest), and
+// job.Run from those tables to suggestions, timed, with its peak memory.
 func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 	o = o.withDefaults()
-	res := &BenchResult{WRMSSE: map[string]float64{}, FillRate: map[string]float64{}, AvgInventory: map[string]float64{},
-		LostUnits: map[string]int64{}, DaysOfCover: map[string]float64{}, Stages: map[string]float64{},
-		Cores: runtime.GOMAXPROCS(0), Days: o.Days}
+	res := &BenchResult{Stages: map[string]float64{}, Cores: runtime.GOMAXPROCS(0), Days: o.Days}
 	if !o.SkipEval {
-		if err := benchEval(ctx, o, res); err != nil {
-			return nil, err
+		for i, name := range o.Worlds {
+			ev, err := benchEval(ctx, o, name)
+			if err != nil {
+				return nil, fmt.Errorf("%s world: %w", name, err)
+			}
+			if i == 0 {
+				res.EvalResult = *ev
+			} else {
+				res.Others = append(res.Others, *ev)
+			}
 		}
 	}
 	if !o.SkipScale {
@@ -157,18 +223,25 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 	return res, nil
 }
 
-func benchEval(ctx context.Context, o BenchOptions, res *BenchResult) error {
-	w, err := world.New(world.Config{Seed: o.Seed, Stores: o.EvalStores, SKUs: o.EvalSKUs, Days: o.EvalDays})
+func benchEval(ctx context.Context, o BenchOptions, name string) (*EvalResult, error) {
+	res := &EvalResult{World: name, WRMSSE: map[string]float64{}, FillRate: map[string]float64{}, AvgInventory: map[string]float64{},
+		LostUnits: map[string]int64{}, DaysOfCover: map[string]float64{}}
+	cfg, err := worldConfig(name, o.Seed, o.EvalStores, o.EvalSKUs, o.EvalDays)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	w, err := world.New(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if err := benchAccuracy(ctx, o, w, res); err != nil {
-		return fmt.Errorf("accuracy: %w", err)
+		return nil, fmt.Errorf("accuracy: %w", err)
 	}
-	o.Logger.Info("bench: replay", "days", o.ReplayDays)
-	rep, err := evaluate.Replay(ctx, w, evaluate.ReplayOptions{Days: o.ReplayDays})
+	o.Logger.Info("bench: replay", "world", name, "days", o.ReplayDays)
+	ro := evaluate.ReplayOptions{Days: o.ReplayDays}
+	rep, err := evaluate.Replay(ctx, w, ro)
 	if err != nil {
-		return fmt.Errorf("replay: %w", err)
+		return nil, fmt.Errorf("replay: %w", err)
 	}
 	for name, s := range map[string]world.Stats{"ours": rep.Ours, "naive": rep.Naive, "naive_matched": rep.NaiveMatched} {
 		res.FillRate[name] = s.FillRate()
@@ -178,12 +251,20 @@ func benchEval(ctx context.Context, o BenchOptions, res *BenchResult) error {
 	}
 	res.ServiceLevel = rep.ServiceLevel
 	res.InventoryReduction = rep.InventoryReduction()
-	return nil
+	if !o.NoCurve {
+		res.Curve, err = evaluate.ReplayCurve(ctx, w, ro, o.CurveLevels, func(sl float64) {
+			o.Logger.Info("bench: replay curve", "world", name, "service_level", sl)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("replay curve: %w", err)
+		}
+	}
+	return res, nil
 }
 
 // benchAccuracy writes the evaluation world into a temporary lake and
 // backtests Run on it at o.EvalOrigins weekly origins.
-func benchAccuracy(ctx context.Context, o BenchOptions, w *world.World, res *BenchResult) error {
+func benchAccuracy(ctx context.Context, o BenchOptions, w *world.World, res *EvalResult) error {
 	dir, err := os.MkdirTemp("", "shelflake-bench-accuracy-")
 	if err != nil {
 		return err
@@ -202,19 +283,45 @@ func benchAccuracy(ctx context.Context, o BenchOptions, w *world.World, res *Ben
 	if err != nil {
 		return err
 	}
-	bt, err := backtest.Run(ctx, l, backtest.Options{
-		Origins: backtest.WeeklyOrigins(last, o.EvalOrigins, 28), Horizon: 28, Logger: o.Logger,
-		Job: func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error {
-			_, err := Run(ctx, l, Options{AsOf: asOf, Horizon: horizon, Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight})
-			return err
-		},
-	})
+	locs, skus := map[string]int{}, map[string]int{}
+	for i, x := range w.Locations() {
+		locs[x.ID] = i
+	}
+	for i, x := range w.Items() {
+		skus[x.ID] = i
+	}
+	oracle := func(store, sku string, from schema.Date, dst []float64) bool {
+		loc, ok1 := locs[store]
+		it, ok2 := skus[sku]
+		d0 := int(from - w.Date(0))
+		if !ok1 || !ok2 || d0 < 0 || d0+len(dst) > w.Days() {
+			return false
+		}
+		for h := range dst {
+			dst[h] = w.ExpectedDemand(loc, it, d0+h)
+		}
+		return true
+	}
+	run := func(noLift bool) (*backtest.Result, backtest.LevelScore, error) {
+		bt, err := backtest.Run(ctx, l, backtest.Options{
+			Origins: backtest.WeeklyOrigins(last, o.EvalOrigins, 28), Horizon: 28, Logger: o.Logger, NoPromotionLift: noLift, Oracle: oracle,
+			Job: func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error {
+				_, err := Run(ctx, l, Options{AsOf: asOf, Horizon: horizon, Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight})
+				return err
+			},
+		})
+		if err != nil {
+			return nil, backtest.LevelScore{}, err
+		}
+		bottom, ok := bt.Level(backtest.LevelStoreSKU)
+		if !ok {
+			return nil, backtest.LevelScore{}, errors.New("backtest without a store_sku level")
+		}
+		return bt, bottom, nil
+	}
+	bt, bottom, err := run(false)
 	if err != nil {
 		return err
-	}
-	bottom, ok := bt.Level(backtest.LevelStoreSKU)
-	if !ok {
-		return errors.New("backtest without a store_sku level")
 	}
 	for m, v := range bottom.WRMSSE {
 		res.WRMSSE[m] = float64(v)
@@ -222,6 +329,21 @@ func benchAccuracy(ctx context.Context, o BenchOptions, w *world.World, res *Ben
 	res.BestSimple = bottom.BestSimple
 	res.ImprovementVsBest = 1 - float64(bottom.VsBestSimple)
 	res.ImprovementVsSNaive = 1 - float64(bottom.VsSNaive)
+	if bt.MeanOracleWRMSSE != nil {
+		res.OracleWRMSSE = float64(*bt.MeanOracleWRMSSE)
+		res.OracleVsBest = 1 - res.OracleWRMSSE/res.WRMSSE[res.BestSimple]
+	}
+	// The same job runs (stored), the baselines without the promotions.
+	_, plain, err := run(true)
+	if err != nil {
+		return err
+	}
+	res.WRMSSENoLift = map[string]float64{}
+	for m, v := range plain.WRMSSE {
+		res.WRMSSENoLift[m] = float64(v)
+	}
+	res.BestSimpleNoLift = plain.BestSimple
+	res.ImprovementVsBestNoLift = 1 - float64(plain.VsBestSimple)
 	res.EvalSeries, res.EvalDays = bt.Origins[len(bt.Origins)-1].Forecast, o.EvalDays
 	res.Backtest = bt
 	return nil

@@ -10,9 +10,40 @@ import (
 )
 
 func TestBenchReportsEveryFigureTheIssueAsksFor(t *testing.T) {
-	res, err := Bench(t.Context(), BenchOptions{Seed: 2, Stores: 2, SKUs: 20, Days: 130, EvalStores: 2, EvalSKUs: 20, EvalDays: 130, ReplayDays: 28})
+	res, err := Bench(t.Context(), BenchOptions{Seed: 2, Stores: 2, SKUs: 20, Days: 130, EvalStores: 2, EvalSKUs: 20, EvalDays: 130, ReplayDays: 28,
+		CurveLevels: []float64{0.9, 0.97}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The hard world first, the classic one beside it, each with its
+	// fill-rate-vs-inventory curve and the baselines scored with and
+	// without the published promotions.
+	if res.World != WorldHard || len(res.Others) != 1 || res.Others[0].World != WorldClassic {
+		t.Fatalf("worlds %q then %+v", res.World, res.Others)
+	}
+	for _, ev := range append([]EvalResult{res.EvalResult}, res.Others...) {
+		c := ev.Curve
+		if c == nil || len(c.Ours) != 2 || len(c.Naive) < 3 {
+			t.Fatalf("%s world: curve %+v", ev.World, c)
+		}
+		for _, p := range c.Ours {
+			if !(p.FillRate > 0 && p.FillRate <= 1) || !(p.AvgInventory > 0) || !(p.NaiveInventory > 0) || math.IsNaN(p.Reduction) {
+				t.Errorf("%s world: curve point %+v", ev.World, p)
+			}
+		}
+		if c.Ours[1].AvgInventory <= c.Ours[0].AvgInventory {
+			t.Errorf("%s world: asking %.2f holds %.2f units, asking %.2f %.2f", ev.World, c.Ours[1].ServiceLevel, c.Ours[1].AvgInventory, c.Ours[0].ServiceLevel, c.Ours[0].AvgInventory)
+		}
+		first, last := c.Naive[0], c.Naive[len(c.Naive)-1]
+		if !(last.FillRate > first.FillRate && last.AvgInventory > first.AvgInventory) {
+			t.Errorf("%s world: naive curve from %+v to %+v", ev.World, first, last)
+		}
+		if !(ev.OracleWRMSSE > 0) || math.IsNaN(ev.OracleVsBest) {
+			t.Errorf("%s world: oracle %v (%v better than the best simple)", ev.World, ev.OracleWRMSSE, ev.OracleVsBest)
+		}
+		if len(ev.WRMSSENoLift) != len(backtest.Methods) || ev.BestSimpleNoLift == "" {
+			t.Errorf("%s world: without promotions %v, best %q", ev.World, ev.WRMSSENoLift, ev.BestSimpleNoLift)
+		}
 	}
 	if res.Series != 40 || res.EvalSeries != 40 {
 		t.Errorf("%d series, %d evaluated", res.Series, res.EvalSeries)

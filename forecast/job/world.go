@@ -321,7 +321,7 @@ func (ww *worldWriter) writeChunk(ctx context.Context, c *chunkData) error {
 					price := prices[s]
 					gross := price.Mul(sold)
 					var disc schema.Money
-					if p := w.Promotion(sku, d); p != nil {
+					if p := w.PromotionAt(loc, sku, d); p != nil {
 						disc = schema.MoneyFromMinor((2*gross.Cents()*p.DiscountPct + 100) / 200)
 					}
 					returns := price.Mul(ret)
@@ -433,22 +433,27 @@ func writeDay[T any](ctx context.Context, l *lake.Lake, t *schema.Table, date sc
 }
 
 // promotions writes the promotion calendar the ERP publishes on
-// erp.promotions: one row per item promotion, chain-wide, stamped 06:00 on
-// its publish day at the first location (the generator's headquarters),
-// partitioned by that date.
+// erp.promotions (world.PromotionFeed): one row per published state of an
+// item promotion (chain-wide or one store's; a hard world's changes after
+// publication are further states), stamped 06:00 on its publish day at the
+// first location (the generator's headquarters), partitioned by that date.
 func (ww *worldWriter) promotions(ctx context.Context) error {
 	w := ww.w
 	hq := w.Locations()[0].TZ
 	byDay := map[schema.Date][]schema.PromotionRow{}
 	for _, sku := range ww.skus {
 		it := &w.Items()[sku]
-		for i := range it.Promotions {
-			p := &it.Promotions[i]
-			y, m, d := w.Date(p.PublishDay()).Time().Date()
+		for _, rec := range w.PromotionFeed(sku) {
+			p := rec.P
+			y, m, d := w.Date(rec.Day).Time().Date()
 			at := time.Date(y, m, d, 6, 0, 0, 0, hq)
-			ev := schema.Promotion{SchemaVersion: schema.CurrentVersion, PromotionID: p.ID, SKU: it.ID,
-				StartDate: w.Date(p.Start), EndDate: w.Date(p.End - 1), DiscountPct: int(p.DiscountPct),
-				Status: schema.PromotionPlanned, UpdatedAt: at}
+			status := schema.PromotionPlanned
+			if rec.Cancelled {
+				status = schema.PromotionCancelled
+			}
+			ev := schema.Promotion{SchemaVersion: schema.CurrentVersion, PromotionID: p.ID, SKU: it.ID, LocationID: p.StoreID,
+				StartDate: w.Date(rec.Start), EndDate: w.Date(rec.End - 1), DiscountPct: int(p.DiscountPct),
+				Status: status, UpdatedAt: at}
 			day := schema.DateOf(at)
 			byDay[day] = ev.AppendRows(byDay[day], schema.Source{Offset: -1, IngestedAt: at})
 		}

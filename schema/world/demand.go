@@ -132,6 +132,8 @@ type seriesInfo struct {
 	params  [2]ItemParams // initial, and after the update (if any)
 	update  int           // day index of the update, or -1
 	sup     *Supplier
+	hard    bool       // the world is hard: hs applies
+	hs      hardSeries // hard world only
 }
 
 // paramsAt returns the parameters in force on day.
@@ -189,8 +191,10 @@ func (w *World) seriesInfo(loc, sku int, si *seriesInfo) {
 	l := &w.locs[loc]
 	key := seriesKey(w.cfg.Seed, loc, sku)
 	r := streamAt(key, -1, purposeSeries)
+	hs := si.hs // keeps its scratch
 	*si = seriesInfo{key: key, loc: loc, sku: sku, profile: it.Profile,
-		mult: w.mult[l.cal()][it.cat], promos: it.Promotions, sup: &w.suppliers[it.Supplier], update: -1}
+		mult: w.mult[l.cal()][it.cat], promos: it.Promotions, sup: &w.suppliers[it.Supplier], update: -1,
+		hard: w.hard != nil, hs: hs}
 	f := l.SizeFactor * math.Exp(0.35*r.Norm()-0.06)
 	si.trend = min(max(0.15*r.Norm(), -0.45), 0.45)
 	var mean, variance float64
@@ -250,6 +254,9 @@ func (w *World) seriesInfo(loc, sku int, si *seriesInfo) {
 		q.z = ZScore(q.ServiceLevel)
 		si.params[1] = q
 	}
+	if si.hard {
+		w.hardSeriesInfo(si)
+	}
 }
 
 // promoFactor is the demand multiplier of promotions on day: the lift while
@@ -277,6 +284,9 @@ func (si *seriesInfo) rate(day int) float64 {
 	if m == 0 {
 		return 0
 	}
+	if si.hard {
+		return si.hardRate(day, m)
+	}
 	m *= max(0.2, 1+si.trend*float64(day)/365)
 	if len(si.promos) > 0 {
 		m *= promoFactor(si.promos, day)
@@ -291,6 +301,9 @@ func (si *seriesInfo) demand(day int) int64 {
 		return 0
 	}
 	r := streamAt(si.key, day, purposeDemand)
+	if si.hard {
+		return si.hardDemand(m, &r)
+	}
 	if si.profile == Intermittent {
 		if r.Float64() >= min(si.base*m, 0.95) {
 			return 0
@@ -325,6 +338,9 @@ func (w *World) ExpectedDemand(loc, sku, day int) float64 {
 	m := si.rate(day)
 	if si.profile == Intermittent {
 		return min(si.base*m, 0.95) * si.lump
+	}
+	if si.hard && m > 0 {
+		return si.base*m + si.hs.add
 	}
 	return si.base * m
 }

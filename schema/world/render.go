@@ -198,30 +198,30 @@ func finishEvents(events []event, bad stream, badRate float64, sizeHint int, mar
 // the first location's (store S0001's) time zone for it.
 const promoPublishSec = 6 * 3600
 
-// itemPromotion is one of an item's promotions.
+// itemPromotion is one published state of an item's promotion.
 type itemPromotion struct {
 	sku int
-	p   *Promotion
+	rec PromotionRecord
 }
 
-// promotionsByPublishDay lists the item promotions to publish on each day,
-// by SKU index, then start. Every promotion starts within the world's days
-// and is published no later than its start, so every one is listed.
+// promotionsByPublishDay lists the promotion records to publish on each
+// day (PromotionFeed), by SKU index, then start. Every promotion starts
+// within the world's days and is published no later than its start, so
+// every one is listed.
 func (w *World) promotionsByPublishDay() [][]itemPromotion {
 	days := make([][]itemPromotion, w.cfg.Days)
 	for sku := range w.items {
-		ps := w.items[sku].Promotions
-		for i := range ps {
-			d := ps[i].PublishDay()
-			days[d] = append(days[d], itemPromotion{sku: sku, p: &ps[i]})
+		for _, rec := range w.PromotionFeed(sku) {
+			days[rec.Day] = append(days[rec.Day], itemPromotion{sku: sku, rec: rec})
 		}
 	}
 	return days
 }
 
 // renderPromotions renders the erp.promotions records of ps, published on
-// day: one per item promotion, chain-wide, keyed by SKU, stamped
-// promoPublishSec at headquarters (location 0), with the inclusive end date.
+// day: one per item promotion state, keyed by SKU, chain-wide or with the
+// store's location_id, stamped promoPublishSec at headquarters (location
+// 0), with the inclusive end date.
 // Their malformed variants come from a stream of their own, so the other
 // topics' records are the same with or without promotions.
 func (w *World) renderPromotions(day int, ps []itemPromotion, badRate float64, marshal bool) ([]event, error) {
@@ -233,14 +233,19 @@ func (w *World) renderPromotions(day int, ps []itemPromotion, badRate float64, m
 	out := make([]event, len(ps))
 	for i, ip := range ps {
 		it := &w.items[ip.sku]
+		status := schema.PromotionPlanned
+		if ip.rec.Cancelled {
+			status = schema.PromotionCancelled
+		}
 		out[i] = event{at: at.Unix(), topic: topicPromo, loc: hq.Index, key: it.ID, v: &schema.Promotion{
 			SchemaVersion: schema.CurrentVersion,
-			PromotionID:   ip.p.ID,
+			PromotionID:   ip.rec.P.ID,
 			SKU:           it.ID,
-			StartDate:     w.Date(ip.p.Start),
-			EndDate:       w.Date(ip.p.End - 1),
-			DiscountPct:   int(ip.p.DiscountPct),
-			Status:        schema.PromotionPlanned,
+			LocationID:    ip.rec.P.StoreID,
+			StartDate:     w.Date(ip.rec.Start),
+			EndDate:       w.Date(ip.rec.End - 1),
+			DiscountPct:   int(ip.rec.P.DiscountPct),
+			Status:        status,
 			UpdatedAt:     at,
 		}}
 	}
@@ -443,7 +448,7 @@ func (rd *renderer) line(l *Location, day, no, sku int, q int64, promoOK bool) s
 	ln := schema.POSLine{LineNo: no, SKU: w.items[sku].ID, Quantity: q, UnitPrice: schema.MoneyFromMinor(price)}
 	var disc int64
 	if promoOK {
-		if p := w.Promotion(sku, day); p != nil {
+		if p := w.PromotionAt(l.Index, sku, day); p != nil {
 			disc = roundDiv(gross*p.DiscountPct, 100)
 			ln.PromotionID = p.ID
 		}

@@ -23,6 +23,14 @@
 //     together with the ground truth (true demand, lost demand, malformed
 //     records sent, counts).
 //
+// A hard world (Config.Hard, hard.go) keeps the entities and changes how
+// demand is made, so that a forecaster is not judged on forms it shares with
+// the generator: promotion response non-linear in the discount and different
+// per store, department and item; promotions moved or cancelled after
+// publication (Promotion.Change; World.PromotionFeed is what the ERP
+// publishes, World.PublishedPromotions what it had published by a day);
+// store promotions; moving holidays; level shifts; negative-binomial demand.
+//
 // Randomness: world construction uses math/rand/v2 PCG streams seeded from the
 // seed and the entity's index (so a store's or SKU's attributes do not depend
 // on how many others there are). Per series and day the model draws from a
@@ -61,6 +69,17 @@ type Config struct {
 	// DCs is the number of distribution centres (default: one per 8 stores,
 	// between 1 and 4).
 	DCs int
+	// Hard makes demand depart from the forms a forecaster may share with
+	// the generator (see hard.go): promotion lift non-linear in the
+	// discount and different per store, department and item, post-promotion
+	// dips of varying depth and length, promotions moved or cancelled after
+	// publication (the change published late or never), store-specific
+	// promotions, moving holidays that shift demand to the days before,
+	// level shifts and trend changes, store-specific weekday profiles, an
+	// additive demand component and gamma-Poisson (negative binomial)
+	// over-dispersion. The stores, items, suppliers, closures and parameters
+	// are those of the same config without Hard.
+	Hard bool `json:",omitempty"`
 }
 
 // Limits on Config sizes: identifiers and tables stay small and the int32
@@ -212,12 +231,49 @@ type Item struct {
 // on days [Start, End) (day indices), chain-wide. Demand dips to 85% for three
 // days after (customers stocked up). The last promotions of the calendar may
 // run past the world's last day (they are published before it).
+//
+// In a hard world (Config.Hard) Start, End and DiscountPct are the promotion
+// as the ERP first publishes it; Change says what happened after; StoreID
+// names the one store of a store-specific promotion; Lift is the chain's
+// typical lift at the discount, which each store, department and item
+// scales; and the dip after it varies in depth and length.
 type Promotion struct {
 	ID          string
 	Start, End  int
 	DiscountPct int64
 	Lift        float64
+	// StoreID is the store of a store-specific promotion, "" chain-wide.
+	StoreID string `json:",omitempty"`
+	// Change is the promotion's change after publication, nil when it ran
+	// as published.
+	Change *PromotionChange `json:",omitempty"`
+
+	store    int     // location index + 1 of StoreID; 0 chain-wide
+	dipDays  int     // hard world: days of the dip after it
+	dipDepth float64 // hard world: demand multiplier during the dip
 }
+
+// PromotionChange is what happened to a promotion after the ERP published
+// it: cancelled, or moved to run on days [Start, End). Published is the day
+// the ERP publishes the change (a revised record on erp.promotions), or -1
+// when the stores changed it without the feed ever saying so.
+type PromotionChange struct {
+	Cancelled  bool
+	Start, End int
+	Published  int
+}
+
+// Ran returns the days [start, end) promotion p actually ran, and false
+// when it was cancelled.
+func (p *Promotion) Ran() (start, end int, ok bool) {
+	if c := p.Change; c != nil {
+		return c.Start, c.End, !c.Cancelled
+	}
+	return p.Start, p.End, true
+}
+
+// Applies reports whether p covers location loc: chain-wide, or loc's own.
+func (p *Promotion) Applies(loc int) bool { return p.store == 0 || p.store == loc+1 }
 
 // Supplier delivers purchase orders after a lead time drawn around its mean.
 type Supplier struct {
@@ -245,6 +301,8 @@ type World struct {
 	mult [][][]float32
 	// supplierSKUs[s] lists the SKU indices of supplier s (line numbers).
 	lineNo []int
+	// hard holds the hard world's extra structure (nil unless Config.Hard).
+	hard *hardWorld
 }
 
 // New builds the world of cfg.
@@ -260,6 +318,9 @@ func New(cfg Config) (*World, error) {
 	w.buildSuppliers()
 	w.buildItems()
 	w.buildCalendar()
+	if cfg.Hard {
+		w.buildHard()
+	}
 	return w, nil
 }
 
@@ -299,8 +360,11 @@ const PromotionNoticeDays = 35
 // start less PromotionNoticeDays, but not before day 0.
 func (p *Promotion) PublishDay() int { return max(0, p.Start-PromotionNoticeDays) }
 
-// Promotion returns the promotion of sku running on day, or nil.
+// Promotion returns the chain-wide promotion of sku running on day, or nil.
 func (w *World) Promotion(sku, day int) *Promotion {
+	if w.cfg.Hard {
+		return w.PromotionAt(-1, sku, day)
+	}
 	ps := w.items[sku].Promotions
 	for i := range ps {
 		if day >= ps[i].Start && day < ps[i].End {
@@ -308,6 +372,25 @@ func (w *World) Promotion(sku, day int) *Promotion {
 		}
 		if ps[i].Start > day {
 			break
+		}
+	}
+	return nil
+}
+
+// PromotionAt returns the promotion of sku actually running at location
+// loc on day (chain-wide or loc's own; loc −1 for chain-wide only), or nil.
+func (w *World) PromotionAt(loc, sku, day int) *Promotion {
+	if !w.cfg.Hard {
+		return w.Promotion(sku, day)
+	}
+	ps := w.items[sku].Promotions
+	for i := range ps {
+		p := &ps[i]
+		if p.store != 0 && p.store != loc+1 {
+			continue
+		}
+		if s, e, ok := p.Ran(); ok && day >= s && day < e {
+			return p
 		}
 	}
 	return nil
