@@ -1,0 +1,965 @@
+package pgwire
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/shelflake/shelflake/queries"
+)
+
+// prepared is a parsed statement (extended protocol).
+type prepared struct {
+	query  string
+	kind   stmtKind
+	words  []string
+	params []uint32 // parameter type OIDs
+	cols   []column // result columns; nil: no rows
+}
+
+// portal is a bound statement, possibly suspended mid-result.
+type portal struct {
+	stmt    *prepared
+	args    []any
+	formats []int16
+	// rows is the open result of a suspended portal; buffered holds its
+	// remaining rows once another statement needed the connection.
+	rows     *sql.Rows
+	buffered [][]any
+	cols     []column
+	sent     int64
+	started  bool
+	done     bool
+	// cancel ends the context the portal's rows are read under.
+	cancel context.CancelFunc
+}
+
+func (p *portal) close() {
+	if p.rows != nil {
+		p.rows.Close()
+		p.rows = nil
+	}
+	if p.cancel != nil {
+		p.cancel()
+	}
+}
+
+// conn is one client connection.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	be   *pgproto3.Backend
+	log  *slog.Logger
+	enc  encoder
+	user string
+	role *Role
+
+	pid, key uint32
+
+	latest  *snapshot // the snapshot queries outside a transaction last used
+	travel  *snapshot // time travel (SET shelflake.as_of / version), owned
+	txSnap  *snapshot // pinned by BEGIN
+	duck    *sql.Conn // connection of duckSnap
+	duckOf  *snapshot
+	tx      byte // 'I', 'T' or 'E'
+	params  map[string]string
+	asOf    string
+	version string
+	stmts   map[string]*prepared
+	portals map[string]*portal
+
+	mu        sync.Mutex
+	cancelRun context.CancelFunc
+}
+
+// reportedParams are sent as ParameterStatus at startup and when SET.
+var reportedParams = []string{"application_name", "client_encoding", "DateStyle", "integer_datetimes",
+	"IntervalStyle", "is_superuser", "server_encoding", "server_version", "session_authorization",
+	"standard_conforming_strings", "TimeZone"}
+
+// settable are the session parameters clients may SET (Postgres' names,
+// lower case); they change nothing in DuckDB. Everything else is refused.
+var settable = map[string]bool{
+	"application_name": true, "client_encoding": true, "datestyle": true, "timezone": true,
+	"extra_float_digits": true, "search_path": true, "statement_timeout": true, "lock_timeout": true,
+	"idle_in_transaction_session_timeout": true, "intervalstyle": true, "bytea_output": true,
+	"client_min_messages": true, "default_transaction_read_only": true, "jit": true,
+	"standard_conforming_strings": true, "default_transaction_isolation": true, "session characteristics": true,
+	"transaction": true, "names": true, "time zone": true, "shelflake.as_of": true, "shelflake.version": true,
+	"geqo": true, "work_mem": true, "row_security": true,
+}
+
+func (c *conn) defaults() {
+	c.params = map[string]string{
+		"application_name": "", "client_encoding": "UTF8", "DateStyle": "ISO, MDY", "integer_datetimes": "on",
+		"IntervalStyle": "postgres", "is_superuser": "off", "server_encoding": "UTF8",
+		"server_version": ServerVersion, "session_authorization": c.user,
+		"standard_conforming_strings": "on", "TimeZone": "UTC", "extra_float_digits": "1",
+		"search_path": `"$user", public`, "transaction_isolation": "serializable",
+		"transaction_read_only": "on", "default_transaction_read_only": "on",
+	}
+}
+
+// paramName returns the canonical spelling of a parameter name.
+func (c *conn) paramName(name string) string {
+	for k := range c.params {
+		if strings.EqualFold(k, name) {
+			return k
+		}
+	}
+	return strings.ToLower(name)
+}
+
+// serve runs the protocol after startup and authentication.
+func (c *conn) serve(ctx context.Context) error {
+	defer c.closeAll()
+	c.tx = 'I'
+	c.stmts = map[string]*prepared{}
+	c.portals = map[string]*portal{}
+	c.be.Send(&pgproto3.AuthenticationOk{})
+	for _, p := range reportedParams {
+		c.be.Send(&pgproto3.ParameterStatus{Name: p, Value: c.params[p]})
+	}
+	c.be.Send(&pgproto3.BackendKeyData{ProcessID: c.pid, SecretKey: binary.BigEndian.AppendUint32(nil, c.key)})
+	c.ready()
+	if err := c.be.Flush(); err != nil {
+		return err
+	}
+	skipToSync := false
+	for {
+		msg, err := c.be.Receive()
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if skipToSync {
+			if _, ok := msg.(*pgproto3.Sync); !ok {
+				continue
+			}
+			skipToSync = false
+		}
+		switch m := msg.(type) {
+		case *pgproto3.Query:
+			c.simpleQuery(ctx, m.String)
+			c.endImplicit()
+			c.ready()
+		case *pgproto3.Parse:
+			err = c.parse(ctx, m)
+		case *pgproto3.Bind:
+			err = c.bind(m)
+		case *pgproto3.Describe:
+			err = c.describe(m)
+		case *pgproto3.Execute:
+			err = c.execute(ctx, m)
+		case *pgproto3.Sync:
+			c.endImplicit()
+			c.ready()
+		case *pgproto3.Close:
+			if m.ObjectType == 'S' {
+				delete(c.stmts, m.Name)
+			} else {
+				c.closePortal(m.Name)
+			}
+			c.be.Send(&pgproto3.CloseComplete{})
+		case *pgproto3.Flush:
+		case *pgproto3.Terminate:
+			_ = c.be.Flush()
+			return nil
+		case *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+			// No COPY FROM is ever started; ignore stray copy messages.
+		default:
+			c.sendError(refuse(codeProtocol, "unexpected message %T", msg))
+		}
+		if err != nil {
+			c.sendError(err)
+			if c.tx == 'T' {
+				c.tx = 'E'
+			}
+			skipToSync = true
+		}
+		if err := c.be.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *conn) ready() { c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.tx}) }
+
+// endImplicit ends what an implicit transaction holds: outside BEGIN,
+// portals live until Sync.
+func (c *conn) endImplicit() {
+	if c.tx != 'I' {
+		return
+	}
+	for name := range c.portals {
+		c.closePortal(name)
+	}
+}
+
+func (c *conn) closePortal(name string) {
+	if p, ok := c.portals[name]; ok {
+		p.close()
+		delete(c.portals, name)
+	}
+}
+
+func (c *conn) closeAll() {
+	for name := range c.portals {
+		c.closePortal(name)
+	}
+	if c.duck != nil {
+		c.duck.Close()
+	}
+	for _, s := range []*snapshot{c.latest, c.travel, c.txSnap} {
+		if s != nil {
+			s.release()
+		}
+	}
+}
+
+// snapshotFor returns the snapshot the next statement reads: the pinned one
+// in a transaction, the time-travel one, or the server's latest.
+func (c *conn) snapshotFor() *snapshot {
+	switch {
+	case c.txSnap != nil:
+		return c.txSnap
+	case c.travel != nil:
+		return c.travel
+	}
+	s := c.srv.current()
+	if c.latest != s {
+		if c.latest != nil {
+			c.latest.release()
+		}
+		c.latest = s
+	} else {
+		s.release()
+	}
+	return c.latest
+}
+
+// duckConn returns the DuckDB connection for the next statement, parking
+// suspended portals (their remaining rows move to memory) first: DuckDB
+// runs one result at a time per connection.
+func (c *conn) duckConn(ctx context.Context) (*sql.Conn, error) {
+	if err := c.parkPortals(); err != nil {
+		return nil, err
+	}
+	s := c.snapshotFor()
+	if c.duck != nil && c.duckOf == s {
+		return c.duck, nil
+	}
+	if c.duck != nil {
+		c.duck.Close()
+		c.duck = nil
+	}
+	d, err := s.conn(ctx, c.role)
+	if err != nil {
+		return nil, err
+	}
+	c.duck, c.duckOf = d, s
+	return d, nil
+}
+
+func (c *conn) parkPortals() error {
+	for _, p := range c.portals {
+		if p.rows == nil {
+			continue
+		}
+		for p.rows.Next() {
+			vals, err := scanRow(p.rows, len(p.cols))
+			if err != nil {
+				return err
+			}
+			p.buffered = append(p.buffered, vals)
+		}
+		err := p.rows.Err()
+		p.rows.Close()
+		p.rows = nil
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) guard() *guard {
+	return &guard{role: c.role, others: c.snapshotFor().names}
+}
+
+// runCtx returns a context for one statement that CancelRequest cancels.
+func (c *conn) runCtx(ctx context.Context) (context.Context, func()) {
+	rctx, cancel := context.WithCancel(ctx)
+	c.mu.Lock()
+	c.cancelRun = cancel
+	c.mu.Unlock()
+	return rctx, func() {
+		c.mu.Lock()
+		c.cancelRun = nil
+		c.mu.Unlock()
+		cancel()
+	}
+}
+
+// cancel cancels the running statement, if any (CancelRequest).
+func (c *conn) cancel() {
+	c.mu.Lock()
+	if c.cancelRun != nil {
+		c.cancelRun()
+	}
+	c.mu.Unlock()
+}
+
+// simpleQuery runs a Query message: each statement in turn, stopping at
+// the first error.
+func (c *conn) simpleQuery(ctx context.Context, q string) {
+	stmts := splitStatements(q)
+	if len(stmts) == 0 {
+		c.be.Send(&pgproto3.EmptyQueryResponse{})
+		return
+	}
+	for _, s := range stmts {
+		kind, words := classify(s)
+		p := &prepared{query: s, kind: kind, words: words}
+		pt := &portal{stmt: p}
+		err := c.run(ctx, p, pt, 0, true)
+		pt.close()
+		if err != nil {
+			c.sendError(err)
+			if c.tx == 'T' {
+				c.tx = 'E'
+			}
+			return
+		}
+	}
+}
+
+// run executes a statement (or continues a suspended portal), sending
+// RowDescription first when describe is set.
+func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, describe bool) error {
+	if c.tx == 'E' && p.kind != kindRollback && p.kind != kindCommit {
+		return refuse(codeInFailedTx, "current transaction is aborted, commands ignored until end of transaction block")
+	}
+	start := time.Now()
+	switch p.kind {
+	case kindEmpty:
+		c.be.Send(&pgproto3.EmptyQueryResponse{})
+		return nil
+	case kindRefused:
+		c.srv.metrics.refused.WithLabelValues(c.role.Name).Inc()
+		return refuse(codeReadOnly, "%s is not allowed: shelflake serve is read-only (queries, SET/SHOW of session settings and transactions only)", strings.Join(p.words[:min(2, len(p.words))], " "))
+	case kindSet:
+		return c.set(ctx, p)
+	case kindShow:
+		return c.show(p, describe)
+	case kindBegin:
+		if c.tx == 'I' {
+			s := c.snapshotFor()
+			s.acquire()
+			c.txSnap, c.tx = s, 'T'
+		}
+		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("BEGIN")})
+		return nil
+	case kindCommit, kindRollback:
+		tag := "COMMIT"
+		if p.kind == kindRollback || c.tx == 'E' {
+			tag = "ROLLBACK"
+		}
+		c.endTx()
+		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+		return nil
+	case kindDiscard:
+		tag := strings.Join(p.words[:min(2, len(p.words))], " ")
+		if len(p.words) > 0 && p.words[0] == "DISCARD" {
+			c.stmts = map[string]*prepared{}
+			c.setTravel(nil, "", "")
+			c.defaults()
+		}
+		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+		return nil
+	}
+	defer func() {
+		c.mu.Lock()
+		c.cancelRun = nil
+		c.mu.Unlock()
+		c.srv.metrics.latency.WithLabelValues(c.role.Name).Observe(time.Since(start).Seconds())
+	}()
+	c.srv.metrics.queries.WithLabelValues(c.role.Name).Inc()
+	if !pt.started {
+		var rctx context.Context
+		rctx, pt.cancel = context.WithCancel(ctx)
+		c.mu.Lock()
+		c.cancelRun = pt.cancel
+		c.mu.Unlock()
+		d, err := c.duckConn(rctx)
+		if err != nil {
+			return c.queryError(err)
+		}
+		if err := c.guard().check(rctx, d, p.query); err != nil {
+			c.countRefusal(err)
+			return c.queryError(err)
+		}
+		rows, err := d.QueryContext(rctx, p.query, pt.args...)
+		if err != nil {
+			return c.queryError(err)
+		}
+		types, err := rows.ColumnTypes()
+		if err != nil {
+			rows.Close()
+			return c.queryError(err)
+		}
+		pt.cols = make([]column, len(types))
+		for i, t := range types {
+			pt.cols[i] = columnOf(t.Name(), t.DatabaseTypeName())
+		}
+		pt.rows, pt.started = rows, true
+		if describe {
+			c.be.Send(rowDescription(pt.cols, pt.formats))
+		}
+	}
+	c.mu.Lock()
+	c.cancelRun = pt.cancel
+	c.mu.Unlock()
+	return c.sendRows(pt, maxRows)
+}
+
+func (c *conn) countRefusal(err error) {
+	var r *refusal
+	if errors.As(err, &r) && r.code == codeInsufficientPri || errors.As(err, &r) && r.code == codeReadOnly {
+		c.srv.metrics.refused.WithLabelValues(c.role.Name).Inc()
+		c.log.Info("statement refused", "user", c.user, "role", c.role.Name, "reason", r.msg)
+	}
+}
+
+// sendRows sends up to maxRows rows (0: all) of pt, then CommandComplete
+// or PortalSuspended.
+func (c *conn) sendRows(pt *portal, maxRows int64) error {
+	var n int64
+	next := func() ([]any, bool, error) {
+		if pt.rows != nil {
+			if pt.rows.Next() {
+				v, err := scanRow(pt.rows, len(pt.cols))
+				return v, err == nil, err
+			}
+			err := pt.rows.Err()
+			pt.rows.Close()
+			pt.rows = nil
+			return nil, false, err
+		}
+		if len(pt.buffered) > 0 {
+			v := pt.buffered[0]
+			pt.buffered = pt.buffered[1:]
+			return v, true, nil
+		}
+		return nil, false, nil
+	}
+	for maxRows <= 0 || n < maxRows {
+		vals, ok, err := next()
+		if err != nil {
+			return c.queryError(err)
+		}
+		if !ok {
+			pt.done = true
+			c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(pt.sent, 10))})
+			return nil
+		}
+		row := make([][]byte, len(vals))
+		for i, v := range vals {
+			b, err := c.enc.encode(pt.cols[i], formatOf(pt.formats, i), v)
+			if err != nil {
+				return refuse(codeInternal, "column %s row %d: %v", pt.cols[i].name, pt.sent+1, err)
+			}
+			row[i] = b
+			c.srv.metrics.bytesOut.Add(float64(len(b)))
+		}
+		c.be.Send(&pgproto3.DataRow{Values: row})
+		n++
+		pt.sent++
+	}
+	c.be.Send(&pgproto3.PortalSuspended{})
+	return nil
+}
+
+func scanRow(rows *sql.Rows, n int) ([]any, error) {
+	vals := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	return vals, nil
+}
+
+func formatOf(formats []int16, i int) int16 {
+	switch len(formats) {
+	case 0:
+		return 0
+	case 1:
+		return formats[0]
+	}
+	if i < len(formats) {
+		return formats[i]
+	}
+	return 0
+}
+
+func rowDescription(cols []column, formats []int16) *pgproto3.RowDescription {
+	rd := &pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(cols))}
+	for i, c := range cols {
+		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(c.name), DataTypeOID: c.oid,
+			DataTypeSize: c.size, TypeModifier: c.mod, Format: formatOf(formats, i)}
+	}
+	return rd
+}
+
+func (c *conn) endTx() {
+	if c.txSnap != nil {
+		c.txSnap.release()
+		c.txSnap = nil
+	}
+	c.tx = 'I'
+	for name := range c.portals {
+		c.closePortal(name)
+	}
+}
+
+// set runs SET and RESET of session parameters and time travel.
+func (c *conn) set(ctx context.Context, p *prepared) error {
+	name, value, reset, err := parseSet(p.query)
+	if err != nil {
+		return err
+	}
+	lname := strings.ToLower(name)
+	if !settable[lname] && lname != "all" {
+		return refuse(codeInsufficientPri, "parameter %q cannot be set here: only session parameters (application_name, TimeZone, DateStyle, …) and shelflake.as_of / shelflake.version", name)
+	}
+	tag := "SET"
+	if reset {
+		tag = "RESET"
+	}
+	switch lname {
+	case "shelflake.as_of", "shelflake.version":
+		if c.tx != 'I' {
+			return refuse("25001", "%s cannot change inside a transaction", lname)
+		}
+		asOf, version := c.asOf, c.version
+		if lname == "shelflake.as_of" {
+			asOf, version = value, ""
+		} else {
+			version, asOf = value, ""
+		}
+		if reset || value == "" || strings.EqualFold(value, "default") || strings.EqualFold(value, "latest") {
+			asOf, version = "", ""
+		}
+		if err := c.timeTravel(ctx, asOf, version); err != nil {
+			return err
+		}
+	case "all":
+		c.setTravel(nil, "", "")
+		c.defaults()
+	case "time zone", "timezone":
+		if !reset && !strings.EqualFold(value, "UTC") && !strings.EqualFold(value, "Etc/UTC") && value != "GMT" && value != "Z" && value != "+00" && value != "0" {
+			c.log.Debug("TimeZone set; times are sent in UTC", "value", value)
+		}
+		c.params["TimeZone"] = "UTC"
+		c.be.Send(&pgproto3.ParameterStatus{Name: "TimeZone", Value: "UTC"})
+	case "transaction", "session characteristics", "names":
+	default:
+		key := c.paramName(name)
+		if reset {
+			value = ""
+		}
+		if key == "client_encoding" && !strings.EqualFold(strings.ReplaceAll(value, "-", ""), "UTF8") && !reset {
+			return refuse(codeFeature, "client_encoding %q: only UTF8", value)
+		}
+		c.params[key] = value
+		for _, r := range reportedParams {
+			if r == key {
+				c.be.Send(&pgproto3.ParameterStatus{Name: key, Value: value})
+			}
+		}
+	}
+	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+	return nil
+}
+
+// timeTravel opens the snapshot for as of / version ("" both: latest).
+func (c *conn) timeTravel(ctx context.Context, asOf, version string) error {
+	if asOf == "" && version == "" {
+		c.setTravel(nil, "", "")
+		return nil
+	}
+	opts := c.srv.opts.Session
+	opts.Versions, opts.AsOf = nil, time.Time{}
+	if asOf != "" {
+		t, err := parseAsOf(asOf)
+		if err != nil {
+			return refuse(codeInvalidParam, "shelflake.as_of: %v", err)
+		}
+		opts.AsOf = t
+	} else {
+		v, err := strconv.ParseInt(version, 10, 64)
+		if err != nil || v < 0 {
+			return refuse(codeInvalidParam, "shelflake.version %q: want a version number ≥ 0", version)
+		}
+		opts.Versions = map[string]int64{queries.PinAll: v}
+	}
+	s, err := c.srv.open(ctx, opts)
+	if err != nil {
+		return refuse(codeInvalidParam, "time travel: %v", err)
+	}
+	c.setTravel(s, asOf, version)
+	return nil
+}
+
+func (c *conn) setTravel(s *snapshot, asOf, version string) {
+	if c.travel != nil {
+		if c.duckOf == c.travel {
+			c.duck.Close()
+			c.duck, c.duckOf = nil, nil
+		}
+		c.travel.release()
+	}
+	c.travel, c.asOf, c.version = s, asOf, version
+}
+
+// parseAsOf accepts RFC 3339 or a date (the end of that day, UTC), as
+// `shelflake sql --as-of` does.
+func parseAsOf(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02 15:04:05Z07:00", s); err == nil {
+		return t, nil
+	}
+	if d, err := time.Parse("2006-01-02", s); err == nil {
+		return d.Add(24*time.Hour - time.Nanosecond), nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-03-01T12:00:00Z) or a date", s)
+}
+
+// parseSet parses SET [SESSION|LOCAL] name {=|TO} value, SET TIME ZONE v,
+// RESET name.
+func parseSet(q string) (name, value string, reset bool, err error) {
+	s := strings.TrimSpace(stripComments(q))
+	fields := strings.Fields(s)
+	if len(fields) < 2 {
+		return "", "", false, refuse(codeSyntax, "SET: want SET name = value")
+	}
+	if strings.EqualFold(fields[0], "RESET") {
+		return fields[1], "", true, nil
+	}
+	rest := strings.TrimSpace(s[len(fields[0]):])
+	for _, mod := range []string{"SESSION ", "LOCAL "} {
+		if len(rest) > len(mod) && strings.EqualFold(rest[:len(mod)], mod) && !strings.EqualFold(fields[2], "CHARACTERISTICS") {
+			rest = strings.TrimSpace(rest[len(mod):])
+		}
+	}
+	up := strings.ToUpper(rest)
+	switch {
+	case strings.HasPrefix(up, "TIME ZONE "):
+		return "time zone", unquote(strings.TrimSpace(rest[len("TIME ZONE "):])), false, nil
+	case strings.HasPrefix(up, "TRANSACTION"), strings.HasPrefix(up, "SESSION CHARACTERISTICS"):
+		if strings.Contains(up, "READ WRITE") {
+			return "", "", false, refuse(codeReadOnly, "shelflake serve is read-only: READ WRITE transactions are not available")
+		}
+		return "transaction", "", false, nil
+	case strings.HasPrefix(up, "NAMES "):
+		return "client_encoding", unquote(strings.TrimSpace(rest[len("NAMES "):])), false, nil
+	}
+	i := strings.IndexAny(rest, "= \t")
+	if i < 0 {
+		return "", "", false, refuse(codeSyntax, "SET %s: want SET name = value", rest)
+	}
+	name = strings.TrimSpace(rest[:i])
+	value = strings.TrimSpace(rest[i:])
+	if strings.HasPrefix(value, "=") {
+		value = strings.TrimSpace(value[1:])
+	} else if len(value) >= 3 && strings.EqualFold(value[:3], "TO ") {
+		value = strings.TrimSpace(value[3:])
+	}
+	name = strings.Trim(name, `"`)
+	if strings.EqualFold(value, "DEFAULT") {
+		return name, "", true, nil
+	}
+	return name, unquote(value), false, nil
+}
+
+func unquote(v string) string {
+	v = strings.TrimSpace(v)
+	if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+		return strings.ReplaceAll(v[1:len(v)-1], "''", "'")
+	}
+	return v
+}
+
+// show answers SHOW name from the session's parameters.
+func (c *conn) show(p *prepared, describe bool) error {
+	words := p.words
+	if len(words) < 2 {
+		return refuse(codeSyntax, "SHOW: want SHOW name")
+	}
+	name := strings.ToLower(strings.Join(words[1:], " "))
+	var value string
+	switch name {
+	case "transaction isolation level":
+		value = "serializable"
+	case "shelflake.as_of":
+		value = c.asOf
+	case "shelflake.version":
+		value = c.version
+	case "all":
+		return refuse(codeFeature, "SHOW ALL is not supported; SHOW a parameter by name")
+	default:
+		key := c.paramName(words[1])
+		v, ok := c.params[key]
+		if !ok {
+			return refuse(codeUndefinedObject, "unrecognized configuration parameter %q", strings.ToLower(words[1]))
+		}
+		name, value = key, v
+	}
+	if describe {
+		c.be.Send(rowDescription([]column{{name: name, oid: oidText, size: -1, mod: -1}}, nil))
+	}
+	c.be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte(value)}})
+	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SHOW")})
+	return nil
+}
+
+// parse handles Parse: checks the statement and learns its parameter and
+// result types from DuckDB's prepared statement.
+func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) error {
+	kind, words := classify(m.Query)
+	p := &prepared{query: strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(m.Query), ";")), kind: kind, words: words, params: m.ParameterOIDs}
+	if kind == kindShow && len(words) > 1 {
+		p.cols = []column{{name: strings.ToLower(words[1]), oid: oidText, size: -1, mod: -1}}
+	}
+	if kind == kindQuery {
+		rctx, done := c.runCtx(ctx)
+		defer done()
+		d, err := c.duckConn(rctx)
+		if err != nil {
+			return c.queryError(err)
+		}
+		if err := c.guard().check(rctx, d, p.query); err != nil {
+			c.countRefusal(err)
+			return c.queryError(err)
+		}
+		if err := describeStmt(rctx, d, p); err != nil {
+			return c.queryError(err)
+		}
+	}
+	if m.Name != "" {
+		if _, ok := c.stmts[m.Name]; ok {
+			return refuse("42P05", "prepared statement %q already exists", m.Name)
+		}
+	}
+	c.stmts[m.Name] = p
+	c.be.Send(&pgproto3.ParseComplete{})
+	return nil
+}
+
+// describeStmt prepares p.query in DuckDB for its parameter and column
+// types.
+func describeStmt(ctx context.Context, d *sql.Conn, p *prepared) error {
+	return d.Raw(func(dc any) error {
+		pc, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return errors.New("duckdb connection cannot prepare")
+		}
+		ds, err := pc.PrepareContext(ctx, p.query)
+		if err != nil {
+			return err
+		}
+		defer ds.Close()
+		st, ok := ds.(*duckdb.Stmt)
+		if !ok {
+			return fmt.Errorf("prepared statement is %T", ds)
+		}
+		n := st.NumInput()
+		params := make([]uint32, n)
+		for i := range n {
+			if i < len(p.params) && p.params[i] != 0 {
+				params[i] = p.params[i]
+				continue
+			}
+			t, err := st.ParamType(i + 1)
+			if err != nil || t == duckdb.TYPE_INVALID || t == duckdb.TYPE_ANY {
+				params[i] = oidText
+				continue
+			}
+			params[i] = columnOf("", duckTypeName(t, nil)).oid
+		}
+		p.params = params
+		cn, err := st.ColumnCount()
+		if err != nil {
+			return err
+		}
+		p.cols = make([]column, cn)
+		for i := range cn {
+			name, _ := st.ColumnName(i)
+			t, err := st.ColumnType(i)
+			if err != nil {
+				return err
+			}
+			info, _ := st.ColumnTypeInfo(i)
+			p.cols[i] = columnOf(name, duckTypeName(t, info))
+		}
+		return nil
+	})
+}
+
+func (c *conn) bind(m *pgproto3.Bind) error {
+	p, ok := c.stmts[m.PreparedStatement]
+	if !ok {
+		return refuse("26000", "prepared statement %q does not exist", m.PreparedStatement)
+	}
+	if len(m.Parameters) != len(p.params) && p.kind == kindQuery {
+		return refuse(codeProtocol, "bind message supplies %d parameters, but prepared statement %q requires %d", len(m.Parameters), m.PreparedStatement, len(p.params))
+	}
+	args := make([]any, len(m.Parameters))
+	for i, b := range m.Parameters {
+		oid := uint32(oidText)
+		if i < len(p.params) {
+			oid = p.params[i]
+		}
+		v, err := c.enc.decodeParam(oid, formatOf(m.ParameterFormatCodes, i), b)
+		if err != nil {
+			return refuse("22P03", "parameter $%d: %v", i+1, err)
+		}
+		args[i] = v
+	}
+	if m.DestinationPortal != "" {
+		if _, ok := c.portals[m.DestinationPortal]; ok {
+			return refuse("42P03", "portal %q already exists", m.DestinationPortal)
+		}
+	}
+	c.closePortal(m.DestinationPortal)
+	c.portals[m.DestinationPortal] = &portal{stmt: p, args: args, formats: m.ResultFormatCodes}
+	c.be.Send(&pgproto3.BindComplete{})
+	return nil
+}
+
+func (c *conn) describe(m *pgproto3.Describe) error {
+	if m.ObjectType == 'S' {
+		p, ok := c.stmts[m.Name]
+		if !ok {
+			return refuse("26000", "prepared statement %q does not exist", m.Name)
+		}
+		c.be.Send(&pgproto3.ParameterDescription{ParameterOIDs: p.params})
+		if p.cols == nil {
+			c.be.Send(&pgproto3.NoData{})
+		} else {
+			c.be.Send(rowDescription(p.cols, nil))
+		}
+		return nil
+	}
+	pt, ok := c.portals[m.Name]
+	if !ok {
+		return refuse("34000", "portal %q does not exist", m.Name)
+	}
+	if pt.stmt.cols == nil {
+		c.be.Send(&pgproto3.NoData{})
+	} else {
+		c.be.Send(rowDescription(pt.stmt.cols, pt.formats))
+	}
+	return nil
+}
+
+func (c *conn) execute(ctx context.Context, m *pgproto3.Execute) error {
+	pt, ok := c.portals[m.Portal]
+	if !ok {
+		return refuse("34000", "portal %q does not exist", m.Portal)
+	}
+	if pt.done {
+		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 0")})
+		return nil
+	}
+	err := c.run(ctx, pt.stmt, pt, int64(m.MaxRows), false)
+	if err == nil && pt.started && len(pt.cols) != len(pt.stmt.cols) {
+		return refuse(codeInternal, "result columns changed since Parse")
+	}
+	return err
+}
+
+// queryError turns an error into what the client receives.
+func (c *conn) queryError(err error) error {
+	if err == nil {
+		return nil
+	}
+	c.srv.metrics.errors.WithLabelValues(c.role.Name).Inc()
+	return err
+}
+
+// sendError sends an ErrorResponse with the error's SQLSTATE.
+func (c *conn) sendError(err error) {
+	code, msg := sqlState(err)
+	c.be.Send(&pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: code, Message: msg})
+}
+
+// sqlState classifies an error: a refusal carries its code; DuckDB's error
+// types map to the nearest Postgres class.
+func sqlState(err error) (string, string) {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.code, r.msg
+	}
+	if errors.Is(err, context.Canceled) {
+		return codeCanceled, "canceling statement due to user request"
+	}
+	msg := err.Error()
+	var de *duckdb.Error
+	if errors.As(err, &de) {
+		switch de.Type {
+		case duckdb.ErrorTypeInterrupt:
+			return codeCanceled, "canceling statement due to user request"
+		case duckdb.ErrorTypeCatalog:
+			if strings.Contains(msg, "does not exist") && strings.Contains(msg, "Table") {
+				return codeUndefinedTable, msg
+			}
+			if strings.Contains(msg, "does not exist") && strings.Contains(msg, "unction") {
+				return "42883", msg
+			}
+			return codeUndefinedObject, msg
+		case duckdb.ErrorTypeBinder:
+			if strings.Contains(msg, "not found") && strings.Contains(msg, "olumn") {
+				return "42703", msg
+			}
+			return "42P18", msg
+		case duckdb.ErrorTypeParser, duckdb.ErrorTypeSyntax:
+			return codeSyntax, msg
+		case duckdb.ErrorTypeConversion, duckdb.ErrorTypeInvalidInput:
+			return "22P02", msg
+		case duckdb.ErrorTypeDivideByZero:
+			return "22012", msg
+		case duckdb.ErrorTypeOutOfRange:
+			return "22003", msg
+		case duckdb.ErrorTypePermission:
+			return codeInsufficientPri, msg
+		case duckdb.ErrorTypeOutOfMemory:
+			return "53200", msg
+		case duckdb.ErrorTypeNotImplemented:
+			return codeFeature, msg
+		case duckdb.ErrorTypeInvalidType, duckdb.ErrorTypeMismatchType:
+			return "42804", msg
+		}
+	}
+	return codeInternal, msg
+}
