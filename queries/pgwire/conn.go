@@ -468,6 +468,7 @@ func (c *conn) sendRows(pt *portal, maxRows int64) error {
 		}
 		return nil, false, nil
 	}
+	text, binary := c.srv.metrics.values.WithLabelValues("text"), c.srv.metrics.values.WithLabelValues("binary")
 	for maxRows <= 0 || n < maxRows {
 		vals, ok, err := next()
 		if err != nil {
@@ -480,7 +481,13 @@ func (c *conn) sendRows(pt *portal, maxRows int64) error {
 		}
 		row := make([][]byte, len(vals))
 		for i, v := range vals {
-			b, err := c.enc.encode(pt.cols[i], formatOf(pt.formats, i), v)
+			f := formatOf(pt.formats, i)
+			if f == 1 {
+				binary.Inc()
+			} else {
+				text.Inc()
+			}
+			b, err := c.enc.encode(pt.cols[i], f, v)
 			if err != nil {
 				return refuse(codeInternal, "column %s row %d: %v", pt.cols[i].name, pt.sent+1, err)
 			}

@@ -15,6 +15,8 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	bytesOut prometheus.Counter
 	cancels  prometheus.Counter
+	// values counts result values sent, by format (text, binary).
+	values *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -30,6 +32,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		bytesOut: f.NewCounter(prometheus.CounterOpts{Name: "shelflake_serve_result_bytes_total", Help: "Bytes of result values sent."}),
 		cancels:  f.NewCounter(prometheus.CounterOpts{Name: "shelflake_serve_cancels_total", Help: "Statements canceled by clients."}),
 	}
+	m.values = f.NewCounterVec(prometheus.CounterOpts{Name: "shelflake_serve_result_values_total", Help: "Result values sent, by wire format (text, binary)."}, []string{"format"})
+	m.values.WithLabelValues("text")
+	m.values.WithLabelValues("binary")
 	for _, r := range []string{"ok", "failed", "rate_limited", "no_tls"} {
 		m.logins.WithLabelValues(r)
 	}
