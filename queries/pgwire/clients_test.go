@@ -61,6 +61,10 @@ func TestPsql(t *testing.T) {
 			want: "T1|12.5000|2026-05-04\nT2|3.9900|2026-05-04\nT3|1.0000|2026-05-05"},
 		{name: "time travel", user: "ana", sslmode: "require", sql: "SET shelflake.version = 1; SELECT count(*) FROM pos_lines", want: "2"},
 		{name: "transaction", user: "ana", sslmode: "require", sql: "BEGIN READ ONLY; SELECT count(*) FROM item_locations; COMMIT", want: "1"},
+		{name: "list tables", user: "ana", sslmode: "require", sql: `\dt`, want: "role_analyst|item_locations|table|shelflake\nrole_analyst|pos_lines|table|shelflake"},
+		{name: "list schemas", user: "ana", sslmode: "require", sql: `\dn`, want: "role_analyst|shelflake"},
+		{name: "list databases", user: "ana", sslmode: "require", sql: `\l`, want: "UTF8"},
+		{name: "version", user: "ana", sslmode: "require", sql: "SELECT version()", want: "PostgreSQL 16.4"},
 		{name: "hidden column", user: "ana", sslmode: "require", sql: "SELECT customer_id FROM pos_lines", want: "customer_id", fail: true},
 		{name: "write", user: "ana", sslmode: "require", sql: "DELETE FROM pos_lines", want: "read-only", fail: true},
 		{name: "wrong password", user: "ana", sslmode: "require", sql: "SELECT 1", env: []string{"PGPASSWORD=nope"}, want: "password authentication failed", fail: true},
@@ -157,6 +161,21 @@ public class PgwireClient {
         }
       }
       System.out.println(prev);
+      DatabaseMetaData md = c.getMetaData();
+      StringBuilder tables = new StringBuilder();
+      try (ResultSet rs = md.getTables(null, null, "%", new String[] {"TABLE"})) {
+        while (rs.next()) tables.append(rs.getString("TABLE_SCHEM")).append('.').append(rs.getString("TABLE_NAME")).append(' ');
+      }
+      System.out.println("tables " + tables.toString().trim());
+      StringBuilder cols = new StringBuilder();
+      try (ResultSet rs = md.getColumns(null, null, "pos_lines", "%")) {
+        while (rs.next()) {
+          String name = rs.getString("COLUMN_NAME");
+          if (name.equals("customer_id") || name.equals("unit_price") || name.equals("business_date")) cols.append(name).append(':').append(rs.getInt("DATA_TYPE")).append(' ');
+        }
+      }
+      System.out.println("columns " + cols.toString().trim());
+      System.out.println("product " + md.getDatabaseProductName() + " " + md.getDatabaseMajorVersion());
       c.setAutoCommit(false);
       try (Statement st = c.createStatement()) {
         st.setFetchSize(1);
@@ -202,7 +221,7 @@ func TestPgJDBC(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	want := "T1|12.5000|2026-05-04|2026-05-04T10:00:00Z|2|1|1.0|true;T3|1.0000|2026-05-05|2026-05-05T10:00:00Z|3|1|1.5|true;\nfetched 3\nrefused 42703\nrefused 25006\n"
+	want := "T1|12.5000|2026-05-04|2026-05-04T10:00:00Z|2|1|1.0|true;T3|1.0000|2026-05-05|2026-05-05T10:00:00Z|3|1|1.5|true;\ntables role_analyst._commits role_analyst._tables role_analyst.item_locations role_analyst.pos_lines\ncolumns business_date:91 unit_price:2\nproduct PostgreSQL 16\nfetched 3\nrefused 42703\nrefused 25006\n"
 	if out != want {
 		t.Errorf("pgjdbc printed\n%s\nwant\n%s", out, want)
 	}

@@ -24,6 +24,7 @@ import (
 // prepared is a parsed statement (extended protocol).
 type prepared struct {
 	query  string
+	exec   string // the SQL DuckDB runs, once the guard passed it
 	kind   stmtKind
 	words  []string
 	params []uint32 // parameter type OIDs
@@ -410,11 +411,15 @@ func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, 
 		if err != nil {
 			return c.queryError(err)
 		}
-		if err := c.guard().check(rctx, d, p.query); err != nil {
-			c.countRefusal(err)
-			return c.queryError(err)
+		if p.exec == "" {
+			q, err := c.guard().check(rctx, d, p.query)
+			if err != nil {
+				c.countRefusal(err)
+				return c.queryError(err)
+			}
+			p.exec = q
 		}
-		rows, err := d.QueryContext(rctx, p.query, pt.args...)
+		rows, err := d.QueryContext(rctx, p.exec, pt.args...)
 		if err != nil {
 			return c.queryError(err)
 		}
@@ -765,10 +770,12 @@ func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) error {
 		if err != nil {
 			return c.queryError(err)
 		}
-		if err := c.guard().check(rctx, d, p.query); err != nil {
+		q, err := c.guard().check(rctx, d, p.query)
+		if err != nil {
 			c.countRefusal(err)
 			return c.queryError(err)
 		}
+		p.exec = q
 		if err := describeStmt(rctx, d, p); err != nil {
 			return c.queryError(err)
 		}
@@ -791,7 +798,7 @@ func describeStmt(ctx context.Context, d *sql.Conn, p *prepared) error {
 		if !ok {
 			return errors.New("duckdb connection cannot prepare")
 		}
-		ds, err := pc.PrepareContext(ctx, p.query)
+		ds, err := pc.PrepareContext(ctx, p.exec)
 		if err != nil {
 			return err
 		}

@@ -175,42 +175,54 @@ type guard struct {
 }
 
 // check parses stmt on conn (any connection of the database) and returns
-// a *refusal for a statement the role may not run.
-func (g *guard) check(ctx context.Context, conn *sql.Conn, stmt string) error {
+// the SQL to run (the statement, with the catalog rewrites of catalog.go),
+// or a *refusal for a statement the role may not run.
+func (g *guard) check(ctx context.Context, conn *sql.Conn, stmt string) (string, error) {
+	stmt = prepareCatalogText(stmt)
 	var out string
 	if err := conn.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql($1::VARCHAR) AS VARCHAR)", stmt).Scan(&out); err != nil {
-		return fmt.Errorf("parse: %w", err)
+		return "", fmt.Errorf("parse: %w", err)
 	}
-	var doc struct {
-		Error        bool              `json:"error"`
-		ErrorType    string            `json:"error_type"`
-		ErrorMessage string            `json:"error_message"`
-		Statements   []json.RawMessage `json:"statements"`
+	var doc map[string]any
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.UseNumber() // query_location is a uint64: keep it exact for json_deserialize_sql
+	if err := dec.Decode(&doc); err != nil {
+		return "", fmt.Errorf("parse tree: %w", err)
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
-		return fmt.Errorf("parse tree: %w", err)
-	}
-	if doc.Error {
-		if doc.ErrorType == "not implemented" {
-			return refuse(codeReadOnly, "shelflake serve is read-only: only queries (SELECT, WITH, VALUES) run here")
+	if failed, _ := doc["error"].(bool); failed {
+		if typ, _ := doc["error_type"].(string); typ == "not implemented" {
+			return "", refuse(codeReadOnly, "shelflake serve is read-only: only queries (SELECT, WITH, VALUES) run here")
 		}
-		return refuse(codeSyntax, "%s", doc.ErrorMessage)
+		msg, _ := doc["error_message"].(string)
+		return "", refuse(codeSyntax, "%s", msg)
 	}
-	if len(doc.Statements) != 1 {
-		return refuse(codeSyntax, "want one statement, got %d", len(doc.Statements))
+	stmts, _ := doc["statements"].([]any)
+	if len(stmts) != 1 {
+		return "", refuse(codeSyntax, "want one statement, got %d", len(stmts))
 	}
-	var tree any
-	if err := json.Unmarshal(doc.Statements[0], &tree); err != nil {
-		return fmt.Errorf("parse tree: %w", err)
-	}
+	tree := stmts[0]
 	ctes := map[string]bool{}
 	collectCTEs(tree, ctes)
 	for name := range ctes {
 		if g.others[strings.ToLower(name)] {
-			return refuse(codeInsufficientPri, "a CTE may not be called %q: that name is a table role %s may not read", name, g.role.Name)
+			return "", refuse(codeInsufficientPri, "a CTE may not be called %q: that name is a table role %s may not read", name, g.role.Name)
 		}
 	}
-	return g.walk(tree, ctes)
+	if err := g.walk(tree, ctes); err != nil {
+		return "", err
+	}
+	if !rewriteCatalog(tree, g.role) {
+		return stmt, nil
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", fmt.Errorf("catalog rewrite: %w", err)
+	}
+	var q string
+	if err := conn.QueryRowContext(ctx, "SELECT json_deserialize_sql($1::JSON)", string(b)).Scan(&q); err != nil {
+		return "", fmt.Errorf("catalog rewrite: %w", err)
+	}
+	return q, nil
 }
 
 // collectCTEs adds the names of every CTE in the tree.
@@ -301,6 +313,8 @@ func (g *guard) table(x map[string]any, ctes map[string]bool) error {
 		if strings.HasPrefix(lname, "duckdb_") {
 			return refuse(codeInsufficientPri, "table %s is not allowed here", full)
 		}
+		return nil
+	case lschema == strings.ToLower(g.role.schema()) && (slices.Contains(catalogViews, lname) || strings.HasPrefix(lname, "information_schema_")):
 		return nil
 	case schemaName != "" && lschema != strings.ToLower(g.role.schema()):
 		return refuse(codeInsufficientPri, "permission denied for table %s: role %s reads only its own tables", full, g.role.Name)

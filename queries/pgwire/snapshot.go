@@ -86,6 +86,7 @@ func (s *snapshot) install(ctx context.Context, roles map[string]*Role, allowedD
 			stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT %s FROM memory.main.%s",
 				quoteIdent(r.schema()), quoteIdent(t.Name), strings.Join(cols, ", "), quoteIdent(t.Name)))
 		}
+		stmts = append(stmts, catalogSQL(r)...)
 		for _, meta := range []string{"_tables", "_commits"} {
 			stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * FROM memory.main.%s", quoteIdent(r.schema()), meta, meta))
 		}
