@@ -142,7 +142,8 @@ func rewriteCatalog(n any, role *Role) bool {
 }
 
 // pgTypeCase is SQL mapping a DuckDB type name (expr) to the Postgres type
-// oid columnOf gives it, for the catalog's atttypid.
+// oid columnOf gives it, for the catalog's atttypid; strings are varchar
+// (DuckDB's pg_type has no text).
 func pgTypeCase(expr string) string {
 	return fmt.Sprintf(`CASE WHEN %[1]s = 'BOOLEAN' THEN %[2]d WHEN %[1]s IN ('TINYINT', 'SMALLINT', 'UTINYINT') THEN %[3]d
 		WHEN %[1]s IN ('INTEGER', 'USMALLINT') THEN %[4]d WHEN %[1]s IN ('BIGINT', 'UINTEGER') THEN %[5]d
@@ -152,5 +153,5 @@ func pgTypeCase(expr string) string {
 		WHEN %[1]s LIKE 'TIMESTAMP%%' THEN %[12]d WHEN %[1]s = 'INTERVAL' THEN %[13]d WHEN %[1]s = 'BLOB' THEN %[14]d
 		WHEN %[1]s = 'UUID' THEN %[15]d ELSE %[16]d END`, expr,
 		oidBool, oidInt2, oidInt4, oidInt8, oidNumeric, oidFloat4, oidFloat8, oidDate, oidTime, oidTimestamptz,
-		oidTimestamp, oidInterval, oidBytea, oidUUID, oidText)
+		oidTimestamp, oidInterval, oidBytea, oidUUID, oidVarchar)
 }
