@@ -620,20 +620,23 @@ func (c *conn) timeTravel(ctx context.Context, asOf, version string) error {
 	}
 	opts := c.srv.opts.Session
 	opts.Versions, opts.AsOf = nil, time.Time{}
+	var key string
 	if asOf != "" {
 		t, err := parseAsOf(asOf)
 		if err != nil {
 			return refuse(codeInvalidParam, "shelflake.as_of: %v", err)
 		}
 		opts.AsOf = t
+		key = "as_of=" + t.UTC().Format(time.RFC3339Nano)
 	} else {
 		v, err := strconv.ParseInt(version, 10, 64)
 		if err != nil || v < 0 {
 			return refuse(codeInvalidParam, "shelflake.version %q: want a version number ≥ 0", version)
 		}
 		opts.Versions = map[string]int64{queries.PinAll: v}
+		key = "version=" + strconv.FormatInt(v, 10)
 	}
-	s, err := c.srv.open(ctx, opts)
+	s, err := c.srv.openTravel(ctx, key, opts)
 	if err != nil {
 		return refuse(codeInvalidParam, "time travel: %v", err)
 	}

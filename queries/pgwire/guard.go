@@ -161,6 +161,10 @@ var allowedTableFunctions = []string{"generate_series", "range", "unnest", "gene
 // environment, the server's settings or files.
 var deniedFunctions = []string{"getenv", "current_setting", "read_text", "read_blob", "query", "query_table", "sql_auto_complete"}
 
+// deniedCatalogTables are catalog tables that show the server's settings
+// (paths, limits) rather than the role's objects.
+var deniedCatalogTables = []string{"pg_settings", "pg_prepared_statements"}
+
 // guard checks that a query only reads what the role may read: DuckDB
 // parses it (json_serialize_sql accepts SELECT statements only: anything
 // else is refused), then every table it names must be one of the role's
@@ -309,8 +313,8 @@ func (g *guard) table(x map[string]any, ctes map[string]bool) error {
 		return refuse(codeInsufficientPri, "table %s.%s: role %s reads only its own tables", catalog, full, g.role.Name)
 	}
 	switch {
-	case slices.Contains(catalogSchemas, lschema):
-		if strings.HasPrefix(lname, "duckdb_") {
+	case slices.Contains(catalogSchemas, lschema) || schemaName == "" && isCatalogTable(lname):
+		if strings.HasPrefix(lname, "duckdb_") || slices.Contains(deniedCatalogTables, lname) {
 			return refuse(codeInsufficientPri, "table %s is not allowed here", full)
 		}
 		return nil
@@ -328,9 +332,6 @@ func (g *guard) table(x map[string]any, ctes map[string]bool) error {
 	if !validIdent(name) {
 		// File paths ('data.parquet') are replacement scans in DuckDB.
 		return refuse(codeInsufficientPri, "table %q: only table names are allowed here, not files", name)
-	}
-	if schemaName == "" && isCatalogTable(lname) {
-		return nil
 	}
 	return refuse(codeUndefinedTable, "relation %q does not exist", name)
 }

@@ -60,6 +60,11 @@ func TestRolesAndRefusals(t *testing.T) {
 		{"duckdb_settings", ana, "SELECT * FROM duckdb_settings()", "42501"},
 		{"getenv", ana, "SELECT getenv('HOME')", "42501"},
 		{"current_setting", ana, "SELECT current_setting('temp_directory')", "42501"},
+		{"pg_settings", ana, "SELECT * FROM pg_settings", "42501"},
+		{"pg_catalog.pg_settings", ana, "SELECT * FROM pg_catalog.pg_settings", "42501"},
+		{"system catalog's duckdb views", ana, "SELECT * FROM system.main.duckdb_columns", "42501"},
+		{"duckdb view unqualified", ana, "SELECT * FROM duckdb_columns", "42P01"},
+		{"macro in another schema", ana, "SELECT main.version()", "42501"},
 		{"insert", ana, "INSERT INTO pos_lines SELECT * FROM pos_lines", "25006"},
 		{"create table", ana, "CREATE TABLE x AS SELECT 1", "25006"},
 		{"create view", ana, "CREATE VIEW pos_lines AS SELECT 1", "25006"},
@@ -229,6 +234,23 @@ func TestTimeTravel(t *testing.T) {
 	var v string
 	if err := c.QueryRow(ctx, "SHOW shelflake.version", pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != "" {
 		t.Errorf("SHOW shelflake.version = %q, %v", v, err)
+	}
+	// Two sessions reading the same version share one snapshot.
+	c2 := ts.connect(t, "ana")
+	for _, conn := range []*pgx.Conn{c, c2} {
+		if _, err := conn.Exec(ctx, "SET shelflake.version = 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.srv.travelMu.Lock()
+	open := len(ts.srv.travel)
+	ts.srv.travelMu.Unlock()
+	if open != 1 {
+		t.Errorf("%d time-travel snapshots open, want 1 shared", open)
+	}
+	var n2 int
+	if err := c2.QueryRow(ctx, "SELECT count(*) FROM pos_lines").Scan(&n2); err != nil || n2 != 2 {
+		t.Errorf("second session at version 1: %d rows (%v), want 2", n2, err)
 	}
 	_ = context.Background
 }

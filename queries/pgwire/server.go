@@ -102,6 +102,11 @@ type Server struct {
 	metrics *metrics
 	slots   chan struct{}
 
+	// travelMu guards travel: the time-travel snapshots open, by what they
+	// read ("as_of=…", "version=N"), shared by the sessions reading them.
+	travelMu sync.Mutex
+	travel   map[string]*snapshot
+
 	mu      sync.Mutex
 	latest  *snapshot
 	conns   map[uint32]*conn
@@ -121,7 +126,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("pgwire: %w", err)
 	}
 	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registerer), slots: make(chan struct{}, opts.MaxConns),
-		conns: map[uint32]*conn{}, fails: map[string]*failures{}}
+		conns: map[uint32]*conn{}, fails: map[string]*failures{}, travel: map[string]*snapshot{}}
 	opts.Session.Versions, opts.Session.AsOf = nil, time.Time{}
 	snap, err := s.open(ctx, opts.Session)
 	if err != nil {
@@ -140,6 +145,30 @@ func (s *Server) open(ctx context.Context, opts queries.Options) (*snapshot, err
 		opts.Logger = s.log
 	}
 	return openSnapshot(ctx, s.opts.Lake, opts, s.opts.Config.Roles, s.opts.TempDir, s.opts.AllowedDirs)
+}
+
+// openTravel returns the time-travel snapshot key (opened with opts),
+// shared with the other sessions reading it, with a reference the caller
+// releases.
+func (s *Server) openTravel(ctx context.Context, key string, opts queries.Options) (*snapshot, error) {
+	s.travelMu.Lock()
+	defer s.travelMu.Unlock()
+	if t, ok := s.travel[key]; ok && t.tryAcquire() {
+		return t, nil
+	}
+	t, err := s.open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	t.onLast = func() {
+		s.travelMu.Lock()
+		if s.travel[key] == t {
+			delete(s.travel, key)
+		}
+		s.travelMu.Unlock()
+	}
+	s.travel[key] = t
+	return t, nil
 }
 
 // current returns the latest snapshot with a reference the caller releases.

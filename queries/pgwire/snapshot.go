@@ -27,9 +27,10 @@ type snapshot struct {
 	// versions identifies the snapshot: table → version.
 	versions map[string]int64
 
-	mu      sync.Mutex
-	refs    int
-	retired bool
+	mu   sync.Mutex
+	refs int
+	// onLast, if set, runs after the last reference is released.
+	onLast func()
 }
 
 // openSnapshot opens a session on l with opts and installs the roles'
@@ -155,7 +156,21 @@ func (s *snapshot) release() {
 	if last {
 		_ = s.sess.Close()
 		_ = os.RemoveAll(s.tempDir)
+		if s.onLast != nil {
+			s.onLast()
+		}
 	}
+}
+
+// tryAcquire takes a reference unless the snapshot is already closed.
+func (s *snapshot) tryAcquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refs == 0 {
+		return false
+	}
+	s.refs++
+	return true
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
