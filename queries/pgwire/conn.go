@@ -361,13 +361,12 @@ func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, 
 	case kindEmpty:
 		c.be.Send(&pgproto3.EmptyQueryResponse{})
 		return nil
-	case kindRefused:
-		c.srv.metrics.refused.WithLabelValues(c.role.Name).Inc()
-		return refuse(codeReadOnly, "%s is not allowed: shelflake serve is read-only (queries, SET/SHOW of session settings and transactions only)", strings.Join(p.words[:min(2, len(p.words))], " "))
 	case kindSet:
 		return c.set(ctx, p)
 	case kindShow:
 		return c.show(p, describe)
+	case kindCopy:
+		return c.copyOut(ctx, p.query)
 	case kindBegin:
 		if c.tx == 'I' {
 			s := c.snapshotFor()

@@ -15,13 +15,13 @@
 //   - Read-only, by allow-list: a statement is a query or one of the session
 //     statements the server answers itself (SET/RESET of Postgres session
 //     parameters and shelflake.*, SHOW, BEGIN [READ ONLY], COMMIT, ROLLBACK,
-//     DISCARD ALL, DEALLOCATE). A query is parsed by DuckDB
+//     DISCARD ALL, DEALLOCATE, COPY … TO STDOUT in text or CSV). A query is parsed by DuckDB
 //     (json_serialize_sql, which only accepts SELECT statements) and walked:
 //     every table it names must be one of the role's views, a CTE of the
 //     query, or a pg_catalog / information_schema table; every table function
 //     must be on a short list (range, generate_series, unnest) and no
 //     function may read the environment, settings or files. Anything else —
-//     writes, DDL, COPY, ATTACH, INSTALL/LOAD, PRAGMA, CALL, SET of DuckDB
+//     writes, DDL, COPY FROM or to files, ATTACH, INSTALL/LOAD, PRAGMA, CALL, SET of DuckDB
 //     settings, read_parquet/read_csv/glob/query_table, duckdb_*(), file
 //     replacement scans — is refused with SQLSTATE 25006
 //     (read_only_sql_transaction) or 42501 (insufficient_privilege), before
@@ -49,7 +49,8 @@
 //     (DECIMAL), date, timestamptz, timestamp, text, int2/4/8, float4/8,
 //     bool, bytea; other DuckDB types are sent as text. server_version is
 //     ServerVersion.
-//   - Not supported: COPY (in either direction), cursors (DECLARE/FETCH),
+//   - Not supported: COPY FROM, COPY TO a file or program, binary COPY,
+//     cursors (DECLARE/FETCH),
 //     LISTEN/NOTIFY, the replication protocol, SSL client certificates,
 //     and channel binding (SCRAM-SHA-256-PLUS).
 //

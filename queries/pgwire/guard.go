@@ -23,7 +23,7 @@ const (
 	kindCommit                   // COMMIT / END
 	kindRollback                 // ROLLBACK / ABORT
 	kindDiscard                  // DISCARD ALL, DEALLOCATE, CLOSE
-	kindRefused                  // anything else: writes, DDL, settings
+	kindCopy                     // COPY … TO STDOUT
 )
 
 // classify says what kind of statement stmt is, by its first keywords.
@@ -47,6 +47,8 @@ func classify(stmt string) (stmtKind, []string) {
 		return kindRollback, words
 	case "DISCARD", "DEALLOCATE", "UNLISTEN":
 		return kindDiscard, words
+	case "COPY":
+		return kindCopy, words
 	}
 	// Everything else goes to the guard, which refuses what is not a query
 	// (or reports DuckDB's syntax error).
