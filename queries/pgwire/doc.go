@@ -15,14 +15,15 @@
 //   - Read-only, by allow-list: a statement is a query or one of the session
 //     statements the server answers itself (SET/RESET of Postgres session
 //     parameters and shelflake.*, SHOW, BEGIN [READ ONLY], COMMIT, ROLLBACK,
-//     DISCARD ALL, DEALLOCATE, COPY … TO STDOUT in text or CSV). A query is parsed by DuckDB
-//     (json_serialize_sql, which only accepts SELECT statements) and walked:
-//     every table it names must be one of the role's views, a CTE of the
-//     query, or a pg_catalog / information_schema table; every table function
-//     must be on a short list (range, generate_series, unnest) and no
-//     function may read the environment, settings or files. Anything else —
-//     writes, DDL, COPY FROM or to files, ATTACH, INSTALL/LOAD, PRAGMA, CALL, SET of DuckDB
-//     settings, read_parquet/read_csv/glob/query_table, duckdb_*(), file
+//     DISCARD ALL, DEALLOCATE, COPY … TO STDOUT in text or CSV). A query is
+//     parsed by DuckDB (json_serialize_sql, which only accepts SELECT
+//     statements) and walked: every table it names must be one of the
+//     role's views, a CTE of the query, or a pg_catalog / information_schema
+//     table; every table function must be on a short list (range,
+//     generate_series, unnest) and no function may read the environment,
+//     settings or files. Anything else — writes, DDL, COPY FROM or to files,
+//     ATTACH, INSTALL/LOAD, PRAGMA, CALL, SET of DuckDB settings,
+//     read_parquet/read_csv/glob/query_table, duckdb_*(), pg_settings, file
 //     replacement scans — is refused with SQLSTATE 25006
 //     (read_only_sql_transaction) or 42501 (insufficient_privilege), before
 //     DuckDB runs it. Underneath, each DuckDB database has external access

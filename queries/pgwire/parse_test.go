@@ -63,8 +63,8 @@ func TestParseSet(t *testing.T) {
 func TestCatalogText(t *testing.T) {
 	for in, want := range map[string]string{
 		"WHERE c.relname OPERATOR(pg_catalog.~) '^(t)$' COLLATE pg_catalog.default": "WHERE c.relname ~ '^(t)$'",
-		"d.classoid = 'pg_class'::regclass":                                        "d.classoid = (SELECT min(oid) FROM pg_catalog.pg_class WHERE relname = 'pg_class')",
-		"c.reloftype::pg_catalog.regtype::pg_catalog.text":                         "c.reloftype::BIGINT::text",
+		"d.classoid = 'pg_class'::regclass":                                         "d.classoid = (SELECT min(oid) FROM pg_catalog.pg_class WHERE relname = 'pg_class')",
+		"c.reloftype::pg_catalog.regtype::pg_catalog.text":                          "c.reloftype::BIGINT::text",
 		"SELECT 1": "SELECT 1",
 	} {
 		if got := prepareCatalogText(in); got != want {
