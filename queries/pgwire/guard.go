@@ -281,7 +281,10 @@ func (g *guard) walk(n any, ctes map[string]bool) error {
 			if slices.Contains(deniedFunctions, name) || strings.HasPrefix(name, "duckdb_") {
 				return refuse(codeInsufficientPri, "function %s is not allowed here", name)
 			}
-			if s, _ := x["schema"].(string); s != "" && !slices.Contains(catalogSchemas, strings.ToLower(s)) {
+			// DuckDB's built-in functions live in schema main of its system
+			// catalog (the parser writes ROW(…) as main.row); no role can
+			// create functions, so main only names built-ins.
+			if s, _ := x["schema"].(string); s != "" && !strings.EqualFold(s, "main") && !slices.Contains(catalogSchemas, strings.ToLower(s)) {
 				return refuse(codeInsufficientPri, "function %s.%s is not allowed here", s, name)
 			}
 		}

@@ -64,7 +64,8 @@ func TestRolesAndRefusals(t *testing.T) {
 		{"pg_catalog.pg_settings", ana, "SELECT * FROM pg_catalog.pg_settings", "42501"},
 		{"system catalog's duckdb views", ana, "SELECT * FROM system.main.duckdb_columns", "42501"},
 		{"duckdb view unqualified", ana, "SELECT * FROM duckdb_columns", "42P01"},
-		{"macro in another schema", ana, "SELECT main.version()", "42501"},
+		{"function in another role's schema", ana, "SELECT role_all.version()", "42501"},
+		{"row constructor", ana, "SELECT ROW(1, 'a') = ROW(1, 'a') AS same", ""},
 		{"insert", ana, "INSERT INTO pos_lines SELECT * FROM pos_lines", "25006"},
 		{"create table", ana, "CREATE TABLE x AS SELECT 1", "25006"},
 		{"create view", ana, "CREATE VIEW pos_lines AS SELECT 1", "25006"},
@@ -113,6 +114,29 @@ func TestRolesAndRefusals(t *testing.T) {
 	for _, p := range []string{"/tmp/x.csv", "/tmp/x.db", "/tmp/x"} {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s exists", p)
+		}
+	}
+}
+
+// TestConcurrentLogins opens many sessions at once.
+func TestConcurrentLogins(t *testing.T) {
+	ts := tlsServer(t)
+	const n = 32
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			c, err := pgx.Connect(t.Context(), ts.connString("ana", "require"))
+			if err == nil {
+				var one int
+				err = c.QueryRow(t.Context(), "SELECT 1").Scan(&one)
+				c.Close(context.Background())
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }

@@ -350,7 +350,12 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		return
 	}
 	u, ok := s.opts.Config.Users[user]
-	if !s.authenticate(be, u, ok) {
+	authed, answered := s.authenticate(be, u, ok)
+	if !answered {
+		s.log.Info("login abandoned by the client", "user", user, "remote", remote)
+		return
+	}
+	if !authed {
 		s.loginFailed(remote)
 		s.log.Warn("login failed", "user", user, "remote", remote, "tls", tlsOn)
 		s.metrics.logins.WithLabelValues("failed").Inc()
@@ -389,51 +394,51 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 // authenticate runs SCRAM-SHA-256 with the client. For an unknown user it
 // runs the exchange against a throwaway secret, so that the answer does not
 // tell which users exist.
-func (s *Server) authenticate(be *pgproto3.Backend, u *User, known bool) bool {
+func (s *Server) authenticate(be *pgproto3.Backend, u *User, known bool) (ok, answered bool) {
 	secret := scramSecret{}
 	if known {
 		secret = u.secret
 	} else {
 		var err error
 		if secret, err = deriveSecret(randString(), []byte(randString()), scramIterations); err != nil {
-			return false
+			return false, false
 		}
 	}
 	be.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: []string{"SCRAM-SHA-256"}})
 	if be.Flush() != nil || be.SetAuthType(pgproto3.AuthTypeSASL) != nil {
-		return false
+		return false, false
 	}
 	msg, err := be.Receive()
 	if err != nil {
-		return false
+		return false, false // the client hung up (or sent garbage) before trying
 	}
-	init, ok := msg.(*pgproto3.SASLInitialResponse)
-	if !ok || init.AuthMechanism != "SCRAM-SHA-256" {
-		return false
+	init, isInit := msg.(*pgproto3.SASLInitialResponse)
+	if !isInit || init.AuthMechanism != "SCRAM-SHA-256" {
+		return false, true
 	}
 	sc := &scramServer{secret: secret}
 	first, err := sc.first(string(init.Data))
 	if err != nil {
-		return false
+		return false, true
 	}
 	be.Send(&pgproto3.AuthenticationSASLContinue{Data: []byte(first)})
 	if be.Flush() != nil || be.SetAuthType(pgproto3.AuthTypeSASLContinue) != nil {
-		return false
+		return false, false
 	}
 	msg, err = be.Receive()
 	if err != nil {
-		return false
+		return false, false
 	}
-	resp, ok := msg.(*pgproto3.SASLResponse)
-	if !ok {
-		return false
+	resp, isResp := msg.(*pgproto3.SASLResponse)
+	if !isResp {
+		return false, true
 	}
-	final, ok, err := sc.final(string(resp.Data))
-	if err != nil || !ok || !known {
-		return false
+	final, proved, err := sc.final(string(resp.Data))
+	if err != nil || !proved || !known {
+		return false, true
 	}
 	be.Send(&pgproto3.AuthenticationSASLFinal{Data: []byte(final)})
-	return true
+	return true, true
 }
 
 func (s *Server) loginAllowed(remote string) bool {
