@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -160,5 +161,22 @@ func TestServeCommand(t *testing.T) {
 	}
 	if logs := stderr.String(); strings.Contains(logs, "pw-ana") || strings.Contains(logs, "wrong-pw-xyz") || strings.Contains(logs, secret) {
 		t.Errorf("a password or secret is in the logs:\n%s", logs)
+	}
+}
+
+// TestBenchServe runs bench serve small: every runnable saved query goes
+// through both paths without error.
+func TestBenchServe(t *testing.T) {
+	lakeDir, _ := sqlLake(t)
+	out, _, err := sqlCLI(t, "", "bench", "serve", "--lake", lakeDir, "--sessions", "2", "--runs", "1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res benchServeResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(res.Queries) == 0 || res.InProcessP50 <= 0 || res.ServeP50 <= 0 || res.RatioP50 <= 0 {
+		t.Errorf("result %+v", res)
 	}
 }
