@@ -245,6 +245,14 @@ func (c *conn) snapshotFor() *snapshot {
 	s := c.srv.current()
 	if c.latest != s {
 		if c.latest != nil {
+			// Nothing may still read the old snapshot when it closes.
+			if err := c.parkPortals(); err != nil {
+				c.log.Warn("reading a suspended portal before a snapshot change", "err", err)
+			}
+			if c.duckOf == c.latest && c.duck != nil {
+				c.duck.Close()
+				c.duck, c.duckOf = nil, nil
+			}
 			c.latest.release()
 		}
 		c.latest = s
