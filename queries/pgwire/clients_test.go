@@ -65,6 +65,11 @@ func TestPsql(t *testing.T) {
 		{name: "list schemas", user: "ana", sslmode: "require", sql: `\dn`, want: "role_analyst|shelflake"},
 		{name: "list databases", user: "ana", sslmode: "require", sql: `\l`, want: "UTF8"},
 		{name: "version", user: "ana", sslmode: "require", sql: "SELECT version()", want: "PostgreSQL 16.4"},
+		{name: "cursor", user: "ana", sslmode: "require", sql: "BEGIN; DECLARE c CURSOR FOR SELECT transaction_id FROM pos_lines ORDER BY 1; FETCH 2 FROM c; FETCH NEXT FROM c; CLOSE c; COMMIT",
+			want: "T1\nT2\nT3\n"},
+		{name: "cursor with hold", user: "ana", sslmode: "require", sql: "DECLARE h CURSOR WITH HOLD FOR SELECT transaction_id FROM pos_lines ORDER BY 1; FETCH 1 FROM h; BEGIN; COMMIT; FETCH ALL IN h; FETCH h",
+			want: "DECLARE CURSOR\nT1\nBEGIN\nCOMMIT\nT2\nT3\n"},
+		{name: "cursor over a hidden column", user: "ana", sslmode: "require", sql: "BEGIN; DECLARE c CURSOR FOR SELECT customer_id FROM pos_lines", want: "customer_id", fail: true},
 		{name: "copy csv", user: "ana", sslmode: "require", sql: `\copy (SELECT transaction_id, unit_price, quantity > 1 AS many, '' AS empty, NULL AS none FROM pos_lines ORDER BY 1) TO STDOUT CSV HEADER`,
 			want: "transaction_id,unit_price,many,empty,none\nT1,12.5000,t,\"\",\nT2,3.9900,f,\"\",\nT3,1.0000,t,\"\",\n"},
 		{name: "copy text", user: "ana", sslmode: "require", sql: "COPY pos_lines (transaction_id, quantity) TO STDOUT", want: "T1\t2\n"},
@@ -97,6 +102,12 @@ cur.execute("SELECT transaction_id, unit_price, business_date, event_time, quant
 for r in cur.fetchall():
     print("|".join(str(v) for v in r))
 print(c.server_version)
+named = c.cursor(name="by one")
+named.itersize = 1
+named.execute("SELECT transaction_id FROM pos_lines ORDER BY 1")
+print("cursor", ",".join(r[0] for r in named))
+named.close()
+c.commit()
 try:
     cur.execute("SELECT customer_id FROM pos_lines")
     print("LEAK")
@@ -126,7 +137,7 @@ func TestPsycopg2(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	want := "T1|12.5000|2026-05-04|2026-05-04 10:00:00+00:00|2\nT3|1.0000|2026-05-05|2026-05-05 10:00:00+00:00|3\n160004\nrefused 42703\nrefused 25006\n"
+	want := "T1|12.5000|2026-05-04|2026-05-04 10:00:00+00:00|2\nT3|1.0000|2026-05-05|2026-05-05 10:00:00+00:00|3\n160004\ncursor T1,T2,T3\nrefused 42703\nrefused 25006\n"
 	if out != want {
 		t.Errorf("psycopg2 printed\n%s\nwant\n%s", out, want)
 	}

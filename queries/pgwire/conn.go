@@ -81,6 +81,7 @@ type conn struct {
 	version string
 	stmts   map[string]*prepared
 	portals map[string]*portal
+	cursors map[string]*cursor
 
 	mu        sync.Mutex
 	cancelRun context.CancelFunc
@@ -130,6 +131,7 @@ func (c *conn) serve(ctx context.Context) error {
 	c.tx = 'I'
 	c.stmts = map[string]*prepared{}
 	c.portals = map[string]*portal{}
+	c.cursors = map[string]*cursor{}
 	c.be.Send(&pgproto3.AuthenticationOk{})
 	for _, p := range reportedParams {
 		c.be.Send(&pgproto3.ParameterStatus{Name: p, Value: c.params[p]})
@@ -223,6 +225,7 @@ func (c *conn) closeAll() {
 	for name := range c.portals {
 		c.closePortal(name)
 	}
+	c.closeCursors(true)
 	if c.duck != nil {
 		c.duck.Close()
 	}
@@ -286,7 +289,14 @@ func (c *conn) duckConn(ctx context.Context) (*sql.Conn, error) {
 }
 
 func (c *conn) parkPortals() error {
+	all := make([]*portal, 0, len(c.portals)+len(c.cursors))
 	for _, p := range c.portals {
+		all = append(all, p)
+	}
+	for _, cur := range c.cursors {
+		all = append(all, cur.portal)
+	}
+	for _, p := range all {
 		if p.rows == nil {
 			continue
 		}
@@ -375,6 +385,12 @@ func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, 
 		return c.show(p, describe)
 	case kindCopy:
 		return c.copyOut(ctx, p.query)
+	case kindDeclare:
+		return c.declare(ctx, p.query)
+	case kindFetch:
+		return c.fetch(p.query)
+	case kindClose:
+		return c.closeCursor(p.query)
 	case kindBegin:
 		if c.tx == 'I' {
 			s := c.snapshotFor()
@@ -409,37 +425,9 @@ func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, 
 	}()
 	c.srv.metrics.queries.WithLabelValues(c.role.Name).Inc()
 	if !pt.started {
-		var rctx context.Context
-		rctx, pt.cancel = context.WithCancel(ctx)
-		c.mu.Lock()
-		c.cancelRun = pt.cancel
-		c.mu.Unlock()
-		d, err := c.duckConn(rctx)
-		if err != nil {
-			return c.queryError(err)
+		if err := c.startPortal(ctx, p, pt); err != nil {
+			return err
 		}
-		if p.exec == "" {
-			q, err := c.guard().check(rctx, d, p.query)
-			if err != nil {
-				c.countRefusal(err)
-				return c.queryError(err)
-			}
-			p.exec = q
-		}
-		rows, err := d.QueryContext(rctx, p.exec, pt.args...)
-		if err != nil {
-			return c.queryError(err)
-		}
-		types, err := rows.ColumnTypes()
-		if err != nil {
-			rows.Close()
-			return c.queryError(err)
-		}
-		pt.cols = make([]column, len(types))
-		for i, t := range types {
-			pt.cols[i] = columnOf(t.Name(), t.DatabaseTypeName())
-		}
-		pt.rows, pt.started = rows, true
 		if describe {
 			c.be.Send(rowDescription(pt.cols, pt.formats))
 		}
@@ -460,7 +448,11 @@ func (c *conn) countRefusal(err error) {
 
 // sendRows sends up to maxRows rows (0: all) of pt, then CommandComplete
 // or PortalSuspended.
-func (c *conn) sendRows(pt *portal, maxRows int64) error {
+func (c *conn) sendRows(pt *portal, maxRows int64) error { return c.sendRowsTagged(pt, maxRows, false) }
+
+// sendRowsTagged sends up to maxRows rows; for a cursor's FETCH (fetch
+// set) it ends with CommandComplete "FETCH n" whether or not rows remain.
+func (c *conn) sendRowsTagged(pt *portal, maxRows int64, fetch bool) error {
 	var n int64
 	next := func() ([]any, bool, error) {
 		if pt.rows != nil {
@@ -488,7 +480,11 @@ func (c *conn) sendRows(pt *portal, maxRows int64) error {
 		}
 		if !ok {
 			pt.done = true
-			c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(pt.sent, 10))})
+			tag := "SELECT " + strconv.FormatInt(pt.sent, 10)
+			if fetch {
+				tag = "FETCH " + strconv.FormatInt(n, 10)
+			}
+			c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
 			return nil
 		}
 		row := make([][]byte, len(vals))
@@ -509,6 +505,10 @@ func (c *conn) sendRows(pt *portal, maxRows int64) error {
 		c.be.Send(&pgproto3.DataRow{Values: row})
 		n++
 		pt.sent++
+	}
+	if fetch {
+		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("FETCH " + strconv.FormatInt(n, 10))})
+		return nil
 	}
 	c.be.Send(&pgproto3.PortalSuspended{})
 	return nil
@@ -549,14 +549,24 @@ func rowDescription(cols []column, formats []int16) *pgproto3.RowDescription {
 }
 
 func (c *conn) endTx() {
+	c.closeCursors(false)
+	for name := range c.portals {
+		c.closePortal(name)
+	}
 	if c.txSnap != nil {
+		// WITH HOLD cursors keep their rows (materialized here, as
+		// Postgres does at COMMIT); nothing reads the snapshot after.
+		if err := c.parkPortals(); err != nil {
+			c.log.Warn("materializing held cursors", "err", err)
+		}
+		if c.duckOf == c.txSnap && c.duck != nil {
+			c.duck.Close()
+			c.duck, c.duckOf = nil, nil
+		}
 		c.txSnap.release()
 		c.txSnap = nil
 	}
 	c.tx = 'I'
-	for name := range c.portals {
-		c.closePortal(name)
-	}
 }
 
 // set runs SET and RESET of session parameters and time travel.
@@ -986,4 +996,41 @@ func sqlState(err error) (string, string) {
 		}
 	}
 	return codeInternal, msg
+}
+
+// startPortal checks p with the guard (once) and starts its query for pt;
+// CancelRequest cancels it until the portal closes.
+func (c *conn) startPortal(ctx context.Context, p *prepared, pt *portal) error {
+	var rctx context.Context
+	rctx, pt.cancel = context.WithCancel(ctx)
+	c.mu.Lock()
+	c.cancelRun = pt.cancel
+	c.mu.Unlock()
+	d, err := c.duckConn(rctx)
+	if err != nil {
+		return c.queryError(err)
+	}
+	if p.exec == "" {
+		q, err := c.guard().check(rctx, d, p.query)
+		if err != nil {
+			c.countRefusal(err)
+			return c.queryError(err)
+		}
+		p.exec = q
+	}
+	rows, err := d.QueryContext(rctx, p.exec, pt.args...)
+	if err != nil {
+		return c.queryError(err)
+	}
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		rows.Close()
+		return c.queryError(err)
+	}
+	pt.cols = make([]column, len(types))
+	for i, t := range types {
+		pt.cols[i] = columnOf(t.Name(), t.DatabaseTypeName())
+	}
+	pt.rows, pt.started = rows, true
+	return nil
 }

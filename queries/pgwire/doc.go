@@ -15,7 +15,8 @@
 //   - Read-only, by allow-list: a statement is a query or one of the session
 //     statements the server answers itself (SET/RESET of Postgres session
 //     parameters and shelflake.*, SHOW, BEGIN [READ ONLY], COMMIT, ROLLBACK,
-//     DISCARD ALL, DEALLOCATE, COPY … TO STDOUT in text or CSV). A query is
+//     DISCARD ALL, DEALLOCATE, COPY … TO STDOUT in text or CSV, DECLARE …
+//     CURSOR [WITH HOLD] FOR, FETCH, CLOSE). A query is
 //     parsed by DuckDB (json_serialize_sql, which only accepts SELECT
 //     statements) and walked: every table it names must be one of the
 //     role's views, a CTE of the query, or a pg_catalog / information_schema
@@ -51,7 +52,7 @@
 //     bool, bytea; other DuckDB types are sent as text. server_version is
 //     ServerVersion.
 //   - Not supported: COPY FROM, COPY TO a file or program, binary COPY,
-//     cursors (DECLARE/FETCH),
+//     scrolling or binary cursors, cursors through the extended protocol,
 //     LISTEN/NOTIFY, the replication protocol, SSL client certificates,
 //     and channel binding (SCRAM-SHA-256-PLUS).
 //

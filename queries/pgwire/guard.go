@@ -24,6 +24,9 @@ const (
 	kindRollback                 // ROLLBACK / ABORT
 	kindDiscard                  // DISCARD ALL, DEALLOCATE, CLOSE
 	kindCopy                     // COPY … TO STDOUT
+	kindDeclare                  // DECLARE name CURSOR … FOR query
+	kindFetch                    // FETCH [n] FROM name
+	kindClose                    // CLOSE name | ALL
 )
 
 // classify says what kind of statement stmt is, by its first keywords.
@@ -49,6 +52,12 @@ func classify(stmt string) (stmtKind, []string) {
 		return kindDiscard, words
 	case "COPY":
 		return kindCopy, words
+	case "DECLARE":
+		return kindDeclare, words
+	case "FETCH":
+		return kindFetch, words
+	case "CLOSE":
+		return kindClose, words
 	}
 	// Everything else goes to the guard, which refuses what is not a query
 	// (or reports DuckDB's syntax error).
