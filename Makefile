@@ -21,6 +21,8 @@ build:
 # Debian packages the tests drive as independent clients.
 deps:
 	@missing=""; command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; command -v aws >/dev/null 2>&1 || missing="$$missing awscli"; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	command -v psql >/dev/null 2>&1 || missing="$$missing postgresql-client"; /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || missing="$$missing python3-psycopg2"; \
+	[ -f /usr/share/java/postgresql.jar ] || missing="$$missing libpostgresql-jdbc-java"; command -v javac >/dev/null 2>&1 || missing="$$missing default-jdk-headless"; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 # Test servers, built from the Go module proxy at the versions pinned in tools/go.mod.

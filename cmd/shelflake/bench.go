@@ -28,7 +28,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure shelflake against baselines in the same run (ingest, query, forecast)",
 	}
-	cmd.AddCommand(newBenchIngestCmd(a), newBenchQueryCmd(a), newBenchForecastCmd(a))
+	cmd.AddCommand(newBenchIngestCmd(a), newBenchQueryCmd(a), newBenchForecastCmd(a), newBenchServeCmd(a))
 	return cmd
 }
 

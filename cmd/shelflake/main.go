@@ -92,6 +92,7 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 		newIngestCmd(a),
 		newRejectsCmd(a),
 		newSQLCmd(a),
+		newServeCmd(a),
 		newReportCmd(a),
 		newCompactCmd(a),
 		newVacuumCmd(a),

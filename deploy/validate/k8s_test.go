@@ -260,6 +260,7 @@ func TestOverlaysRenderToValidObjects(t *testing.T) {
 			}
 			checkWorkloads(t, r, devSecrets)
 			checkIngest(t, r, o.autoscaler)
+			checkServe(t, r, devSecrets)
 			checkCronJobs(t, r)
 			checkMonitoring(t, r)
 		})
@@ -423,10 +424,7 @@ func parseBytes(s string) (int64, error) {
 
 func checkIngest(t *testing.T, r *rendered, autoscaler string) {
 	t.Helper()
-	if len(r.deployments) != 1 {
-		t.Fatalf("want one Deployment, got %d", len(r.deployments))
-	}
-	d := r.deployments[0]
+	d := deploymentNamed(t, r, "shelflake-ingest")
 	ps := &d.Spec.Template.Spec
 	podLabels := labels.Set(d.Spec.Template.Labels)
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
@@ -501,10 +499,10 @@ func checkIngest(t *testing.T, r *rendered, autoscaler string) {
 	}
 
 	// Service, PDB and NetworkPolicies select the ingest pods.
-	if len(r.services) != 1 || !labels.SelectorFromSet(r.services[0].Spec.Selector).Matches(podLabels) {
+	if svcs := servicesSelecting(r, podLabels); len(svcs) != 1 {
 		t.Errorf("want one Service selecting the ingest pods")
-	} else if sp := r.services[0].Spec.Ports; len(sp) != 1 || sp[0].Name != "metrics" || sp[0].TargetPort.String() != "metrics" {
-		t.Errorf("Service %s: want one port named metrics targeting the container's metrics port", r.services[0].Name)
+	} else if sp := svcs[0].Spec.Ports; len(sp) != 1 || sp[0].Name != "metrics" || sp[0].TargetPort.String() != "metrics" {
+		t.Errorf("Service %s: want one port named metrics targeting the container's metrics port", svcs[0].Name)
 	}
 	if len(r.pdbs) != 1 {
 		t.Errorf("want one PodDisruptionBudget, got %d", len(r.pdbs))
@@ -512,8 +510,13 @@ func checkIngest(t *testing.T, r *rendered, autoscaler string) {
 		t.Errorf("PodDisruptionBudget %s does not select the ingest pods", r.pdbs[0].Name)
 	}
 	for _, np := range r.netpols {
-		if _, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector); err != nil {
+		npSel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
 			t.Errorf("NetworkPolicy %s: %v", np.Name, err)
+			continue
+		}
+		if !npSel.Matches(podLabels) {
+			continue // another component's policy (checkServe)
 		}
 		for _, in := range np.Spec.Ingress {
 			for _, p := range in.Ports {
@@ -656,5 +659,125 @@ func checkMonitoring(t *testing.T, r *rendered) {
 	}
 	if len(r.rules) != 1 {
 		t.Errorf("want one PrometheusRule, got %d", len(r.rules))
+	}
+}
+
+// deploymentNamed returns the overlay's Deployment called name.
+func deploymentNamed(t *testing.T, r *rendered, name string) *appsv1.Deployment {
+	t.Helper()
+	for i := range r.deployments {
+		if r.deployments[i].Name == name {
+			return r.deployments[i]
+		}
+	}
+	t.Fatalf("no Deployment %s among %d", name, len(r.deployments))
+	return nil
+}
+
+// servicesSelecting returns the Services whose selector matches pods.
+func servicesSelecting(r *rendered, pods labels.Set) []*corev1.Service {
+	var out []*corev1.Service
+	for _, svc := range r.services {
+		if len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(pods) {
+			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+// checkServe checks the Postgres-protocol endpoint: it runs serve with a
+// users file from a Secret production must create (the dev overlay has it),
+// a Service exposes its postgres and metrics ports, its probes use
+// /healthz, and where ingress is denied by default a policy opens postgres.
+func checkServe(t *testing.T, r *rendered, devSecrets map[string]*corev1.Secret) {
+	t.Helper()
+	d := deploymentNamed(t, r, "shelflake-serve")
+	podLabels := labels.Set(d.Spec.Template.Labels)
+	if sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector); err != nil || !sel.Matches(podLabels) {
+		t.Errorf("Deployment %s: selector does not match its pods (%v)", d.Name, err)
+	}
+	ps := &d.Spec.Template.Spec
+	if len(ps.Containers) != 1 {
+		t.Fatalf("Deployment %s: want one container", d.Name)
+	}
+	c := ps.Containers[0]
+	if len(c.Args) == 0 || c.Args[0] != "serve" {
+		t.Errorf("Deployment %s: args %q do not run serve", d.Name, c.Args)
+	}
+	users, ok := flagValue(c.Args, "users")
+	if !ok {
+		t.Errorf("Deployment %s: no --users", d.Name)
+	}
+	mounted := false
+	for _, m := range c.VolumeMounts {
+		if !strings.HasPrefix(users, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			continue
+		}
+		for _, v := range ps.Volumes {
+			if v.Name != m.Name || v.Secret == nil {
+				continue
+			}
+			s := devSecrets[v.Secret.SecretName]
+			key := strings.TrimPrefix(users, strings.TrimSuffix(m.MountPath, "/")+"/")
+			if s == nil {
+				t.Errorf("Deployment %s: --users from Secret %q, which the dev overlay does not define", d.Name, v.Secret.SecretName)
+			} else if _, ok := s.Data[key]; !ok {
+				if _, ok := s.StringData[key]; !ok {
+					t.Errorf("Deployment %s: --users reads key %q, which Secret %s lacks in the dev overlay", d.Name, key, s.Name)
+				}
+			}
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("Deployment %s: --users %s is not in a mounted Secret", d.Name, users)
+	}
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if ports["postgres"] != 5432 || ports["metrics"] == 0 {
+		t.Errorf("Deployment %s: want container ports postgres=5432 and metrics, got %v", d.Name, ports)
+	}
+	if h, _ := flagValue(c.Args, "http"); !strings.HasSuffix(h, fmt.Sprintf(":%d", ports["metrics"])) || !strings.HasPrefix(h, "0.0.0.0:") {
+		t.Errorf("Deployment %s: --http %q must listen on all interfaces at the metrics port", d.Name, h)
+	}
+	for _, p := range []*corev1.Probe{c.LivenessProbe, c.StartupProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "metrics" {
+			t.Errorf("Deployment %s: want liveness and startup probes GET /healthz on port metrics", d.Name)
+		}
+	}
+	svcs := servicesSelecting(r, podLabels)
+	if len(svcs) != 1 {
+		t.Fatalf("want one Service selecting the serve pods, got %d", len(svcs))
+	}
+	names := map[string]bool{}
+	for _, p := range svcs[0].Spec.Ports {
+		names[p.Name+"->"+p.TargetPort.String()] = true
+	}
+	if !names["postgres->postgres"] || !names["metrics->metrics"] {
+		t.Errorf("Service %s: want ports postgres and metrics targeting the container's, got %v", svcs[0].Name, names)
+	}
+	denyAll, opens := false, false
+	for _, np := range r.netpols {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
+			continue
+		}
+		if sel.Empty() && len(np.Spec.Ingress) == 0 {
+			denyAll = true
+		}
+		if !sel.Empty() && sel.Matches(podLabels) {
+			for _, in := range np.Spec.Ingress {
+				for _, p := range in.Ports {
+					if p.Port != nil && p.Port.String() == "postgres" {
+						opens = true
+					}
+				}
+			}
+		}
+	}
+	if denyAll && !opens {
+		t.Errorf("ingress is denied by default but no NetworkPolicy opens the serve pods' postgres port")
 	}
 }
