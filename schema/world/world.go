@@ -61,6 +61,9 @@ type Config struct {
 	// DCs is the number of distribution centres (default: one per 8 stores,
 	// between 1 and 4).
 	DCs int
+	// Faults, when set, injects stock-record faults with ground truth (see
+	// Faults); nil publishes records equal to the shelf.
+	Faults *Faults `json:",omitempty"`
 }
 
 // Limits on Config sizes: identifiers and tables stay small and the int32

@@ -1,0 +1,365 @@
+// Package reconcile reconciles stores' POS sales against the stock records
+// in the lake and keeps the stock exception queue (table stock_exceptions).
+//
+// Contract. Run(ctx, lake, Options{AsOf: T}) reads, through DuckDB, the raw
+// tables pos_lines, inventory_snapshots (closing full snapshots; partial
+// snapshots whose snapshot_id starts with Options.CountPrefix are cycle
+// counts), purchase_order_lines (qty_received deltas are receipts) and
+// item_locations (cost, price, lead time) for the business dates [T −
+// WindowDays, T − 1], and for each store-SKU (a location that rings POS)
+// computes the expected on hand day by day: the last trusted count or
+// snapshot + receipts − POS units sold (+ restocked returns with
+// RestockReturns), a sale or receipt stamped after the day's closing
+// snapshot counting for the next day. Variances get one cause each (see
+// Detect): timing, receipt_mismatch, unexplained_loss, negative_on_hand,
+// stale_snapshot, phantom_stock (a zero-sales run whose Poisson probability
+// at the item's rate, lifted on promotion days, counting open days only, is
+// below Params.PhantomP).
+//
+// The queue: at most one unresolved exception per store-SKU, the most
+// urgent of its open findings (phantom, negative, stale, receipt, loss,
+// timing). The run writes the whole queue as the dt = T partition of
+// stock_exceptions, replacing an earlier run's of the same T, and carries
+// the previous queue (the latest partition before T) forward: the same
+// problem keeps its exception_id, first_seen and an acknowledged state; a
+// problem no longer seen is written once more as resolved (by count when a
+// count came since, else cleared). Reruns of the same T with the same
+// inputs write the same rows: never a duplicate open exception.
+// CountList ranks a store's open exceptions for tomorrow's cycle count.
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // database/sql driver "duckdb"
+
+	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/lake/delta"
+	"github.com/shelflake/shelflake/schema"
+)
+
+// Options configure a run.
+type Options struct {
+	// AsOf is the run's date: it reconciles the business days before it.
+	AsOf schema.Date
+	// WindowDays of history read (default 56).
+	WindowDays int
+	// CountPrefix starts the snapshot_id of cycle counts (default "CNT-").
+	CountPrefix string
+	// RestockReturns counts POS returns back into stock.
+	RestockReturns bool
+	// OpenDays: a receipt mismatch or loss stays open this many days
+	// unless a count settles it first (default 14).
+	OpenDays int
+	Params   Params
+	// Now stamps run_at (default time.Now).
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.WindowDays == 0 {
+		o.WindowDays = 56
+	}
+	if o.CountPrefix == "" {
+		o.CountPrefix = "CNT-"
+	}
+	if o.OpenDays == 0 {
+		o.OpenDays = 14
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Report sums up a run.
+type Report struct {
+	AsOf     schema.Date
+	Series   int
+	Queue    []schema.StockExceptionRow // open, acknowledged and resolved today
+	Open     map[string]int             // unresolved by reason
+	Resolved int
+	// RecordAccuracy is the share of store-SKUs with a closing snapshot
+	// on the last day and no open exception.
+	RecordAccuracy float64
+	// Findings are every series' findings (all history in the window).
+	Findings map[string][]Finding // by location/sku
+	Version  int64
+}
+
+// Run reconciles as of o.AsOf and writes the queue.
+func Run(ctx context.Context, l *lake.Lake, o Options) (*Report, error) {
+	o = o.withDefaults()
+	if o.AsOf == 0 {
+		return nil, errors.New("reconcile: as-of date required")
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	from, to := o.AsOf-schema.Date(o.WindowDays), o.AsOf-1
+	_, release, err := openViews(ctx, db, l, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	series, err := loadSeries(ctx, db, &o, from, to)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := previousQueue(ctx, db, o.AsOf)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{AsOf: o.AsOf, Series: len(series), Open: map[string]int{}, Findings: map[string][]Finding{}}
+	runAt := o.Now().UTC().Truncate(time.Microsecond)
+	var snapped, clean int
+	seen := map[seriesKey]bool{}
+	for _, s := range series {
+		fs := Detect(s, o.Params)
+		rep.Findings[s.Location+"/"+s.SKU] = fs
+		k := seriesKey{s.Location, s.SKU}
+		seen[k] = true
+		cur, ok := current(s, fs, &o)
+		last := &s.Days[len(s.Days)-1]
+		if last.HasSnap {
+			snapped++
+			if !ok || cur.Reason == schema.ReasonTiming {
+				clean++
+			}
+		}
+		p, hadPrev := prev[k]
+		if hadPrev && (!ok || p.Reason != cur.Reason) {
+			rep.Queue = append(rep.Queue, resolved(p, s, o.AsOf, runAt))
+			rep.Resolved++
+		}
+		if !ok {
+			continue
+		}
+		row := exceptionRow(s, cur, &o, runAt)
+		if hadPrev && p.Reason == cur.Reason {
+			row.ExceptionID, row.FirstSeen = p.ExceptionID, min(p.FirstSeen, row.FirstSeen)
+			if p.State == schema.ExceptionAcknowledged {
+				row.State = p.State
+			}
+			row.AgeDays = int32(o.AsOf - row.FirstSeen)
+		}
+		rep.Queue = append(rep.Queue, row)
+		rep.Open[row.Reason]++
+	}
+	for k, p := range prev {
+		if !seen[k] {
+			r := p
+			r.DT, r.State, r.ResolvedBy, r.RunAt, r.AgeDays = o.AsOf, schema.ExceptionResolved, "cleared", runAt, int32(o.AsOf-p.FirstSeen)
+			rep.Queue = append(rep.Queue, r)
+			rep.Resolved++
+		}
+	}
+	slices.SortFunc(rep.Queue, func(a, b schema.StockExceptionRow) int {
+		return cmp.Or(cmp.Compare(a.LocationID, b.LocationID), cmp.Compare(a.SKU, b.SKU), cmp.Compare(a.ExceptionID, b.ExceptionID))
+	})
+	if snapped > 0 {
+		rep.RecordAccuracy = float64(clean) / float64(snapped)
+	}
+	if rep.Version, err = writeQueue(ctx, l, o.AsOf, rep.Queue); err != nil {
+		return nil, err
+	}
+	o.Log.Info("reconciled", "as_of", o.AsOf, "series", rep.Series, "open", len(rep.Queue)-rep.Resolved,
+		"resolved", rep.Resolved, "record_accuracy", rep.RecordAccuracy)
+	return rep, nil
+}
+
+var priority = map[string]int{
+	schema.ReasonPhantomStock: 0, schema.ReasonNegativeOnHand: 1, schema.ReasonStaleSnapshot: 2,
+	schema.ReasonReceiptMismatch: 3, schema.ReasonUnexplainedLoss: 4, schema.ReasonTiming: 5,
+}
+
+// current picks the series' open problem on the last day, if any.
+func current(s *Series, fs []Finding, o *Options) (Finding, bool) {
+	n := len(s.Days)
+	lastCount := -1
+	for i := range s.Days {
+		if s.Days[i].HasCount {
+			lastCount = i
+		}
+	}
+	var best Finding
+	found := false
+	for _, f := range fs {
+		open := f.Open
+		switch f.Reason {
+		case schema.ReasonReceiptMismatch, schema.ReasonUnexplainedLoss:
+			open = f.Seen >= n-o.OpenDays && lastCount <= f.Seen
+		}
+		if !open {
+			continue
+		}
+		if !found || priority[f.Reason] < priority[best.Reason] ||
+			(priority[f.Reason] == priority[best.Reason] && f.Seen > best.Seen) {
+			best, found = f, true
+		}
+	}
+	return best, found
+}
+
+func exceptionID(loc, sku, reason string, first schema.Date) string {
+	h := sha256.Sum256([]byte(loc + "\x00" + sku + "\x00" + reason + "\x00" + first.String()))
+	return "EX-" + hex.EncodeToString(h[:6])
+}
+
+func exceptionRow(s *Series, f Finding, o *Options, runAt time.Time) schema.StockExceptionRow {
+	first := s.From.AddDays(f.Onset)
+	lam := rateAt(s, o.Params.withDefaults().RateDays)
+	lt := max(s.LeadTimeDays, 1)
+	margin := max(s.UnitPrice-s.UnitCost, 0)
+	var var_ schema.Money
+	switch f.Reason {
+	case schema.ReasonTiming:
+	default:
+		var_ = schema.Money(math.Round(lam * float64(lt) * float64(margin)))
+	}
+	var loss schema.Money
+	if f.Units < 0 || f.Reason == schema.ReasonUnexplainedLoss || f.Reason == schema.ReasonPhantomStock {
+		u := f.Units
+		if u < 0 {
+			u = -u
+		}
+		if f.Reason != schema.ReasonTiming && f.Reason != schema.ReasonStaleSnapshot {
+			loss = s.UnitCost.Mul(u)
+		}
+	}
+	row := schema.StockExceptionRow{
+		DT: o.AsOf, ExceptionID: exceptionID(s.Location, s.SKU, f.Reason, first),
+		LocationID: s.Location, SKU: s.SKU, Reason: f.Reason, State: schema.ExceptionOpen, Evidence: f.Evidence,
+		RecordOnHand: f.Record, ExpectedOnHand: f.Expected, VarianceUnits: f.Record - f.Expected,
+		RatePerDay: math.Round(lam*1000) / 1000, Currency: s.Currency, ValueAtRisk: var_, LossValue: loss,
+		FirstSeen: first, LastSeen: s.From.AddDays(f.Seen), AgeDays: int32(o.AsOf - first), RunAt: runAt,
+	}
+	if f.Reason == schema.ReasonPhantomStock {
+		p := f.Probability
+		row.Probability = &p
+	}
+	return row
+}
+
+func resolved(p schema.StockExceptionRow, s *Series, asOf schema.Date, runAt time.Time) schema.StockExceptionRow {
+	p.DT, p.State, p.RunAt, p.AgeDays = asOf, schema.ExceptionResolved, runAt, int32(asOf-p.FirstSeen)
+	p.ResolvedBy = "cleared"
+	for i := range s.Days {
+		if s.Days[i].HasCount && s.From.AddDays(i) > p.DT-1 && s.From.AddDays(i) >= p.FirstSeen {
+			p.ResolvedBy = "count"
+		}
+	}
+	for i := range s.Days {
+		if s.Days[i].HasCount && s.From.AddDays(i) >= p.FirstSeen {
+			p.ResolvedBy = "count"
+		}
+	}
+	return p
+}
+
+// previousQueue reads the unresolved rows of the latest stock_exceptions
+// partition before asOf.
+func previousQueue(ctx context.Context, db *sql.DB, asOf schema.Date) (map[seriesKey]schema.StockExceptionRow, error) {
+	rows, err := db.QueryContext(ctx, `
+WITH lastdt AS (SELECT max(dt) AS dt FROM stock_exceptions WHERE dt < `+sqlDate(asOf)+`)
+SELECT exception_id, location_id, sku, reason, state, evidence, record_on_hand, expected_on_hand, variance_units,
+  probability, rate_per_day, currency, CAST(value_at_risk * 10000 AS BIGINT), CAST(loss_value * 10000 AS BIGINT),
+  CAST(first_seen - DATE '1970-01-01' AS INTEGER), CAST(last_seen - DATE '1970-01-01' AS INTEGER),
+  CAST(dt - DATE '1970-01-01' AS INTEGER)
+FROM stock_exceptions WHERE dt = (SELECT dt FROM lastdt) AND state <> 'resolved'`)
+	if err != nil {
+		return nil, fmt.Errorf("previous exception queue: %w", err)
+	}
+	defer rows.Close()
+	out := map[seriesKey]schema.StockExceptionRow{}
+	for rows.Next() {
+		var r schema.StockExceptionRow
+		var prob sql.NullFloat64
+		var varisk, loss int64
+		var first, last, dt int32
+		if err := rows.Scan(&r.ExceptionID, &r.LocationID, &r.SKU, &r.Reason, &r.State, &r.Evidence, &r.RecordOnHand,
+			&r.ExpectedOnHand, &r.VarianceUnits, &prob, &r.RatePerDay, &r.Currency, &varisk, &loss, &first, &last, &dt); err != nil {
+			return nil, fmt.Errorf("previous exception queue: %w", err)
+		}
+		if prob.Valid {
+			r.Probability = &prob.Float64
+		}
+		r.ValueAtRisk, r.LossValue = schema.Money(varisk), schema.Money(loss)
+		r.FirstSeen, r.LastSeen, r.DT = schema.Date(first), schema.Date(last), schema.Date(dt)
+		out[seriesKey{r.LocationID, r.SKU}] = r
+	}
+	return out, rows.Err()
+}
+
+// writeQueue replaces the asOf partition of stock_exceptions with rows.
+func writeQueue(ctx context.Context, l *lake.Lake, asOf schema.Date, rows []schema.StockExceptionRow) (int64, error) {
+	t := schema.TableStockExceptions()
+	dt, err := l.Table(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	var adds []delta.Add
+	if len(rows) > 0 {
+		if adds, err = lake.WriteFiles(ctx, l, t, asOf, rows, lake.WriteOptions{}); err != nil {
+			return 0, err
+		}
+	}
+	snap, err := dt.Snapshot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	d := asOf.String()
+	var removes []delta.Remove
+	now := time.Now()
+	for _, f := range snap.FilesWhere(func(pv map[string]string) bool { return pv[t.PartitionColumn] == d }) {
+		removes = append(removes, delta.RemoveOf(f.Add, now, true))
+	}
+	txn := delta.Txn{Isolation: delta.Append, Adds: adds, Operation: "WRITE",
+		Info: map[string]any{"shelflake.reconcile": map[string]any{"as_of": d, "rows": len(rows)}}}
+	if len(removes) > 0 {
+		txn.Isolation, txn.Removes = delta.Rewrite, removes
+	}
+	if len(adds) == 0 && len(removes) == 0 {
+		return snap.Version(), nil
+	}
+	res, err := dt.Commit(ctx, snap, txn)
+	if err != nil {
+		return 0, fmt.Errorf("commit %s: %w", t.Name, err)
+	}
+	return res.Version, nil
+}
+
+// CountList returns the store's open exceptions ranked for tomorrow's
+// cycle count: value at risk plus loss value, highest first.
+func CountList(queue []schema.StockExceptionRow, store string, limit int) []schema.StockExceptionRow {
+	var out []schema.StockExceptionRow
+	for _, r := range queue {
+		if r.LocationID == store && r.State != schema.ExceptionResolved && r.Reason != schema.ReasonTiming {
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b schema.StockExceptionRow) int {
+		return cmp.Or(cmp.Compare(b.ValueAtRisk+b.LossValue, a.ValueAtRisk+a.LossValue), cmp.Compare(a.SKU, b.SKU))
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
