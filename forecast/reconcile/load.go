@@ -32,6 +32,8 @@ func openViews(ctx context.Context, db *sql.DB, l *lake.Lake, from, to schema.Da
 		switch t.Name {
 		case schema.TableNameItemLocations:
 			f = nil
+		case schema.TableNameStockExceptions:
+			f, tt = nil, nil // the previous queue may be older than the window
 		case schema.TableNamePurchaseOrderLines:
 			early := from - 120 // a line's earlier states give the first delta
 			f = &early

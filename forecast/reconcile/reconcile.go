@@ -262,11 +262,6 @@ func resolved(p schema.StockExceptionRow, s *Series, asOf schema.Date, runAt tim
 	p.DT, p.State, p.RunAt, p.AgeDays = asOf, schema.ExceptionResolved, runAt, int32(asOf-p.FirstSeen)
 	p.ResolvedBy = "cleared"
 	for i := range s.Days {
-		if s.Days[i].HasCount && s.From.AddDays(i) > p.DT-1 && s.From.AddDays(i) >= p.FirstSeen {
-			p.ResolvedBy = "count"
-		}
-	}
-	for i := range s.Days {
 		if s.Days[i].HasCount && s.From.AddDays(i) >= p.FirstSeen {
 			p.ResolvedBy = "count"
 		}
@@ -277,35 +272,99 @@ func resolved(p schema.StockExceptionRow, s *Series, asOf schema.Date, runAt tim
 // previousQueue reads the unresolved rows of the latest stock_exceptions
 // partition before asOf.
 func previousQueue(ctx context.Context, db *sql.DB, asOf schema.Date) (map[seriesKey]schema.StockExceptionRow, error) {
+	rows, _, err := readQueue(ctx, db, asOf-1)
+	if err != nil {
+		return nil, err
+	}
+	out := map[seriesKey]schema.StockExceptionRow{}
+	for _, r := range rows {
+		if r.State != schema.ExceptionResolved {
+			out[seriesKey{r.LocationID, r.SKU}] = r
+		}
+	}
+	return out, nil
+}
+
+// readQueue reads every row of the latest stock_exceptions partition on
+// or before asOf, and its date (0: none).
+func readQueue(ctx context.Context, db *sql.DB, asOf schema.Date) ([]schema.StockExceptionRow, schema.Date, error) {
 	rows, err := db.QueryContext(ctx, `
-WITH lastdt AS (SELECT max(dt) AS dt FROM stock_exceptions WHERE dt < `+sqlDate(asOf)+`)
+WITH lastdt AS (SELECT max(dt) AS dt FROM stock_exceptions WHERE dt <= `+sqlDate(asOf)+`)
 SELECT exception_id, location_id, sku, reason, state, evidence, record_on_hand, expected_on_hand, variance_units,
   probability, rate_per_day, currency, CAST(value_at_risk * 10000 AS BIGINT), CAST(loss_value * 10000 AS BIGINT),
   CAST(first_seen - DATE '1970-01-01' AS INTEGER), CAST(last_seen - DATE '1970-01-01' AS INTEGER),
-  CAST(dt - DATE '1970-01-01' AS INTEGER)
-FROM stock_exceptions WHERE dt = (SELECT dt FROM lastdt) AND state <> 'resolved'`)
+  CAST(dt - DATE '1970-01-01' AS INTEGER), age_days, coalesce(resolved_by, ''), run_at
+FROM stock_exceptions WHERE dt = (SELECT dt FROM lastdt) ORDER BY location_id, sku, exception_id`)
 	if err != nil {
-		return nil, fmt.Errorf("previous exception queue: %w", err)
+		return nil, 0, fmt.Errorf("exception queue: %w", err)
 	}
 	defer rows.Close()
-	out := map[seriesKey]schema.StockExceptionRow{}
+	var out []schema.StockExceptionRow
+	var dt schema.Date
 	for rows.Next() {
 		var r schema.StockExceptionRow
 		var prob sql.NullFloat64
 		var varisk, loss int64
-		var first, last, dt int32
+		var first, last, d int32
 		if err := rows.Scan(&r.ExceptionID, &r.LocationID, &r.SKU, &r.Reason, &r.State, &r.Evidence, &r.RecordOnHand,
-			&r.ExpectedOnHand, &r.VarianceUnits, &prob, &r.RatePerDay, &r.Currency, &varisk, &loss, &first, &last, &dt); err != nil {
-			return nil, fmt.Errorf("previous exception queue: %w", err)
+			&r.ExpectedOnHand, &r.VarianceUnits, &prob, &r.RatePerDay, &r.Currency, &varisk, &loss, &first, &last, &d,
+			&r.AgeDays, &r.ResolvedBy, &r.RunAt); err != nil {
+			return nil, 0, fmt.Errorf("exception queue: %w", err)
 		}
 		if prob.Valid {
 			r.Probability = &prob.Float64
 		}
 		r.ValueAtRisk, r.LossValue = schema.Money(varisk), schema.Money(loss)
-		r.FirstSeen, r.LastSeen, r.DT = schema.Date(first), schema.Date(last), schema.Date(dt)
-		out[seriesKey{r.LocationID, r.SKU}] = r
+		r.FirstSeen, r.LastSeen, r.DT = schema.Date(first), schema.Date(last), schema.Date(d)
+		r.RunAt = r.RunAt.UTC()
+		dt = r.DT
+		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, dt, rows.Err()
+}
+
+// Acknowledge marks the open exceptions ids of the latest queue on or
+// before asOf acknowledged (a planner has seen them; they stay in the
+// queue until resolved) and returns how many it changed. An id that is
+// not open there is an error naming it, and nothing is written.
+func Acknowledge(ctx context.Context, l *lake.Lake, asOf schema.Date, ids []string) (int, error) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return 0, fmt.Errorf("open duckdb: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	_, release, err := openViews(ctx, db, l, asOf-1, asOf)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	rows, dt, err := readQueue(ctx, db, asOf)
+	if err != nil {
+		return 0, err
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := 0
+	for i := range rows {
+		if want[rows[i].ExceptionID] && rows[i].State != schema.ExceptionResolved {
+			delete(want, rows[i].ExceptionID)
+			if rows[i].State == schema.ExceptionOpen {
+				rows[i].State = schema.ExceptionAcknowledged
+				n++
+			}
+		}
+	}
+	for id := range want {
+		return 0, fmt.Errorf("exception %s: not open in the queue of %s (see the open_exceptions query)", id, dt)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	_, err = writeQueue(ctx, l, dt, rows)
+	return n, err
 }
 
 // writeQueue replaces the asOf partition of stock_exceptions with rows.

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"maps"
@@ -332,4 +333,138 @@ func TestGroundTruth(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestQueueReruns runs the queue over consecutive days: a rerun of a day
+// writes the same rows, a store-SKU never has two unresolved exceptions,
+// a problem that stays keeps its id and first-seen date, an acknowledged
+// one stays acknowledged, and what is no longer seen is resolved once.
+func TestQueueReruns(t *testing.T) {
+	cfg := world.Config{Seed: 11, Stores: 3, SKUs: 40, Days: 70, Faults: testFaults()}
+	l, w, _ := generate(t, cfg)
+	ctx := t.Context()
+	at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	run := func(asOf schema.Date) *Report {
+		t.Helper()
+		rep, err := Run(ctx, l, Options{AsOf: asOf, Now: func() time.Time { return at }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	end := w.Date(w.Days())
+	var prev *Report
+	acked := ""
+	for asOf := end - 6; asOf <= end; asOf++ {
+		rep := run(asOf)
+		again := run(asOf)
+		if !slices.EqualFunc(rep.Queue, again.Queue, rowsEqual) {
+			t.Fatalf("%s: a rerun wrote another queue (%d rows, then %d)", asOf, len(rep.Queue), len(again.Queue))
+		}
+		stored := readStored(t, l, asOf)
+		if !slices.EqualFunc(stored, again.Queue, rowsEqual) {
+			t.Fatalf("%s: the lake holds %d rows, the run wrote %d", asOf, len(stored), len(again.Queue))
+		}
+		open := map[string]string{}
+		for _, r := range rep.Queue {
+			k := r.LocationID + "/" + r.SKU
+			if r.State == schema.ExceptionResolved {
+				continue
+			}
+			if id, dup := open[k]; dup {
+				t.Fatalf("%s: %s has two unresolved exceptions %s and %s", asOf, k, id, r.ExceptionID)
+			}
+			open[k] = r.ExceptionID
+		}
+		if len(open) == 0 {
+			t.Fatalf("%s: an empty queue in a world with faults", asOf)
+		}
+		if prev != nil {
+			carried := 0
+			for _, p := range prev.Queue {
+				if p.State == schema.ExceptionResolved {
+					continue
+				}
+				cur, ok := find(rep.Queue, p.ExceptionID)
+				if !ok {
+					t.Fatalf("%s: exception %s of the previous day neither carried nor resolved", asOf, p.ExceptionID)
+				}
+				if cur.State != schema.ExceptionResolved {
+					carried++
+					if cur.FirstSeen != p.FirstSeen || cur.AgeDays != int32(asOf-cur.FirstSeen) {
+						t.Errorf("%s: %s first seen %s age %d, was first seen %s", asOf, p.ExceptionID, cur.FirstSeen, cur.AgeDays, p.FirstSeen)
+					}
+				}
+				if p.ExceptionID == acked && cur.State == schema.ExceptionOpen {
+					t.Errorf("%s: acknowledged %s came back open", asOf, acked)
+				}
+			}
+			if carried == 0 {
+				t.Errorf("%s: no exception carried over from the day before", asOf)
+			}
+		}
+		if acked == "" {
+			for _, r := range rep.Queue {
+				if r.Reason == schema.ReasonPhantomStock || r.Reason == schema.ReasonUnexplainedLoss {
+					acked = r.ExceptionID
+					break
+				}
+			}
+			if n, err := Acknowledge(ctx, l, asOf, []string{acked}); err != nil || n != 1 {
+				t.Fatalf("acknowledge %s: %d, %v", acked, n, err)
+			}
+			rep.Queue = readStored(t, l, asOf)
+			if r, _ := find(rep.Queue, acked); r.State != schema.ExceptionAcknowledged {
+				t.Fatalf("acknowledged %s is %s", acked, r.State)
+			}
+		}
+		prev = rep
+	}
+	if _, err := Acknowledge(ctx, l, end, []string{"EX-nosuchthing"}); err == nil || !strings.Contains(err.Error(), "EX-nosuchthing") {
+		t.Errorf("acknowledging an unknown id: %v", err)
+	}
+}
+
+func rowsEqual(a, b schema.StockExceptionRow) bool {
+	pa, pb := a.Probability, b.Probability
+	a.Probability, b.Probability = nil, nil
+	a.RunAt, b.RunAt = a.RunAt.UTC(), b.RunAt.UTC()
+	return a == b && (pa == nil) == (pb == nil) && (pa == nil || *pa == *pb)
+}
+
+func find(q []schema.StockExceptionRow, id string) (schema.StockExceptionRow, bool) {
+	for _, r := range q {
+		if r.ExceptionID == id {
+			return r, true
+		}
+	}
+	return schema.StockExceptionRow{}, false
+}
+
+// readStored reads the asOf partition of stock_exceptions back.
+func readStored(t *testing.T, l *lake.Lake, asOf schema.Date) []schema.StockExceptionRow {
+	t.Helper()
+	dt, err := l.Table(t.Context(), schema.TableStockExceptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := dt.Snapshot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []schema.StockExceptionRow
+	for _, f := range snap.FilesWhere(func(pv map[string]string) bool { return pv["dt"] == asOf.String() }) {
+		rows, err := lake.ReadRows[schema.StockExceptionRow](t.Context(), l, f.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			r.DT = asOf
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b schema.StockExceptionRow) int {
+		return cmp.Or(cmp.Compare(a.LocationID, b.LocationID), cmp.Compare(a.SKU, b.SKU), cmp.Compare(a.ExceptionID, b.ExceptionID))
+	})
+	return out
 }
