@@ -213,5 +213,3 @@ func loadSeries(ctx context.Context, db *sql.DB, o *Options, from, to schema.Dat
 	}
 	return order, irows.Err()
 }
-
-
