@@ -127,6 +127,17 @@ func Run(ctx context.Context, l *lake.Lake, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A rerun keeps what planners acknowledged in this date's queue.
+	acked := map[string]bool{}
+	if same, dt, err := readQueue(ctx, db, o.AsOf); err != nil {
+		return nil, err
+	} else if dt == o.AsOf {
+		for _, r := range same {
+			if r.State == schema.ExceptionAcknowledged {
+				acked[r.ExceptionID] = true
+			}
+		}
+	}
 	rep := &Report{AsOf: o.AsOf, Series: len(series), Open: map[string]int{}, Findings: map[string][]Finding{}}
 	runAt := o.Now().UTC().Truncate(time.Microsecond)
 	var snapped, clean int
@@ -159,6 +170,9 @@ func Run(ctx context.Context, l *lake.Lake, o Options) (*Report, error) {
 				row.State = p.State
 			}
 			row.AgeDays = int32(o.AsOf - row.FirstSeen)
+		}
+		if acked[row.ExceptionID] {
+			row.State = schema.ExceptionAcknowledged
 		}
 		rep.Queue = append(rep.Queue, row)
 		rep.Open[row.Reason]++
