@@ -135,6 +135,33 @@ func TestReconcileCommand(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
+	// The saved queries read the queue the run wrote.
+	unresolved, losses := 0, 0
+	for _, r := range after {
+		if r.State != schema.ExceptionResolved {
+			unresolved++
+		}
+		if r.Reason == schema.ReasonUnexplainedLoss {
+			losses++
+		}
+	}
+	for _, c := range []struct {
+		query string
+		want  func(n int) bool
+	}{
+		{"open_exceptions", func(n int) bool { return n == unresolved }},
+		{"count_list", func(n int) bool { return n > 0 && n <= unresolved }},
+		{"shrink_by_category", func(n int) bool { return (n > 0) == (losses > 0) }},
+	} {
+		out, err := runCLI(t, t.Context(), "sql", "--lake", dir, "--query", c.query, "--format", "jsonl")
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		n := strings.Count(out, "\n")
+		if !c.want(n) {
+			t.Errorf("%s: %d rows (%d unresolved exceptions, %d losses):\n%s", c.query, n, unresolved, losses, out)
+		}
+	}
 	if _, err := runCLI(t, t.Context(), "reconcile", "--lake", dir, "--as-of", "2026-13-01"); err == nil || !strings.Contains(err.Error(), "--as-of") {
 		t.Errorf("bad --as-of: %v", err)
 	}
