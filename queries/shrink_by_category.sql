@@ -13,7 +13,7 @@ WITH win AS (
 ),
 losses AS (
     SELECT e.exception_id, arg_max(e.location_id, e.dt) AS location_id, arg_max(e.sku, e.dt) AS sku,
-           arg_max(-e.variance_units, e.dt) AS units, arg_max(e.loss_value, e.dt) AS loss_value,
+           arg_max(e.loss_units, e.dt) AS units, arg_max(e.loss_value, e.dt) AS loss_value,
            arg_max(e.currency, e.dt) AS currency
     FROM stock_exceptions AS e, win
     WHERE e.dt > win.start_day AND e.dt <= win.end_day AND e.reason = 'unexplained_loss'

@@ -72,6 +72,8 @@ type StockExceptionRow struct {
 	// units lost valued at cost (unexplained loss, receipt shortfall).
 	ValueAtRisk Money `parquet:"value_at_risk,decimal(4:18)"`
 	LossValue   Money `parquet:"loss_value,decimal(4:18)"`
+	// LossUnits are the units LossValue counts.
+	LossUnits int64 `parquet:"loss_units"`
 	// FirstSeen is the business date the problem was first seen (onset);
 	// LastSeen the latest date with evidence; AgeDays dt − FirstSeen.
 	FirstSeen Date  `parquet:"first_seen,date"`

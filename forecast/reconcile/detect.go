@@ -134,7 +134,7 @@ func Detect(s *Series, p Params) []Finding {
 			if started && exp-d.Count > 0 {
 				out = append(out, Finding{Reason: schema.ReasonUnexplainedLoss, Onset: i, Seen: i, Units: exp - d.Count,
 					Evidence: fmt.Sprintf("count %d vs expected %d (record %d): %d units unexplained", d.Count, exp, prevSnap, exp-d.Count),
-					Record:   prevSnap, Expected: d.Count})
+					Record:   d.Count, Expected: d.Count}) // the count corrected the record
 			}
 			if ep.staleEmitted >= 0 {
 				out[ep.staleEmitted].Seen = i

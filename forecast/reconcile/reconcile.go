@@ -242,27 +242,31 @@ func exceptionRow(s *Series, f Finding, o *Options, runAt time.Time) schema.Stoc
 	lam := rateAt(s, o.Params.withDefaults().RateDays)
 	lt := max(s.LeadTimeDays, 1)
 	margin := max(s.UnitPrice-s.UnitCost, 0)
-	var var_ schema.Money
+	// Value at risk: the margin of the sales the record's error may cost
+	// over a lead time — all of them while the shelf is likely empty
+	// (phantom) or unknown (stale), else as many as the record overstates
+	// the stock by (the ERP reorders that much later).
+	atRisk := lam * float64(lt)
 	switch f.Reason {
-	case schema.ReasonTiming:
+	case schema.ReasonPhantomStock, schema.ReasonStaleSnapshot:
 	default:
-		var_ = schema.Money(math.Round(lam * float64(lt) * float64(margin)))
+		atRisk = min(atRisk, float64(max(f.Record-f.Expected, 0)))
 	}
-	var loss schema.Money
-	if f.Units < 0 || f.Reason == schema.ReasonUnexplainedLoss || f.Reason == schema.ReasonPhantomStock {
-		u := f.Units
-		if u < 0 {
-			u = -u
-		}
-		if f.Reason != schema.ReasonTiming && f.Reason != schema.ReasonStaleSnapshot {
-			loss = s.UnitCost.Mul(u)
-		}
+	var_ := schema.MoneyFromMinor(int64(math.Round(atRisk * float64(margin) / 100)))
+	// Loss value: units gone or never put away, at cost.
+	var lost int64
+	switch {
+	case f.Reason == schema.ReasonUnexplainedLoss:
+		lost = max(f.Units, -f.Units)
+	case f.Reason == schema.ReasonReceiptMismatch && f.Units < 0:
+		lost = -f.Units
 	}
+	loss := s.UnitCost.Mul(lost)
 	row := schema.StockExceptionRow{
 		DT: o.AsOf, ExceptionID: exceptionID(s.Location, s.SKU, f.Reason, first),
 		LocationID: s.Location, SKU: s.SKU, Reason: f.Reason, State: schema.ExceptionOpen, Evidence: f.Evidence,
 		RecordOnHand: f.Record, ExpectedOnHand: f.Expected, VarianceUnits: f.Record - f.Expected,
-		RatePerDay: math.Round(lam*1000) / 1000, Currency: s.Currency, ValueAtRisk: var_, LossValue: loss,
+		RatePerDay: math.Round(lam*1000) / 1000, Currency: s.Currency, ValueAtRisk: var_, LossValue: loss, LossUnits: lost,
 		FirstSeen: first, LastSeen: s.From.AddDays(f.Seen), AgeDays: int32(o.AsOf - first), RunAt: runAt,
 	}
 	if f.Reason == schema.ReasonPhantomStock {
@@ -307,7 +311,7 @@ WITH lastdt AS (SELECT max(dt) AS dt FROM stock_exceptions WHERE dt <= `+sqlDate
 SELECT exception_id, location_id, sku, reason, state, evidence, record_on_hand, expected_on_hand, variance_units,
   probability, rate_per_day, currency, CAST(value_at_risk * 10000 AS BIGINT), CAST(loss_value * 10000 AS BIGINT),
   CAST(first_seen - DATE '1970-01-01' AS INTEGER), CAST(last_seen - DATE '1970-01-01' AS INTEGER),
-  CAST(dt - DATE '1970-01-01' AS INTEGER), age_days, coalesce(resolved_by, ''), run_at
+  CAST(dt - DATE '1970-01-01' AS INTEGER), age_days, coalesce(resolved_by, ''), run_at, loss_units
 FROM stock_exceptions WHERE dt = (SELECT dt FROM lastdt) ORDER BY location_id, sku, exception_id`)
 	if err != nil {
 		return nil, 0, fmt.Errorf("exception queue: %w", err)
@@ -322,7 +326,7 @@ FROM stock_exceptions WHERE dt = (SELECT dt FROM lastdt) ORDER BY location_id, s
 		var first, last, d int32
 		if err := rows.Scan(&r.ExceptionID, &r.LocationID, &r.SKU, &r.Reason, &r.State, &r.Evidence, &r.RecordOnHand,
 			&r.ExpectedOnHand, &r.VarianceUnits, &prob, &r.RatePerDay, &r.Currency, &varisk, &loss, &first, &last, &d,
-			&r.AgeDays, &r.ResolvedBy, &r.RunAt); err != nil {
+			&r.AgeDays, &r.ResolvedBy, &r.RunAt, &r.LossUnits); err != nil {
 			return nil, 0, fmt.Errorf("exception queue: %w", err)
 		}
 		if prob.Valid {
@@ -420,11 +424,13 @@ func writeQueue(ctx context.Context, l *lake.Lake, asOf schema.Date, rows []sche
 }
 
 // CountList returns the store's open exceptions ranked for tomorrow's
-// cycle count: value at risk plus loss value, highest first.
+// cycle count, value at risk plus loss value highest first: those whose
+// record and reconciled estimate differ (timing corrects itself; a count
+// already settled a loss it found).
 func CountList(queue []schema.StockExceptionRow, store string, limit int) []schema.StockExceptionRow {
 	var out []schema.StockExceptionRow
 	for _, r := range queue {
-		if r.LocationID == store && r.State != schema.ExceptionResolved && r.Reason != schema.ReasonTiming {
+		if r.LocationID == store && r.State != schema.ExceptionResolved && r.Reason != schema.ReasonTiming && r.VarianceUnits != 0 {
 			out = append(out, r)
 		}
 	}
