@@ -98,7 +98,7 @@ func (p Params) withDefaults() Params {
 // expected = trusted + received − sold. A variance that disappears again
 // is timing (stale when the snapshot stood still for StaleDays selling
 // days); one that persists for two snapshots is a permanent shift: a
-// receipt mismatch when the episode saw a receipt, else an unexplained
+// receipt mismatch when the episode began on a receipt day, else an unexplained
 // loss (negative) or an unbooked receipt (positive). A count below the
 // previous snapshot is an unexplained loss.
 func Detect(s *Series, p Params) []Finding {
@@ -178,7 +178,6 @@ func Detect(s *Series, p Params) []Finding {
 			if frozen {
 				ep.frozenSelling++
 			}
-			ep.received = ep.received || d.Received != 0
 			if v == ep.lastV && ep.frozenSelling == 0 && d.Snap != prevSnap {
 				// A permanent shift: the record moved by v for good.
 				reason := schema.ReasonReceiptMismatch
