@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,17 @@ func TestFactsFromTheLake(t *testing.T) {
 	fs := rep.Findings["S1/K1"]
 	if len(fs) != 1 || fs[0].Reason != schema.ReasonUnexplainedLoss || fs[0].Units != -2 || fs[0].Onset != 1 {
 		t.Errorf("with returns restocked: %+v", fs)
+	}
+}
+
+func TestRunNeedsPOSAndInventory(t *testing.T) {
+	l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, err = Run(t.Context(), l, Options{AsOf: schema.NewDate(2026, 3, 2)})
+	if err == nil || !strings.Contains(err.Error(), "pos_lines") {
+		t.Errorf("err = %v, want one naming pos_lines", err)
 	}
 }

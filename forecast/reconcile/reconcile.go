@@ -114,11 +114,16 @@ func Run(ctx context.Context, l *lake.Lake, o Options) (*Report, error) {
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	from, to := o.AsOf-schema.Date(o.WindowDays), o.AsOf-1
-	_, release, err := openViews(ctx, db, l, from, to)
+	versions, release, err := openViews(ctx, db, l, from, to)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	for _, t := range []string{schema.TableNamePOSLines, schema.TableNameInventorySnapshots} {
+		if versions[t] < 0 {
+			return nil, fmt.Errorf("reconcile: the lake has no %s table: ingest the POS and inventory streams first", t)
+		}
+	}
 	series, err := loadSeries(ctx, db, &o, from, to)
 	if err != nil {
 		return nil, err
