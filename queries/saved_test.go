@@ -281,9 +281,9 @@ func TestSavedQueryHeadersDeclareWhatTheSQLUses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"bottom_movers", "data_freshness", "days_of_cover", "inventory_accuracy", "late_pos",
-		"promotion_performance", "rejects_by_reason", "replenishment_review", "sell_through", "stockout_days",
-		"suggestion_acceptance", "supplier_lead_time_reliability", "top_movers"}
+	want := []string{"bottom_movers", "count_list", "data_freshness", "days_of_cover", "inventory_accuracy", "late_pos",
+		"open_exceptions", "promotion_performance", "rejects_by_reason", "replenishment_review", "sell_through",
+		"shrink_by_category", "stockout_days", "suggestion_acceptance", "supplier_lead_time_reliability", "top_movers"}
 	var names []string
 	for _, q := range qs {
 		names = append(names, q.Name)

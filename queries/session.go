@@ -38,6 +38,7 @@ import (
 var KnownTables = []string{
 	"sales_daily", "inventory_daily", "po_open", "lead_times", "stockouts",
 	"replenishment_suggestions", "forecasts", "forecast_runs", "erp_writeback_log", "suggestion_outcomes",
+	"stock_exceptions",
 }
 
 // PinAll is the Options.Versions key that pins every table.

@@ -38,6 +38,7 @@ type demoOpts struct {
 	seed    uint64
 	badRate float64
 	fresh   bool
+	faults  bool
 }
 
 func newDemoCmd(a *app) *cobra.Command {
@@ -69,6 +70,7 @@ stderr.`,
 	f.Uint64Var(&o.seed, "seed", 1, "world seed")
 	f.Float64Var(&o.badRate, "bad-rate", 0.002, "fraction of extra malformed records")
 	f.BoolVar(&o.fresh, "fresh", false, "start clean even if an interrupted demo could resume")
+	f.BoolVar(&o.faults, "faults", false, "inject stock-record faults (shrink, phantom stock, receipt errors, late POS, stale snapshots) for reconcile to find")
 	return cmd
 }
 
@@ -83,6 +85,9 @@ type demoState struct {
 func runDemo(ctx context.Context, a *app, o demoOpts) error {
 	began := time.Now()
 	cfg := world.Config{Seed: o.seed, Stores: o.stores, SKUs: o.skus, Days: o.days}
+	if o.faults {
+		cfg.Faults = world.DefaultFaults()
+	}
 	dir, err := filepath.Abs(o.dir)
 	if err != nil {
 		return err
@@ -212,6 +217,9 @@ func runDemo(ctx context.Context, a *app, o demoOpts) error {
 		return err
 	}
 	if err := demoForecast(ctx, a, l, w, filepath.Join(dir, "outbox")); err != nil {
+		return err
+	}
+	if err := demoReconcile(ctx, a, l, w.Date(w.Days())); err != nil {
 		return err
 	}
 

@@ -33,6 +33,7 @@ type genOpts struct {
 	truth   string
 	rate    float64
 	workers int
+	faults  bool
 }
 
 // defaultLiveTruth is where the ground truth goes when records go only to
@@ -82,6 +83,7 @@ By default it backfills as fast as it can, with world times from --start. With
 	f.StringVar(&o.truth, "truth", "", "ground-truth directory (default: <out>/truth, or ./"+defaultLiveTruth+" with --brokers alone)")
 	f.Float64Var(&o.rate, "rate", 0, "live mode: records per second with event times = now (0: backfill)")
 	f.IntVar(&o.workers, "workers", 0, "goroutines simulating locations (0: GOMAXPROCS)")
+	f.BoolVar(&o.faults, "faults", false, "inject stock-record faults (shrink, phantom stock, receipt errors, late POS, stale snapshots, cycle counts); truth in faults.jsonl")
 	return cmd
 }
 
@@ -121,7 +123,11 @@ func (a *app) runGen(ctx context.Context, o genOpts, startGiven bool) error {
 	if o.rate > 0 && !startGiven {
 		start = schema.DateOf(time.Now().UTC())
 	}
-	w, err := world.New(world.Config{Seed: o.seed, Stores: o.stores, SKUs: o.skus, Days: o.days, Start: start, DCs: o.dcs, Hard: o.world == "hard"})
+	cfg := world.Config{Seed: o.seed, Stores: o.stores, SKUs: o.skus, Days: o.days, Start: start, DCs: o.dcs, Hard: o.world == "hard"}
+	if o.faults {
+		cfg.Faults = world.DefaultFaults() // truth in <truth>/faults.jsonl
+	}
+	w, err := world.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -97,6 +97,7 @@ the tables analysts and planners use, forecasts demand and suggests purchase ord
 		newCompactCmd(a),
 		newVacuumCmd(a),
 		newForecastCmd(a),
+		newReconcileCmd(a),
 		newWritebackCmd(a),
 		newBenchCmd(a),
 		newIcebergCmd(a),

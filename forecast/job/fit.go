@@ -560,7 +560,7 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 	row := schema.ReplenishmentSuggestionRow{
 		DT: r.o.AsOf, RunID: r.runID, LocationID: a.loc, SKU: a.sku, SupplierID: a.sup, Currency: a.cur,
 		NeedByDate: need, SuggestedQty: ln.Qty, UnitCost: ln.UnitCost, ExtendedCost: ln.ExtendedCost,
-		Reasons: ln.Reasons.String(), Defaulted: strings.Join(defaulted, ","),
+		Reasons: r.withReconciled(a.loc, a.sku, ln.Reasons.String()), Defaulted: strings.Join(defaulted, ","),
 		Model: name, ModelStatus: status.String(), BacktestRMSSE: rmsse,
 		HistoryDays: a.days, CensoredDays: a.censoredDays, PromoDays: a.promoDays,
 		Velocity7: vel[0], Velocity28: vel[1], Velocity91: vel[2],
@@ -579,7 +579,7 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 			row.DocumentKey = writeback.DocumentKey(r.o.AsOf, a.loc, a.sup)
 			p.lines = append(p.lines, docLine{loc: a.loc, sup: a.sup, cur: a.cur, line: writeback.Line{
 				SKU: a.sku, Qty: ln.Qty, CasePack: ln.CasePack, MOQ: ln.MOQ, UnitCost: ln.UnitCost,
-				ExtendedCost: ln.ExtendedCost, NeedByDate: need, Reasons: ln.Reasons.Strings(),
+				ExtendedCost: ln.ExtendedCost, NeedByDate: need, Reasons: r.withReconciledList(a.loc, a.sku, ln.Reasons.Strings()),
 				Explanation: writeback.Explanation{
 					Model: name, BacktestRMSSE: round3p(rmsse),
 					Velocity7: writeback.Round3(vel[0]), Velocity28: writeback.Round3(vel[1]), Velocity91: writeback.Round3(vel[2]),

@@ -174,6 +174,8 @@ type Options struct {
 	// NoGlobal leaves out the global model: the forecast is the series'
 	// own (see the package doc).
 	NoGlobal bool
+	// NoReconciliation ignores stock_exceptions (see reconciled.go).
+	NoReconciliation bool
 	// GlobalWeight is the global model's share of the combined forecast,
 	// in (0, 1]. Default 0.5.
 	GlobalWeight float64
@@ -313,6 +315,9 @@ type runner struct {
 	calSummary calSummary
 	// global is the global model (nil with Options.NoGlobal).
 	global *global
+	// reconciled are the store-SKUs whose inputs the reconciliation
+	// changed (see reconciled.go).
+	reconciled map[string]bool
 }
 
 // Run runs the forecast of opts.AsOf over l (see the package doc).
@@ -402,6 +407,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	defer release()
+	if r.reconciled, err = r.applyReconciliation(ctx, db); err != nil {
+		return nil, err
+	}
 	r.runID = runID(o, versions, ids)
 	r.log = r.log.With("run", r.runID)
 	stage("inputs", t0)

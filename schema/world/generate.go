@@ -155,6 +155,11 @@ func (w *World) Generate(ctx context.Context, opts GenerateOptions) (*Summary, e
 	if err := tw.writeWorld(w); err != nil {
 		return nil, err
 	}
+	if w.cfg.Faults != nil {
+		if err := tw.openFaults(); err != nil {
+			return nil, err
+		}
+	}
 	em := &emitter{w: w, opts: &opts, tw: tw, sum: &Summary{
 		Topics: map[string]TopicCounts{}, Transactions: map[string]int64{},
 		Seed: w.cfg.Seed, Stores: w.cfg.Stores, DCs: w.cfg.DCs, SKUs: w.cfg.SKUs, Days: w.cfg.Days,
@@ -309,6 +314,7 @@ func (em *emitter) day(ctx context.Context, d int, out []locDay) error {
 	date := w.Date(d)
 	for loc := range out {
 		em.tw.rows(&w.locs[loc], w, date, out[loc].rows, em.sum)
+		em.tw.faults(out[loc].faults)
 	}
 	if err := em.tw.err; err != nil {
 		return err
@@ -430,6 +436,7 @@ type truthWriter struct {
 	dem   *truthFile
 	dcDem *truthFile
 	bad   *truthFile
+	flt   *truthFile // faults.jsonl, with Config.Faults
 	err   error
 	buf   []byte
 }

@@ -51,6 +51,7 @@ type event struct {
 type locDay struct {
 	events []event
 	rows   []truthRow
+	faults []FaultEvent
 }
 
 // truthRow is a series' day in the ground truth.
@@ -131,7 +132,11 @@ func (rd *renderer) render(sims []*Sim, loc, day int, badRate float64, marshal b
 		rd.results = append(rd.results, c)
 		out.rows[sku] = truthRow{demand: r.Demand, sold: r.Sold, lost: r.Lost, returned: r.Returned,
 			received: r.Received, onHand: r.OnHand, onOrder: r.OnOrder}
+		if r.Fault != nil {
+			out.faults = append(out.faults, r.Fault.Events...)
+		}
 	}
+	rd.counts(&out, l, date)
 	// 07:00 receipts: a partial snapshot of the SKUs received.
 	nRcpt := 0
 	for i := range rd.results {
@@ -145,7 +150,7 @@ func (rd *renderer) render(sims []*Sim, loc, day int, badRate float64, marshal b
 		for sku := range rd.results {
 			r := &rd.results[sku]
 			if r.Received > 0 {
-				out.events = append(out.events, rd.inventory(l, sku, snap, schema.SnapshotPartial, nRcpt, r.MorningOnHand, 0, r.MorningOnOrder, at))
+				out.events = append(out.events, rd.inventory(l, sku, snap, schema.SnapshotPartial, nRcpt, published(r.MorningOnHand, r, true), 0, r.MorningOnOrder, at))
 			}
 		}
 	}
@@ -162,7 +167,7 @@ func (rd *renderer) render(sims []*Sim, loc, day int, badRate float64, marshal b
 		if l.Kind == KindDC {
 			alloc = min(r.OnHand, r.Sold/2) // picked for tomorrow's first wave
 		}
-		out.events = append(out.events, rd.inventory(l, sku, snap, schema.SnapshotFull, len(rd.results), r.OnHand, alloc, r.OnOrder, at))
+		out.events = append(out.events, rd.inventory(l, sku, snap, schema.SnapshotFull, len(rd.results), published(r.OnHand, r, false), alloc, r.OnOrder, at))
 	}
 	slices.SortStableFunc(out.events, func(a, b event) int { return cmp.Compare(a.at, b.at) })
 	bad := streamAt(seriesKey(w.cfg.Seed, loc, -1), day, purposeBad)

@@ -137,6 +137,9 @@ type DayResult struct {
 	Events []POEvent
 	// Params are the parameters in force today.
 	Params *ItemParams
+	// Fault is what injected faults did today (nil when Config.Faults is
+	// nil); valid until the next Step.
+	Fault *FaultDay
 }
 
 // Stats accumulates a series' performance over the days stepped since the
@@ -214,6 +217,7 @@ type Sim struct {
 	res     DayResult
 	view    View
 	stats   Stats
+	flt     *faultState // nil without Config.Faults
 }
 
 // NewSim returns a Sim for w; call Reset before stepping.
@@ -242,6 +246,7 @@ func (s *Sim) Reset(loc, sku int, p Policy) {
 	r := streamAt(s.si.key, -1, purposeSupply)
 	s.onHand = int64(math.Round(out * (0.6 + 0.5*r.Float64())))
 	s.view = View{Loc: loc, SKU: sku}
+	s.resetFaults()
 }
 
 // SetPolicy switches the ordering policy from the next Step on.
@@ -284,6 +289,10 @@ func (s *Sim) Step() *DayResult {
 	si := &s.si
 	res := &s.res
 	*res = DayResult{Day: d, Events: res.Events[:0], Params: si.paramsAt(d), Open: si.mult[d] != 0}
+	if s.flt != nil {
+		s.faultsMorning(d)
+		res.Fault = &s.flt.day
+	}
 	// 07:00 receipts, on open days.
 	if res.Open {
 		for i := range s.pipe {
@@ -314,6 +323,9 @@ func (s *Sim) Step() *DayResult {
 		}
 	}
 	s.onHand += res.Received
+	if s.flt != nil {
+		s.faultsReceipts(d, res.Received)
+	}
 	res.MorningOnHand, res.MorningOnOrder = s.onHand, s.onOrder
 	// 12:00 cancellations.
 	for i := range s.pipe {
@@ -334,6 +346,9 @@ func (s *Sim) Step() *DayResult {
 		r := streamAt(si.key, d, purposeReturns)
 		res.Returned = r.poisson(0.02 * float64(res.Sold))
 	}
+	if s.flt != nil {
+		s.faultsEvening(d, res.Sold, res.Open)
+	}
 	s.sold = append(s.sold, res.Sold)
 	s.closing = append(s.closing, s.onHand)
 	// 21:30 ordering, on review days.
@@ -341,6 +356,9 @@ func (s *Sim) Step() *DayResult {
 	if (d-p.ReviewPhase)%p.ReviewPeriodDays == 0 && d >= p.ReviewPhase {
 		s.view.Day, s.view.Date = d, s.w.cfg.Start.AddDays(d)
 		s.view.OnHand, s.view.OnOrder = s.onHand, s.onOrder
+		if s.flt != nil {
+			s.view.OnHand = s.flt.record // the ERP orders from its record
+		}
 		s.view.Params = p
 		s.view.Sold, s.view.Closing = s.sold, s.closing
 		if q := s.policy.Order(&s.view); q > 0 {

@@ -80,6 +80,9 @@ type Config struct {
 	// over-dispersion. The stores, items, suppliers, closures and parameters
 	// are those of the same config without Hard.
 	Hard bool `json:",omitempty"`
+	// Faults, when set, injects stock-record faults with ground truth (see
+	// Faults); nil publishes records equal to the shelf.
+	Faults *Faults `json:",omitempty"`
 }
 
 // Limits on Config sizes: identifiers and tables stay small and the int32
