@@ -34,7 +34,9 @@ func TestShardedForecastCommandsWriteBackOnceAtTheMerge(t *testing.T) {
 	t.Setenv("SHELFLAKE_PUSHGATEWAY_URL", "")
 	base := []string{"forecast", "--lake", dir, "--as-of", w.Date(w.Days()).String()}
 	erpFlags := []string{"--erp-url", erp.URL, "--erp-token-url", erp.TokenURL, "--erp-client-id", erp.ClientID}
-	cli := func(extra ...string) (string, error) { return runCLI(t, ctx, append(append([]string{}, base...), extra...)...) }
+	cli := func(extra ...string) (string, error) {
+		return runCLI(t, ctx, append(append([]string{}, base...), extra...)...)
+	}
 
 	for _, c := range []struct {
 		args []string
