@@ -62,12 +62,18 @@
 //     versions, run id, those figures) and the model (forecast/gbm's binary
 //     form) under PlanKey. The first plan of a date stays: a rerun, or a
 //     concurrent train, returns it.
-//   - Shard i/N (Run with Options.Shard) computes the locations whose
-//     ShardOf is i: the MD5 of the location id, low 64 bits, modulo N —
-//     DuckDB's md5_number_lower, evaluated in every location-keyed input
-//     view (sales, stockouts, inventory, open POs, item-locations, POS
-//     lines) inside the Parquet scan. Lead times (pooled per supplier) and
-//     promotions (chain-wide) are read whole. A shard reads the plan's
+//   - Shard i/N (Run with Options.Shard) computes the plan's locations
+//     whose ShardOf is i: the MD5 of the location id, low 64 bits, modulo
+//     N (DuckDB's md5_number_lower). Every location-keyed input view
+//     (sales, stockouts, inventory, open POs, item-locations, POS lines)
+//     holds only their rows, by an IN list DuckDB pushes into the Parquet
+//     scan: the store_id column is read whole, the other columns only
+//     where a row group holds the shard's stores, and a row group whose
+//     store range (its statistics) holds none of them is skipped. Files
+//     clustered by shard bucket would let a shard skip most files; the
+//     unified tables are sorted by store, not bucketed, so at best it
+//     skips row groups. Lead times (pooled per supplier) and promotions
+//     (chain-wide) are read whole. A shard reads the plan's
 //     input versions, loads its model and figures, and otherwise runs steps
 //     2 to 5 over its locations: every per-location quantity (calendar,
 //     ramp, store-department profile, store trend) needs all of a

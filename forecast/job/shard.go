@@ -46,24 +46,36 @@ func ParseShard(s string) (Shard, error) {
 }
 
 // ShardOf is the shard of location loc among n: the low 64 bits of the
-// MD5 of its id (DuckDB's md5_number_lower) modulo n. A stable hash: the
-// same location lands in the same shard on every machine and release.
+// MD5 of its id modulo n (in SQL: md5_number_lower(location_id) % n). A
+// stable hash: the same location lands in the same shard on every machine
+// and release.
 func ShardOf(loc string, n int) int {
 	h := md5.Sum([]byte(loc))
 	return int(binary.LittleEndian.Uint64(h[8:]) % uint64(n))
 }
 
 // shardFilter restricts a location-keyed input view to the shard's
-// locations (the same hash as ShardOf, evaluated by DuckDB inside the
-// Parquet scan); a shard's open POs are those of the day the plan found
-// latest over every location.
+// locations: those of the plan's whose ShardOf is the shard's, as an IN
+// list DuckDB pushes into the Parquet scan (row groups whose store range
+// holds none of them are skipped by their statistics; see the package
+// doc). A shard's open POs are those of the day the plan found latest over
+// every location.
 func (r *runner) shardFilter(scan string, in input) string {
 	s := r.o.Shard
-	if s.Count == 0 || in.loc == "" {
+	if s.Count == 0 || in.loc == "" || r.trained == nil {
 		return scan
 	}
-	where := "md5_number_lower(" + sqlIdent(in.loc) + ") % " + sqlInt(s.Count) + " = " + sqlInt(s.Index)
-	if in.table.Name == schema.TableNamePOOpen && r.trained != nil && r.trained.POOpenLast != nil {
+	var locs []string
+	for _, l := range r.trained.Locations {
+		if ShardOf(l, s.Count) == s.Index {
+			locs = append(locs, sqlString(l))
+		}
+	}
+	where := "false"
+	if len(locs) > 0 {
+		where = sqlIdent(in.loc) + " IN (" + strings.Join(locs, ", ") + ")"
+	}
+	if in.table.Name == schema.TableNamePOOpen && r.trained.POOpenLast != nil {
 		where += " AND dt = DATE '1970-01-01' + " + sqlInt(*r.trained.POOpenLast)
 	}
 	return "SELECT * FROM (" + scan + ") WHERE " + where
@@ -101,6 +113,9 @@ type Plan struct {
 	Versions map[string]int64  `json:"input_versions"`
 	IDs      map[string]string `json:"input_ids"`
 	Series   int               `json:"series"`
+	// Locations are the series' locations, in order: the shards split
+	// them by ShardOf.
+	Locations []string `json:"locations"`
 	// POOpenLast is the latest po_open day (days since the epoch) over
 	// every location, nil without open POs.
 	POOpenLast *int               `json:"po_open_last,omitempty"`
@@ -210,6 +225,11 @@ func Train(ctx context.Context, l *lake.Lake, opts Options) (*Plan, error) {
 		return nil, fmt.Errorf("latest open POs: %w", err)
 	}
 	p.POOpenLast = last
+	for i := range r.attrs {
+		if i == 0 || r.attrs[i].loc != r.attrs[i-1].loc {
+			p.Locations = append(p.Locations, r.attrs[i].loc)
+		}
+	}
 	for _, ob := range r.promoObs {
 		po := planObservation{Group: ob.Group, DiscountPct: ob.DiscountPct, Days: ob.Days, PromoRate: ob.PromoRate, BaseRate: ob.BaseRate}
 		if !math.IsNaN(ob.AfterRate) {
