@@ -57,6 +57,9 @@ type BenchOptions struct {
 	// of Shards one after the other (each measured on its own), then
 	// Merge.
 	Shards int
+	// RowGroupRows is the scale world's row group size
+	// (WorldOptions.RowGroupRows; 0: the lake's default).
+	RowGroupRows int64
 	// Logger receives progress. Default: discard.
 	Logger *slog.Logger
 }
@@ -268,7 +271,7 @@ func benchScale(ctx context.Context, o BenchOptions, res *BenchResult) error {
 	}
 	defer l.Close()
 	o.Logger.Info("bench: writing the world's tables", "series", o.Stores*o.SKUs, "days", o.Days)
-	ws, err := WriteWorld(ctx, l, w, WorldOptions{StateDays: 28, ChunkSeries: 65536, DailyPOSLines: true})
+	ws, err := WriteWorld(ctx, l, w, WorldOptions{StateDays: 28, ChunkSeries: 65536, DailyPOSLines: true, RowGroupRows: o.RowGroupRows})
 	if err != nil {
 		return fmt.Errorf("write world: %w", err)
 	}

@@ -48,6 +48,11 @@ type WorldOptions struct {
 	// to one file per table and day. Memory is about 10 bytes per series
 	// and day of a chunk. Default 131072.
 	ChunkSeries int
+	// RowGroupRows, when > 0, closes the location-keyed tables' Parquet row
+	// groups every RowGroupRows rows (lake.WriteOptions): with rows sorted
+	// by location, small row groups hold few locations each, so a shard's
+	// location filter skips the others by their statistics.
+	RowGroupRows int64
 	// Workers simulate series in parallel. Default GOMAXPROCS.
 	Workers int
 	// Progress, when set, is told of each series simulated.
@@ -312,7 +317,7 @@ func (ww *worldWriter) writeChunk(ctx context.Context, c *chunkData) error {
 	for s := range prices {
 		prices[s] = w.UnitPrice(c.locs[s/len(ww.skus)], ww.skus[s%len(ww.skus)])
 	}
-	opts := lake.WriteOptions{}
+	opts := lake.WriteOptions{RowGroupRows: ww.o.RowGroupRows}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(ww.o.Workers)
 	for d := range c.days {
