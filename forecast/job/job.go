@@ -67,12 +67,13 @@
 //     N (DuckDB's md5_number_lower). Every location-keyed input view
 //     (sales, stockouts, inventory, open POs, item-locations, POS lines)
 //     holds only their rows, by an IN list DuckDB pushes into the Parquet
-//     scan: the store_id column is read whole, the other columns only
-//     where a row group holds the shard's stores, and a row group whose
-//     store range (its statistics) holds none of them is skipped. Files
-//     clustered by shard bucket would let a shard skip most files; the
-//     unified tables are sorted by store, not bucketed, so at best it
-//     skips row groups. Lead times (pooled per supplier) and promotions
+//     scan as a statistics filter (a row group whose store range holds
+//     none of them may be skipped) and applies before any join. The
+//     unified tables are sorted by store within files of many stores,
+//     not clustered by shard bucket, so in practice a shard still reads
+//     the location-keyed columns of every file (measured in the README);
+//     files per shard bucket would let it read ~1/N. Lead times (pooled
+//     per supplier) and promotions
 //     (chain-wide) are read whole. A shard reads the plan's
 //     input versions, loads its model and figures, and otherwise runs steps
 //     2 to 5 over its locations: every per-location quantity (calendar,

@@ -56,10 +56,9 @@ func ShardOf(loc string, n int) int {
 
 // shardFilter restricts a location-keyed input view to the shard's
 // locations: those of the plan's whose ShardOf is the shard's, as an IN
-// list DuckDB pushes into the Parquet scan (row groups whose store range
-// holds none of them are skipped by their statistics; see the package
-// doc). A shard's open POs are those of the day the plan found latest over
-// every location.
+// list DuckDB pushes into the Parquet scan as a statistics filter (see the
+// package doc). A shard's open POs are those of the day the plan found
+// latest over every location.
 func (r *runner) shardFilter(scan string, in input) string {
 	s := r.o.Shard
 	if s.Count == 0 || in.loc == "" || r.trained == nil {
