@@ -163,12 +163,22 @@ func TestShardedRunIsTheUnshardedRunByteForByte(t *testing.T) {
 	if len(counts) < 3 {
 		t.Fatalf("locations by shard %v: the world does not exercise sharding", counts)
 	}
+	stores16 := map[int]bool{}
+	for _, loc := range w.Locations() {
+		stores16[ShardOf(loc.ID, 16)] = true
+	}
+	empty := 16 - len(stores16)
+	if empty == 0 {
+		t.Fatal("no empty shard among 16: the world does not exercise one")
+	}
 	cases := []struct {
-		name string
-		o    Options
+		name   string
+		o      Options
+		shards int
 	}{
-		{"default", Options{AsOf: asOf}},
-		{"small buckets, no global model", Options{AsOf: asOf, NoGlobal: true, BucketSeries: 30, BatchSeries: 16, Workers: 1}},
+		{"default", Options{AsOf: asOf}, 4},
+		{"small buckets, no global model", Options{AsOf: asOf, NoGlobal: true, BucketSeries: 30, BatchSeries: 16, Workers: 1}, 4},
+		{"16 shards, some without a store", Options{AsOf: asOf}, 16},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -176,13 +186,13 @@ func TestShardedRunIsTheUnshardedRunByteForByte(t *testing.T) {
 			if _, err := Run(t.Context(), lakes[0], c.o); err != nil {
 				t.Fatal(err)
 			}
-			rep := runSharded(t, lakes[1], c.o, 4, nil)
+			rep := runSharded(t, lakes[1], c.o, c.shards, nil)
 			if rep.Existing || len(rep.Documents) == 0 {
 				t.Fatalf("merge: existing %v, %d documents", rep.Existing, len(rep.Documents))
 			}
 			sameOutputs(t, outputsOf(t, lakes[0], asOf), outputsOf(t, lakes[1], asOf))
 			// A second merge finds the run complete and changes nothing.
-			again, err := Merge(t.Context(), lakes[1], c.o, 4)
+			again, err := Merge(t.Context(), lakes[1], c.o, c.shards)
 			if err != nil || !again.Existing || len(again.Documents) != len(rep.Documents) {
 				t.Fatalf("second merge: %v, existing %v", err, again != nil && again.Existing)
 			}
