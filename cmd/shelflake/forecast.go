@@ -132,6 +132,12 @@ type forecastFlags struct {
 	tempDir      string
 	json         bool
 	wb           writebackFlags
+	// Sharded runs (see forecast/job): --train, --shard i/N, --merge
+	// with --shards N.
+	train  bool
+	shard  string
+	merge  bool
+	shards int
 }
 
 func newForecastCmd(a *app) *cobra.Command {
@@ -155,6 +161,13 @@ Each delivery is logged in erp_writeback_log.
 
 A rerun of the same --as-of finds the finished run and changes nothing; it
 only delivers the documents not yet accepted (see also "writeback retry").
+
+Across machines (e.g. a Kubernetes Indexed Job, deploy/k8s): --train once
+(reads every input, trains the global model, stores the plan in the lake),
+then --shard i/N for i = 0..N-1 anywhere in parallel (each forecasts the
+locations hashed to it and commits its rows once; rerunning one changes
+nothing), then --merge --shards N (commits the run and delivers its
+documents, once). The rows and documents are those of the unsharded run.
 With SHELFLAKE_PUSHGATEWAY_URL set, the run's metrics are pushed there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runForecast(cmd, a, o) },
@@ -170,8 +183,29 @@ With SHELFLAKE_PUSHGATEWAY_URL set, the run's metrics are pushed there.`,
 	f.StringVar(&o.duckdbMemory, "duckdb-memory", "2GB", "DuckDB memory limit (spills past it)")
 	f.StringVar(&o.tempDir, "temp-dir", "", "local directory for DuckDB spills and files being written (default: the system's)")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON")
+	f.BoolVar(&o.train, "train", false, "sharded run, first step: train the global model and store the run's plan in the lake")
+	f.StringVar(&o.shard, "shard", envOr("SHELFLAKE_SHARD", ""), "sharded run: compute shard i/N (e.g. 0/4) of the trained plan; no write-back (env SHELFLAKE_SHARD; i may come from JOB_COMPLETION_INDEX: --shard index/N)")
+	f.BoolVar(&o.merge, "merge", false, "sharded run, last step: check the --shards shards, commit the run and deliver its documents")
+	f.IntVar(&o.shards, "shards", 0, "with --merge: the number of shards of the run")
 	o.wb.register(cmd)
 	return cmd
+}
+
+// shardSpec reads --shard, where "index/N" takes i from
+// JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod index).
+func shardSpec(s string) (job.Shard, error) {
+	if rest, ok := strings.CutPrefix(s, "index/"); ok {
+		i := os.Getenv("JOB_COMPLETION_INDEX")
+		if i == "" {
+			return job.Shard{}, fmt.Errorf("--shard %s: JOB_COMPLETION_INDEX is not set (run as a Kubernetes Indexed Job, or give i/N)", s)
+		}
+		s = i + "/" + rest
+	}
+	sh, err := job.ParseShard(s)
+	if err != nil {
+		return job.Shard{}, fmt.Errorf("--shard: %w", err)
+	}
+	return sh, nil
 }
 
 // forecastReport is what --json prints.
@@ -209,17 +243,56 @@ func runForecast(cmd *cobra.Command, a *app, o forecastFlags) (err error) {
 	if err := checkForecastInputs(ctx, l); err != nil {
 		return err
 	}
-	chans, closeChans, err := o.wb.channels(cmd)
-	if err != nil {
-		return err
-	}
-	defer closeChans()
-	prog := a.newProgress("forecast "+asOf.String(), "series", 0)
-	rep, err := job.Run(ctx, l, job.Options{
+	jo := job.Options{
 		AsOf: asOf, HistoryDays: o.historyDays, Horizon: o.horizon, WindowSigma: o.windowSigma,
 		NoPromotions: o.noPromotions, Workers: o.workers, DuckDBMemory: o.duckdbMemory, TempDir: o.tempDir,
-		Logger: a.log, Metrics: jm, Progress: prog,
-	})
+		Logger: a.log, Metrics: jm,
+	}
+	steps := 0
+	for _, b := range []bool{o.train, o.shard != "", o.merge} {
+		if b {
+			steps++
+		}
+	}
+	switch {
+	case steps > 1:
+		return errors.New("--train, --shard and --merge are steps of a sharded run: give one")
+	case o.merge != (o.shards > 0):
+		return errors.New("--merge needs --shards N (the number of shards of the run), and --shards goes with --merge")
+	case o.train:
+		p, err := job.Train(ctx, l, jo)
+		if err != nil {
+			return err
+		}
+		if o.json {
+			return writeJSON(a.stdout, p)
+		}
+		fmt.Fprintf(a.stdout, "forecast as of %s: plan of run %s, %d series; now run --shard i/N for every i, then --merge\n", asOf, p.RunID, p.Series)
+		return nil
+	case o.shard != "":
+		if jo.Shard, err = shardSpec(o.shard); err != nil {
+			return err
+		}
+	}
+	var chans []writeback.Channel
+	if o.shard == "" {
+		// A shard sends nothing: the merge delivers the run's documents
+		// once.
+		c, closeChans, err := o.wb.channels(cmd)
+		if err != nil {
+			return err
+		}
+		defer closeChans()
+		chans = c
+	}
+	prog := a.newProgress("forecast "+asOf.String(), "series", 0)
+	jo.Progress = prog
+	var rep *job.Report
+	if o.merge {
+		rep, err = job.Merge(ctx, l, jo, o.shards)
+	} else {
+		rep, err = job.Run(ctx, l, jo)
+	}
 	if err != nil {
 		return err
 	}

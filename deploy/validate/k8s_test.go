@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ var overlays = []struct {
 }{
 	{"overlays/production", "shelflake", "ScaledObject", false},
 	{"overlays/production-hpa", "shelflake", "HorizontalPodAutoscaler", false},
+	{"overlays/production-sharded", "shelflake", "ScaledObject", false},
 	{"overlays/dev", "shelflake-dev", "HorizontalPodAutoscaler", true},
 }
 
@@ -262,6 +264,7 @@ func TestOverlaysRenderToValidObjects(t *testing.T) {
 			checkIngest(t, r, o.autoscaler)
 			checkServe(t, r, devSecrets)
 			checkCronJobs(t, r)
+			checkForecastSteps(t, r)
 			checkMonitoring(t, r)
 		})
 	}
@@ -779,5 +782,77 @@ func checkServe(t *testing.T, r *rendered, devSecrets map[string]*corev1.Secret)
 	}
 	if denyAll && !opens {
 		t.Errorf("ingress is denied by default but no NetworkPolicy opens the serve pods' postgres port")
+	}
+}
+
+// checkForecastSteps checks the forecast's CronJobs: either one unsharded
+// run, or a sharded run's three steps (forecast/job) — a train step, an
+// Indexed Job of N shards each given --shard=index/N, and a merge of
+// --shards=N — where only the merge writes back to the ERP.
+func checkForecastSteps(t *testing.T, r *rendered) {
+	t.Helper()
+	steps := map[string]*batchv1.CronJob{}
+	for _, cj := range r.cronJobs {
+		c := cj.Spec.JobTemplate.Spec.Template.Spec.Containers
+		if len(c) != 1 || len(c[0].Args) == 0 || c[0].Args[0] != "forecast" {
+			continue
+		}
+		step := "run"
+		for _, a := range c[0].Args[1:] {
+			switch {
+			case a == "--train":
+				step = "train"
+			case strings.HasPrefix(a, "--shard="):
+				step = "shard"
+			case a == "--merge":
+				step = "merge"
+			}
+		}
+		if steps[step] != nil {
+			t.Errorf("CronJobs %s and %s both run the forecast's %s step", steps[step].Name, cj.Name, step)
+		}
+		steps[step] = cj
+	}
+	flag := func(cj *batchv1.CronJob, name string) (string, bool) {
+		for _, a := range cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args {
+			if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	if steps["run"] != nil {
+		if len(steps) != 1 {
+			t.Errorf("an unsharded forecast CronJob next to sharded steps %v: one run would compute the week twice", sortedKeys(steps))
+		}
+		return
+	}
+	for _, want := range []string{"train", "shard", "merge"} {
+		if steps[want] == nil {
+			t.Fatalf("sharded forecast without its %s step (steps: %v)", want, sortedKeys(steps))
+		}
+	}
+	for step, cj := range steps {
+		if _, erp := flag(cj, "erp-url"); erp != (step == "merge") {
+			t.Errorf("CronJob %s (%s step): --erp-url %v; only the merge sends the documents, once", cj.Name, step, erp)
+		}
+		if cj.Spec.Schedule != steps["train"].Spec.Schedule {
+			t.Errorf("CronJob %s: schedule %q, the train step's %q: the steps of one week start together", cj.Name, cj.Spec.Schedule, steps["train"].Spec.Schedule)
+		}
+	}
+	js := steps["shard"].Spec.JobTemplate.Spec
+	spec, _ := flag(steps["shard"], "shard")
+	n, err := strconv.Atoi(strings.TrimPrefix(spec, "index/"))
+	if !strings.HasPrefix(spec, "index/") || err != nil || n < 1 {
+		t.Fatalf("shard step: --shard=%s, want index/N (the pod's JOB_COMPLETION_INDEX of N)", spec)
+	}
+	if js.CompletionMode == nil || *js.CompletionMode != batchv1.IndexedCompletion {
+		t.Errorf("shard step: completionMode %v, want Indexed", js.CompletionMode)
+	}
+	if js.Completions == nil || int(*js.Completions) != n || js.Parallelism == nil || int(*js.Parallelism) != n {
+		t.Errorf("shard step: completions %v and parallelism %v, want both %d (--shard=%s)", js.Completions, js.Parallelism, n, spec)
+	}
+	if m, _ := flag(steps["merge"], "shards"); m != strconv.Itoa(n) {
+		t.Errorf("merge step: --shards=%s, the shard step has %d", m, n)
 	}
 }

@@ -62,6 +62,13 @@ type BenchOptions struct {
 	// curve (default evaluate.DefaultCurveLevels); NoCurve leaves it out.
 	CurveLevels []float64
 	NoCurve     bool
+	// Shards, when > 0, runs the scale run sharded: Train, then each shard
+	// of Shards one after the other (each measured on its own), then
+	// Merge.
+	Shards int
+	// RowGroupRows is the scale world's row group size
+	// (WorldOptions.RowGroupRows; 0: the lake's default).
+	RowGroupRows int64
 	// Logger receives progress. Default: discard.
 	Logger *slog.Logger
 }
@@ -189,6 +196,23 @@ type BenchResult struct {
 	Documents        int64   `json:"documents"`
 	// WorldInput says how the scale world reached the lake.
 	WorldInput string `json:"world_input"`
+	// BytesRead is what the scale run read from files (Linux rchar: the
+	// DuckDB scans of the lake's Parquet files, page cache or not).
+	BytesRead int64 `json:"bytes_read"`
+	// TrainSeconds and ShardRuns, with BenchOptions.Shards: the train
+	// step, and each shard (Seconds is then train + shards + merge, one
+	// after the other on this machine).
+	TrainSeconds float64       `json:"train_seconds,omitempty"`
+	ShardRuns    []ShardFigure `json:"shards,omitempty"`
+}
+
+// ShardFigure is one shard's measurement in a sharded scale run.
+type ShardFigure struct {
+	Shard      string  `json:"shard"`
+	Series     int64   `json:"series"`
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	BytesRead  int64   `json:"bytes_read"`
 }
 
 // Bench measures the forecast on generated worlds: for each of o.Worlds
@@ -369,24 +393,32 @@ func benchScale(ctx context.Context, o BenchOptions, res *BenchResult) error {
 	}
 	defer l.Close()
 	o.Logger.Info("bench: writing the world's tables", "series", o.Stores*o.SKUs, "days", o.Days)
-	ws, err := WriteWorld(ctx, l, w, WorldOptions{StateDays: 28, ChunkSeries: 65536})
+	ws, err := WriteWorld(ctx, l, w, WorldOptions{StateDays: 28, ChunkSeries: 65536, DailyPOSLines: true, RowGroupRows: o.RowGroupRows})
 	if err != nil {
 		return fmt.Errorf("write world: %w", err)
 	}
 	res.WorldSeconds = ws.Duration.Seconds()
-	res.WorldInput = "unified tables, item_locations and promotions written by the world generator's per-series model (job.WriteWorld), not streamed through Kafka and ingest; inventory_daily and po_open for the last 28 days"
+	res.WorldInput = "unified tables, item_locations and promotions written by the world generator's per-series model (job.WriteWorld), not streamed through Kafka and ingest; inventory_daily and po_open for the last 28 days; pos_lines one line per store-SKU-day with sales (and per day with returns), with the promotion id"
 	// Start the measurement from a clean slate: what the world writer held
 	// goes back to the OS, and the high-water mark restarts.
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeakRSS()
 	cpu0 := cpuTime()
+	read0 := readBytes()
 	start := time.Now()
-	rep, err := Run(ctx, l, Options{AsOf: w.Date(w.Days()), Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight})
+	jo := Options{AsOf: w.Date(w.Days()), Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight}
+	var rep *Report
+	if o.Shards > 0 {
+		rep, err = benchShards(ctx, l, jo, o.Shards, res)
+	} else {
+		rep, err = Run(ctx, l, jo)
+	}
 	if err != nil {
 		return err
 	}
 	res.Seconds = time.Since(start).Seconds()
+	res.BytesRead = readBytes() - read0
 	res.CPUSeconds = (cpuTime() - cpu0).Seconds()
 	res.PeakRSSBytes = peakRSS()
 	res.Series = int(rep.Run.Series)
@@ -398,6 +430,28 @@ func benchScale(ctx context.Context, o BenchOptions, res *BenchResult) error {
 		res.Stages[k] = v
 	}
 	return nil
+}
+
+// benchShards runs the sharded flow, measuring the train step and each
+// shard.
+func benchShards(ctx context.Context, l *lake.Lake, jo Options, n int, res *BenchResult) (*Report, error) {
+	t0 := time.Now()
+	if _, err := Train(ctx, l, jo); err != nil {
+		return nil, err
+	}
+	res.TrainSeconds = time.Since(t0).Seconds()
+	for i := range n {
+		so := jo
+		so.Shard = Shard{Index: i, Count: n}
+		cpu0, read0, t0 := cpuTime(), readBytes(), time.Now()
+		rep, err := Run(ctx, l, so)
+		if err != nil {
+			return nil, err
+		}
+		res.ShardRuns = append(res.ShardRuns, ShardFigure{Shard: so.Shard.String(), Series: rep.Run.Series,
+			Seconds: time.Since(t0).Seconds(), CPUSeconds: (cpuTime() - cpu0).Seconds(), BytesRead: readBytes() - read0})
+	}
+	return Merge(ctx, l, jo, n)
 }
 
 func cpuTime() time.Duration {

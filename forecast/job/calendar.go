@@ -22,8 +22,10 @@ import (
 //     quiet days are quiet, not closed).
 //
 // A location with too few trading days to learn its weekdays takes the
-// closed weekdays every location of its bucket that learned them shares
-// (a chain shut on Sundays), where it never traded on them.
+// closed weekdays every location of the training bucket (the first whole
+// locations, see the package doc) that learned them shares (a chain shut
+// on Sundays), where it never traded on them: the same in every bucket and
+// every shard.
 //
 // A forecast day is closed on a closed weekday, and on the date one year
 // after a holiday closure or a closed weekday inside one (Christmas), unless two years of history show the
@@ -196,6 +198,14 @@ func (r *runner) calendars(batches []*engine.Batch, sum *calSummary) {
 			}
 			learned++
 		}
+	}
+	if r.sharedCal == nil {
+		// The first calendars of a run are the training bucket's.
+		r.sharedCal = &sharedCalendar{Weekdays: shared, Learned: learned > 0}
+	}
+	shared, learned = r.sharedCal.Weekdays, 0
+	if r.sharedCal.Learned {
+		learned = 1
 	}
 	for loc, c := range cals {
 		if !c.learned && learned > 0 {

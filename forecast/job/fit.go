@@ -116,18 +116,22 @@ func (r *runner) produce(ctx context.Context, db *sql.DB, ch chan<- sourceItem) 
 func (r *runner) readBuckets(ctx context.Context, query func(context.Context, string) (arrowReader, error), ready chan<- []*engine.Batch) error {
 	bs := r.buckets()
 	var first []*engine.Batch
-	if r.global != nil {
+	if r.trained == nil {
 		// The global model trains on the series of the first whole
-		// locations, about globalSeries of them, whatever the buckets.
+		// locations, about globalSeries of them, whatever the buckets;
+		// their calendars give the closed weekdays shared with locations
+		// too young to learn their own (a shard has both from the plan).
 		tb := r.trainingBucket()
 		batches, err := r.readBucket(ctx, query, tb)
 		if err != nil {
 			return err
 		}
 		r.calendars(batches, &calSummary{})
-		r.seasons(batches)
-		if err := r.trainGlobal(r.global, batches); err != nil {
-			return err
+		if r.global != nil {
+			r.seasons(batches)
+			if err := r.trainGlobal(r.global, batches); err != nil {
+				return err
+			}
 		}
 		if tb == bs[0] {
 			first = batches
@@ -381,9 +385,7 @@ func (r *runner) fit(ctx context.Context, db *sql.DB) (*fitOutput, error) {
 		_ = fw.Abort(ctx)
 		_ = sw.Abort(ctx)
 	}
-	if !r.o.NoGlobal {
-		r.global = &global{fc: map[int64][]float32{}, info: globalInfo{Weight: r.o.GlobalWeight}}
-	}
+	r.global = r.newGlobal()
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan sourceItem, 2)

@@ -48,6 +48,55 @@
 //     attempt), then forecast_runs gets the run row with a first-time fence
 //     on the same appId: the run is complete, and immutable.
 //
+// # Sharded runs
+//
+// One run can be split over machines: `--train`, then `--shard i/N` for
+// every i (a Kubernetes Indexed Job), then `--merge` (deploy/k8s):
+//
+//   - Train (the first step) reads every input once at their latest
+//     versions, builds the series table, measures the past promotions'
+//     response (pooled over every location), learns the training bucket's
+//     calendars (the closed weekdays a location too young to learn its
+//     own borrows) and trains the global model exactly as an unsharded run
+//     does, on the first whole locations. It stores the Plan (input
+//     versions, run id, those figures) and the model (forecast/gbm's binary
+//     form) under PlanKey. The first plan of a date stays: a rerun, or a
+//     concurrent train, returns it.
+//   - Shard i/N (Run with Options.Shard) computes the plan's locations
+//     whose ShardOf is i: the MD5 of the location id, low 64 bits, modulo
+//     N (DuckDB's md5_number_lower). Every location-keyed input view
+//     (sales, stockouts, inventory, open POs, item-locations, POS lines)
+//     holds only their rows, by an IN list DuckDB pushes into the Parquet
+//     scan as a statistics filter (a row group whose store range holds
+//     none of them may be skipped) and applies before any join. The
+//     unified tables are sorted by store within files of many stores,
+//     not clustered by shard bucket, so in practice a shard still reads
+//     the location-keyed columns of every file (measured in the README);
+//     files per shard bucket would let it read ~1/N. Lead times (pooled
+//     per supplier) and promotions
+//     (chain-wide) are read whole. A shard reads the plan's
+//     input versions, loads its model and figures, and otherwise runs steps
+//     2 to 5 over its locations: every per-location quantity (calendar,
+//     ramp, store-department profile, store trend) needs all of a
+//     location's series, so a location is never split. Its rows are
+//     appended to the as-of partitions of replenishment_suggestions and
+//     forecasts once per table (txn appId ShardAppID = run and shard, files
+//     tagged with both): a shard killed anywhere and run again recomputes
+//     and commits only what is missing, the same rows. Its documents go to
+//     the run's outbox; its figures to the lake for the merge.
+//   - Merge checks that every shard of N committed to both tables, removes
+//     from the partitions what no shard of this run and N added (an earlier
+//     attempt's), sums the shards' figures and commits the run row to
+//     forecast_runs with the same first-time fence as an unsharded run:
+//     from then on the run is complete and the write-back sends its
+//     documents once (the rerun rules of step 1 hold).
+//
+// So a sharded run's suggestions, forecasts and documents are byte for
+// byte those of the unsharded run over the same lake (the same run id;
+// shard_test.go). The run's figures in forecast_runs are the sums, the
+// mean backtest RMSSE weighted by the shards' selected series. An
+// unsharded run does not read a plan; it trains as before.
+//
 // # What the forecast is, and why
 //
 // Demand is units sold less units returned, per store-SKU and day, floored
@@ -202,6 +251,9 @@ type Options struct {
 	Progress Progress
 	// Now is the clock of the run's timestamps. Default time.Now.
 	Now func() time.Time
+	// Shard, when Count > 0, makes Run compute one shard of a trained run
+	// (see Train, Merge and the package doc).
+	Shard Shard
 }
 
 func (o Options) withDefaults() Options {
@@ -271,6 +323,9 @@ func (o Options) validate() error {
 	if strings.ContainsAny(o.DuckDBMemory, "'\\") {
 		errs = append(errs, fmt.Errorf("duckdb memory %q: want a size like 2GB", o.DuckDBMemory))
 	}
+	if o.Shard.Count < 0 || o.Shard.Count > maxShards || o.Shard.Count > 0 && (o.Shard.Index < 0 || o.Shard.Index >= o.Shard.Count) {
+		errs = append(errs, fmt.Errorf("shard %d/%d: want i/N with 0 ≤ i < N ≤ %d", o.Shard.Index, o.Shard.Count, maxShards))
+	}
 	if err := o.Model.WithDefaults().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("model: %w", err))
 	}
@@ -318,6 +373,15 @@ type runner struct {
 	// reconciled are the store-SKUs whose inputs the reconciliation
 	// changed (see reconciled.go).
 	reconciled map[string]bool
+	// trained is the plan a shard (or the merge) computes with: nil
+	// in an unsharded run or the --train step.
+	trained *Plan
+	// sharedCal is the closed weekdays a location too young to learn its
+	// own takes: those of the training bucket's locations (see
+	// calendars); set by the first calendars call, or from the plan.
+	sharedCal *sharedCalendar
+	// promoObs are the past promotions measured, in order, for the plan.
+	promoObs []promo.Observation
 }
 
 // Run runs the forecast of opts.AsOf over l (see the package doc).
@@ -345,6 +409,9 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (rep *Report, err erro
 		}
 		r.log.Info("forecast run exists: nothing to compute", "run", prev.RunID, "documents", len(docs))
 		return &Report{Run: prev, Existing: true, Documents: docs, Timings: map[string]float64{}}, nil
+	}
+	if o.Shard.Count > 0 {
+		return r.runShard(ctx)
 	}
 	return r.run(ctx)
 }
@@ -380,28 +447,63 @@ func FindRun(ctx context.Context, l *lake.Lake, asOf schema.Date) (schema.Foreca
 }
 
 func (r *runner) run(ctx context.Context) (*Report, error) {
+	c, err := r.compute(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, docs, timings := c.out, c.docs, c.timings
+	t0 := time.Now()
+	committed := map[string]int64{}
+	for _, t := range []struct {
+		table *schema.Table
+		adds  []delta.Add
+	}{{schema.TableReplenishmentSuggestions(), out.suggestionAdds}, {schema.TableForecasts(), out.forecastAdds}} {
+		v, err := r.replacePartition(ctx, t.table, t.adds)
+		if err != nil {
+			return nil, err
+		}
+		committed[t.table.Name] = v
+	}
+	timings["commit"] = time.Since(t0).Seconds()
+	row := r.runRow(out, docs, c.versions, timings, c.started)
+	v, err := r.commitRun(ctx, row)
+	if err != nil {
+		return nil, err
+	}
+	committed[schema.TableNameForecastRuns] = v
+	r.log.Info("forecast run complete", "series", out.summary.Series, "lines", row.Lines, "documents", row.Documents,
+		"seconds", row.FinishedAt.Sub(c.started).Seconds())
+	return &Report{Run: row, Documents: docs, Summary: out.summary, Timings: timings, Versions: committed}, nil
+}
+
+// computed is what a run (or a shard) computed before its commits: its
+// rows' files, written but not committed, and its documents, stored in the
+// outbox.
+type computed struct {
+	out      *fitOutput
+	docs     []*writeback.Document
+	versions map[string]int64
+	timings  map[string]float64
+	started  time.Time
+	// bytesRead is what the process read from files meanwhile (Linux
+	// rchar; 0 elsewhere).
+	bytesRead int64
+}
+
+// compute runs steps 2 to 5 of the package doc over the runner's inputs
+// (a shard's locations only, with Options.Shard).
+func (r *runner) compute(ctx context.Context) (*computed, error) {
 	o := r.o
 	started := o.Now()
+	read0 := readBytes()
 	timings := map[string]float64{}
 	stage := func(name string, since time.Time) { timings[name] = time.Since(since).Seconds() }
 	t0 := time.Now()
-	db, err := sql.Open("duckdb", "")
+	db, err := r.openDuckDB(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open duckdb: %w", err)
+		return nil, err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(2)
-	for _, s := range []string{
-		"SET memory_limit = '" + o.DuckDBMemory + "'",
-		"SET threads = " + sqlInt(o.DuckDBThreads),
-		"SET temp_directory = " + sqlString(o.TempDir),
-		"SET preserve_insertion_order = false",
-		"SET parquet_metadata_cache = true",
-	} {
-		if _, err := db.ExecContext(ctx, s); err != nil {
-			return nil, fmt.Errorf("duckdb %s: %w", s, err)
-		}
-	}
 	versions, ids, release, err := r.openInputs(ctx, db)
 	if err != nil {
 		return nil, err
@@ -411,27 +513,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	r.runID = runID(o, versions, ids)
+	if r.trained != nil && r.trained.RunID != r.runID {
+		return nil, fmt.Errorf("shard %s computes run %s but the trained run is %s: give the shard the options of the --train step", o.Shard, r.runID, r.trained.RunID)
+	}
 	r.log = r.log.With("run", r.runID)
 	stage("inputs", t0)
 	t0 = time.Now()
-	if _, err := db.ExecContext(ctx, fill(seriesSQL, map[string]string{"A": sqlInt(int(o.AsOf))})); err != nil {
-		return nil, fmt.Errorf("series table: %w", err)
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
+	if err := r.seriesTable(ctx, db); err != nil {
 		return nil, err
-	}
-	err = withArrow(conn, func(query func(context.Context, string) (arrowReader, error)) error {
-		var err error
-		r.attrs, err = readAttrs(ctx, query)
-		return err
-	})
-	conn.Close()
-	if err != nil {
-		return nil, err
-	}
-	if len(r.attrs) == 0 {
-		return nil, errNoSeries
 	}
 	stage("series", t0)
 	t0 = time.Now()
@@ -465,28 +554,54 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	stage("documents", t0)
-	t0 = time.Now()
-	committed := map[string]int64{}
-	for _, t := range []struct {
-		table *schema.Table
-		adds  []delta.Add
-	}{{schema.TableReplenishmentSuggestions(), out.suggestionAdds}, {schema.TableForecasts(), out.forecastAdds}} {
-		v, err := r.replacePartition(ctx, t.table, t.adds)
-		if err != nil {
-			return nil, err
-		}
-		committed[t.table.Name] = v
-	}
-	stage("commit", t0)
-	row := r.runRow(out, docs, versions, timings, started)
-	v, err := r.commitRun(ctx, row)
+	return &computed{out: out, docs: docs, versions: versions, timings: timings, started: started, bytesRead: readBytes() - read0}, nil
+}
+
+// openDuckDB opens the run's in-process DuckDB.
+func (r *runner) openDuckDB(ctx context.Context) (*sql.DB, error) {
+	o := r.o
+	db, err := sql.Open("duckdb", "")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	committed[schema.TableNameForecastRuns] = v
-	r.log.Info("forecast run complete", "series", out.summary.Series, "lines", row.Lines, "documents", row.Documents,
-		"seconds", row.FinishedAt.Sub(started).Seconds())
-	return &Report{Run: row, Documents: docs, Summary: out.summary, Timings: timings, Versions: committed}, nil
+	db.SetMaxOpenConns(2)
+	for _, s := range []string{
+		"SET memory_limit = '" + o.DuckDBMemory + "'",
+		"SET threads = " + sqlInt(o.DuckDBThreads),
+		"SET temp_directory = " + sqlString(o.TempDir),
+		"SET preserve_insertion_order = false",
+		"SET parquet_metadata_cache = true",
+	} {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("duckdb %s: %w", s, err)
+		}
+	}
+	return db, nil
+}
+
+// seriesTable builds the series table and reads it into r.attrs.
+func (r *runner) seriesTable(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, fill(seriesSQL, map[string]string{"A": sqlInt(int(r.o.AsOf))})); err != nil {
+		return fmt.Errorf("series table: %w", err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	err = withArrow(conn, func(query func(context.Context, string) (arrowReader, error)) error {
+		var err error
+		r.attrs, err = readAttrs(ctx, query)
+		return err
+	})
+	conn.Close()
+	if err != nil {
+		return err
+	}
+	if len(r.attrs) == 0 && r.o.Shard.Count == 0 {
+		return errNoSeries
+	}
+	return nil
 }
 
 // runID is the run's id: a hash of the as-of date, the options that change
@@ -614,11 +729,7 @@ func (r *runner) runRow(out *fitOutput, docs []*writeback.Document, versions map
 	params["input_versions"] = versions
 	params["history_start"] = r.histStart.String()
 	params["promotion_response"] = r.promoResponse()
-	ahead := 0
-	for _, fs := range r.future {
-		ahead += len(fs)
-	}
-	params["promotions_ahead"] = ahead
+	params["promotions_ahead"] = r.promotionsAhead()
 	params["missing_inputs"] = r.missingInputs(versions)
 	params["trading_calendar"] = r.calSummary
 	params["yearly_ramp_series"] = out.ramped

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +21,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(shardChildEnv); spec != "" {
+		os.Exit(runShardChild(spec))
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -117,39 +117,20 @@ func (r *runner) promotions(ctx context.Context, db *sql.DB) error {
 	}
 	vals := map[string]string{"A": sqlInt(int(r.o.AsOf)), "H": sqlInt(int(r.histStart)),
 		"F": sqlInt(r.o.Model.ForecastDays), "DIP": sqlInt(promo.DipDays)}
-	rows, err := db.QueryContext(ctx, fill(promoObsSQL, vals))
-	if err != nil {
-		return fmt.Errorf("promotion response: %w", err)
-	}
 	var est promo.Estimator
 	n := 0
-	for rows.Next() {
-		var dept string
-		var pct int32
-		var days sql.NullInt64
-		var pr, br, ar sql.NullFloat64
-		if err := rows.Scan(&dept, &pct, &days, &pr, &br, &ar); err != nil {
-			rows.Close()
-			return fmt.Errorf("promotion response: %w", err)
+	if r.trained != nil {
+		// A shard sees its locations only: the response to past
+		// promotions, pooled over every location, is the plan's.
+		for _, o := range r.trained.promoObservations() {
+			est.Add(o)
+			n++
 		}
-		if !days.Valid || !pr.Valid || !br.Valid {
-			continue
-		}
-		o := promo.Observation{Group: dept, DiscountPct: float64(pct), Days: float64(days.Int64),
-			PromoRate: pr.Float64, BaseRate: br.Float64, AfterRate: math.NaN()}
-		if ar.Valid {
-			o.AfterRate = ar.Float64
-		}
-		est.Add(o)
-		n++
+	} else if err := r.observePromotions(ctx, db, vals, &est, &n); err != nil {
+		return err
 	}
-	if err := rows.Err(); err != nil {
-		rows.Close()
-		return fmt.Errorf("promotion response: %w", err)
-	}
-	rows.Close()
 	r.promos = est.Model()
-	rows, err = db.QueryContext(ctx, fill(promoFutureSQL, vals))
+	rows, err := db.QueryContext(ctx, fill(promoFutureSQL, vals))
 	if err != nil {
 		return fmt.Errorf("promotions ahead: %w", err)
 	}
@@ -170,6 +151,41 @@ func (r *runner) promotions(ctx context.Context, db *sql.DB) error {
 	}
 	r.log.Info("promotion calendar", "past_observed", n, "ahead", ahead, "groups", len(r.promos.Groups()))
 	return nil
+}
+
+// observePromotions measures the past promotions (promoObsSQL) into est,
+// keeping them in r.promoObs.
+func (r *runner) observePromotions(ctx context.Context, db *sql.DB, vals map[string]string, est *promo.Estimator, n *int) error {
+	rows, err := db.QueryContext(ctx, fill(promoObsSQL, vals))
+	if err != nil {
+		return fmt.Errorf("promotion response: %w", err)
+	}
+	for rows.Next() {
+		var dept string
+		var pct int32
+		var days sql.NullInt64
+		var pr, br, ar sql.NullFloat64
+		if err := rows.Scan(&dept, &pct, &days, &pr, &br, &ar); err != nil {
+			rows.Close()
+			return fmt.Errorf("promotion response: %w", err)
+		}
+		if !days.Valid || !pr.Valid || !br.Valid {
+			continue
+		}
+		o := promo.Observation{Group: dept, DiscountPct: float64(pct), Days: float64(days.Int64),
+			PromoRate: pr.Float64, BaseRate: br.Float64, AfterRate: math.NaN()}
+		if ar.Valid {
+			o.AfterRate = ar.Float64
+		}
+		est.Add(o)
+		r.promoObs = append(r.promoObs, o)
+		*n++
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return fmt.Errorf("promotion response: %w", err)
+	}
+	return rows.Close()
 }
 
 // uplift fills dst with series a's demand multipliers from the as-of date

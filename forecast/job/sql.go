@@ -24,6 +24,9 @@ type input struct {
 	required bool
 	// skip reads none of the table: its view is empty.
 	skip bool
+	// loc is the table's location column: a shard's view holds only its
+	// locations' rows (see shardFilter).
+	loc string
 }
 
 // openInputs creates one DuckDB view per input table (named like the
@@ -38,17 +41,19 @@ func (r *runner) openInputs(ctx context.Context, db *sql.DB) (map[string]int64, 
 	lead := asOf - schema.Date(r.o.LeadTimeLookbackDays)
 	before := hist - 1
 	ins := []input{
-		{table: schema.TableSalesDaily(), from: &hist, to: &last, required: true},
+		{table: schema.TableSalesDaily(), from: &hist, to: &last, required: true, loc: "store_id"},
 		// Sales before the window: only which store-SKUs had any (their
 		// series start at the window's first day, not at their first sale
 		// in it).
-		{table: schema.TableSalesDaily(), view: "sales_before", to: &before},
-		{table: schema.TableStockouts(), from: &hist, to: &last},
-		{table: schema.TableInventoryDaily(), from: &inv, to: &last},
-		{table: schema.TablePOOpen(), from: &inv, to: &last},
+		{table: schema.TableSalesDaily(), view: "sales_before", to: &before, loc: "store_id"},
+		{table: schema.TableStockouts(), from: &hist, to: &last, loc: "location_id"},
+		{table: schema.TableInventoryDaily(), from: &inv, to: &last, loc: "location_id"},
+		{table: schema.TablePOOpen(), from: &inv, to: &last, loc: "location_id"},
+		// Lead times pool over every location per supplier, promotions are
+		// chain-wide: a shard reads them whole.
 		{table: schema.TableLeadTimes(), from: &lead, to: &last},
-		{table: schema.TableItemLocations(), to: &last},
-		{table: schema.TablePOSLines(), from: &hist, to: &last, skip: r.o.NoPromotions},
+		{table: schema.TableItemLocations(), to: &last, loc: "location_id"},
+		{table: schema.TablePOSLines(), from: &hist, to: &last, skip: r.o.NoPromotions, loc: "store_id"},
 		{table: schema.TablePromotions(), to: &last, skip: r.o.NoPromotions},
 	}
 	versions, ids := map[string]int64{}, map[string]string{}
@@ -74,6 +79,7 @@ func (r *runner) openInputs(ctx context.Context, db *sql.DB) (map[string]int64, 
 			release()
 			return nil, nil, nil, err
 		}
+		scan = r.shardFilter(scan, in)
 		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+sqlIdent(view)+" AS "+scan); err != nil {
 			release()
 			return nil, nil, nil, fmt.Errorf("view %s of %s: %w", view, in.table.Name, err)
@@ -93,7 +99,7 @@ func (r *runner) localFiles(ctx context.Context, in input) ([]lake.LocalFile, in
 	if err != nil {
 		return nil, 0, "", nil, err
 	}
-	snap, err := dt.Snapshot(ctx)
+	snap, err := r.inputSnapshot(ctx, dt, in)
 	if errors.Is(err, delta.ErrTableNotFound) {
 		if in.required {
 			return nil, 0, "", nil, fmt.Errorf("the lake has no %s table: build the unified tables first (shelflake compact --unified)", in.table.Name)

@@ -32,12 +32,27 @@ type WorldOptions struct {
 	StateDays int
 	// POSLines also writes pos_lines, every line of the POS transactions
 	// the generator renders (their promotion_id marks promotion days too).
-	// It renders every record: meant for small worlds.
+	// It renders every record (streamed to files every posFlushRows
+	// lines): meant for small worlds.
 	POSLines bool
+	// DailyPOSLines writes pos_lines from the per-series simulation
+	// instead, with the chunks (the scale world's way): per store-SKU and
+	// day with sales one sale line of the day's units at the day's price,
+	// less the running promotion's discount, with its promotion_id; per
+	// day with returns one return line. A day's transactions collapse into
+	// one line each way, the columns the forecast reads (store, SKU, day,
+	// type, promotion) are exact. Memory stays the chunk's; files are one
+	// per day and chunk, written in parallel with the other tables.
+	DailyPOSLines bool
 	// ChunkSeries bounds the series simulated at once; each chunk's rows go
 	// to one file per table and day. Memory is about 10 bytes per series
 	// and day of a chunk. Default 131072.
 	ChunkSeries int
+	// RowGroupRows, when > 0, closes the location-keyed tables' Parquet row
+	// groups every RowGroupRows rows (lake.WriteOptions): with rows sorted
+	// by location, small row groups hold few locations each, so a shard's
+	// location filter skips the others by their statistics.
+	RowGroupRows int64
 	// Workers simulate series in parallel. Default GOMAXPROCS.
 	Workers int
 	// Progress, when set, is told of each series simulated.
@@ -90,7 +105,7 @@ func WriteWorld(ctx context.Context, l *lake.Lake, w *world.World, o WorldOption
 	if err := ww.promotions(ctx); err != nil {
 		return sum, err
 	}
-	if o.POSLines {
+	if o.POSLines && !o.DailyPOSLines {
 		if err := ww.posLines(ctx); err != nil {
 			return sum, err
 		}
@@ -270,7 +285,7 @@ func (ww *worldWriter) writeChunk(ctx context.Context, c *chunkData) error {
 	}
 	tables := map[string]*tableAdds{}
 	for _, t := range []string{schema.TableNameSalesDaily, schema.TableNameStockouts, schema.TableNameInventoryDaily,
-		schema.TableNamePOOpen, schema.TableNameLeadTimes, schema.TableNameItemLocations} {
+		schema.TableNamePOOpen, schema.TableNameLeadTimes, schema.TableNameItemLocations, schema.TableNamePOSLines} {
 		tables[t] = &tableAdds{}
 	}
 	record := func(table string, adds []delta.Add, rows int) {
@@ -302,7 +317,7 @@ func (ww *worldWriter) writeChunk(ctx context.Context, c *chunkData) error {
 	for s := range prices {
 		prices[s] = w.UnitPrice(c.locs[s/len(ww.skus)], ww.skus[s%len(ww.skus)])
 	}
-	opts := lake.WriteOptions{}
+	opts := lake.WriteOptions{RowGroupRows: ww.o.RowGroupRows}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(ww.o.Workers)
 	for d := range c.days {
@@ -312,6 +327,7 @@ func (ww *worldWriter) writeChunk(ctx context.Context, c *chunkData) error {
 			var outs []schema.StockoutRow
 			var inv []schema.InventoryDailyRow
 			var po []schema.POOpenRow
+			var pos []schema.PosLineRow
 			for s := range c.nSeries {
 				loc, sku := c.locs[s/len(ww.skus)], ww.skus[s%len(ww.skus)]
 				l := &w.Locations()[loc]
@@ -328,6 +344,9 @@ func (ww *worldWriter) writeChunk(ctx context.Context, c *chunkData) error {
 					sales = append(sales, schema.SalesDailyRow{DT: date, StoreID: l.ID, SKU: it.ID, Currency: l.Currency,
 						UnitsSold: sold, UnitsReturned: ret, GrossSales: gross, Discounts: disc, Returns: returns,
 						NetSales: gross - disc - returns, Transactions: sold})
+					if ww.o.DailyPOSLines {
+						pos = ww.dailyPOSLines(pos, l, it, sku, d, sold, ret, price, gross, disc, returns)
+					}
 				}
 				if c.stockout[i] {
 					outs = append(outs, schema.StockoutRow{DT: date, LocationID: l.ID, SKU: it.ID})
@@ -356,6 +375,7 @@ func (ww *worldWriter) writeChunk(ctx context.Context, c *chunkData) error {
 				func() error {
 					return writeDay(gctx, ww.l, schema.TableLeadTimes(), date, leadByDay[date], opts, record)
 				},
+				func() error { return writeDay(gctx, ww.l, schema.TablePOSLines(), date, pos, opts, record) },
 			} {
 				if err := f(); err != nil {
 					return err
@@ -501,54 +521,83 @@ func commitAppend(ctx context.Context, l *lake.Lake, t *schema.Table, adds []del
 	return nil
 }
 
+// dailyPOSLines appends series (l, it)'s lines of day d (see
+// WorldOptions.DailyPOSLines), in pos_lines' sort order: sale, then return.
+func (ww *worldWriter) dailyPOSLines(dst []schema.PosLineRow, l *world.Location, it *world.Item, sku, d int,
+	sold, ret int64, price, gross, disc, returns schema.Money) []schema.PosLineRow {
+	date := ww.w.Date(d)
+	at := localTime(l, date, 12*3600)
+	_, off := at.Zone()
+	line := schema.PosLineRow{StoreID: l.ID, RegisterID: l.ID + "-R01", BusinessDate: date, EventTime: at.UTC(),
+		EventUTCOffsetMin: int32(off / 60), Currency: l.Currency, SKU: it.ID, UnitPrice: price, IngestedAt: at.UTC(),
+		SrcOffset: -1}
+	if sold > 0 {
+		sl := line
+		sl.TransactionID, sl.LineNo, sl.TxnType = "D-"+l.ID+"-"+it.ID+"-"+ymd(date), 1, string(schema.TxnSale)
+		sl.Quantity, sl.Discount, sl.LineTotal, sl.TxnTotal = sold, disc, gross-disc, gross-disc
+		if p := ww.w.Promotion(sku, d); p != nil {
+			sl.PromotionID = p.ID
+		}
+		dst = append(dst, sl)
+	}
+	if ret > 0 {
+		rl := line
+		rl.TransactionID, rl.LineNo, rl.TxnType = "R-"+l.ID+"-"+it.ID+"-"+ymd(date), 1, string(schema.TxnReturn)
+		rl.Quantity, rl.LineTotal, rl.TxnTotal = -ret, -returns, -returns
+		dst = append(dst, rl)
+	}
+	return dst
+}
+
+// posFlushRows is how many rendered POS lines the world buffers before it
+// writes them out (one file per day buffered).
+const posFlushRows = 1 << 20
+
 // posLines renders the world's POS transactions and writes them to
-// pos_lines.
+// pos_lines as they come, in files of at most posFlushRows lines a flush
+// (days written in parallel), committed once at the end.
 func (ww *worldWriter) posLines(ctx context.Context) error {
 	truth, err := os.MkdirTemp("", "shelflake-world-truth-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(truth)
-	sink := &posSink{rows: map[schema.Date][]schema.PosLineRow{}}
+	sink := &posSink{l: ww.l, workers: ww.o.Workers, rows: map[schema.Date][]schema.PosLineRow{}}
 	if _, err := ww.w.Generate(ctx, world.GenerateOptions{Sink: sink, TruthDir: truth, Workers: ww.o.Workers}); err != nil {
 		return fmt.Errorf("render pos transactions: %w", err)
 	}
 	if sink.err != nil {
 		return sink.err
 	}
-	var adds []delta.Add
-	var rows int64
-	t := schema.TablePOSLines()
-	for date, rs := range sink.rows {
-		slices.SortStableFunc(rs, func(a, b schema.PosLineRow) int {
-			return cmp.Or(cmp.Compare(a.StoreID, b.StoreID), cmp.Compare(a.SKU, b.SKU), a.EventTime.Compare(b.EventTime))
-		})
-		a, err := lake.WriteFiles(ctx, ww.l, t, date, rs, lake.WriteOptions{})
-		if err != nil {
-			return err
-		}
-		adds = append(adds, a...)
-		rows += int64(len(rs))
-	}
-	if len(adds) == 0 {
-		return nil
-	}
-	if err := commitAppend(ctx, ww.l, t, adds, "shelflake.world"); err != nil {
+	if err := sink.flush(ctx); err != nil {
 		return err
 	}
-	ww.sum.Rows[t.Name] += rows
-	ww.sum.Files[t.Name] += len(adds)
+	t := schema.TablePOSLines()
+	if len(sink.adds) == 0 {
+		return nil
+	}
+	if err := commitAppend(ctx, ww.l, t, sink.adds, "shelflake.world"); err != nil {
+		return err
+	}
+	ww.sum.Rows[t.Name] += sink.written
+	ww.sum.Files[t.Name] += len(sink.adds)
 	return nil
 }
 
-// posSink decodes the generator's POS records into pos_lines rows.
+// posSink decodes the generator's POS records into pos_lines rows and
+// writes them out every posFlushRows rows.
 type posSink struct {
-	rows   map[schema.Date][]schema.PosLineRow
-	offset int64
-	err    error
+	l        *lake.Lake
+	workers  int
+	rows     map[schema.Date][]schema.PosLineRow
+	buffered int
+	offset   int64
+	adds     []delta.Add
+	written  int64
+	err      error
 }
 
-func (s *posSink) Write(_ context.Context, recs []world.Record) error {
+func (s *posSink) Write(ctx context.Context, recs []world.Record) error {
 	for _, r := range recs {
 		if r.Topic != schema.TopicPOS {
 			continue
@@ -559,9 +608,39 @@ func (s *posSink) Write(_ context.Context, recs []world.Record) error {
 			continue
 		}
 		s.offset++
+		n := len(s.rows[tx.BusinessDate])
 		s.rows[tx.BusinessDate] = tx.AppendRows(s.rows[tx.BusinessDate], schema.Source{Offset: s.offset, IngestedAt: tx.EventTime.UTC()})
+		s.buffered += len(s.rows[tx.BusinessDate]) - n
+	}
+	if s.buffered >= posFlushRows {
+		return s.flush(ctx)
 	}
 	return nil
 }
 
 func (s *posSink) Flush(context.Context) error { return nil }
+
+// flush writes the buffered rows, one file per day, days in parallel.
+func (s *posSink) flush(ctx context.Context) error {
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(s.workers, 1))
+	t := schema.TablePOSLines()
+	for date, rs := range s.rows {
+		g.Go(func() error {
+			slices.SortStableFunc(rs, func(a, b schema.PosLineRow) int {
+				return cmp.Or(cmp.Compare(a.StoreID, b.StoreID), cmp.Compare(a.SKU, b.SKU), a.EventTime.Compare(b.EventTime))
+			})
+			return writeDay(gctx, s.l, t, date, rs, lake.WriteOptions{}, func(_ string, a []delta.Add, n int) {
+				mu.Lock()
+				s.adds = append(s.adds, a...)
+				s.written += int64(n)
+				mu.Unlock()
+			})
+		})
+	}
+	err := g.Wait()
+	clear(s.rows)
+	s.buffered = 0
+	return err
+}
