@@ -135,6 +135,8 @@ type Ingester struct {
 	epoch    uint64
 	bufBytes int64 // sum of the tables' buffer sizes
 	inflight int64 // charge of sealed flushes not finished (inflightFactor × their rows)
+	// lastAdmitted is the admitted channel of the newest flush (job.turn).
+	lastAdmitted chan struct{}
 	// dlqPending are the dead-letter records of the unsealed rejects.
 	dlqPending []pendingDLQ
 	// needRewind is set when a flush failed: buffers must be dropped and
@@ -377,6 +379,7 @@ func (i *Ingester) loop(ctx context.Context) {
 				if i.bufBytes >= i.o.MaxBufferBytes/2 {
 					i.relieveLocked("budget")
 				}
+
 			}
 		})
 		i.sealDueLocked(now)
@@ -569,7 +572,11 @@ func cloneBytes(b []byte) []byte {
 }
 
 // sealDueLocked flushes the tables whose progress reached the flush
-// interval or whose buffer reached the size target (Options.FileBytes).
+// interval, whose buffer reached the size target (Options.FileBytes) or
+// holds Options.MaxFlushDates dates. It runs after each poll, not after each
+// record: a poll's records of one date from every partition go into one
+// file (checked per record, a backlog's flushes would each hold one
+// partition's run of dates, and every date a file per partition).
 func (i *Ingester) sealDueLocked(now time.Time) {
 	for _, t := range i.tables {
 		switch {
@@ -578,6 +585,8 @@ func (i *Ingester) sealDueLocked(now time.Time) {
 			i.sealLocked(t, "interval")
 		case t.buf.size() >= i.o.FileBytes:
 			i.sealLocked(t, "size")
+		case t.buf.numDates() >= i.o.MaxFlushDates:
+			i.sealLocked(t, "dates")
 		}
 	}
 }
@@ -625,7 +634,7 @@ func (i *Ingester) sealAllLocked(reason string) {
 // partition that has progress for t.
 func (i *Ingester) sealLocked(t *table, reason string) {
 	t.since = time.Time{}
-	j := &job{t: t, done: make(chan struct{}), prev: t.tail, reason: reason}
+	j := &job{t: t, done: make(chan struct{}), prev: t.tail, reason: reason, admitted: make(chan struct{})}
 	if t.id != tableRejects {
 		// The rejects table commits a range before the data table does
 		// (verdict.go): seal what it has, and commit after it.
@@ -663,6 +672,7 @@ func (i *Ingester) sealLocked(t *table, reason string) {
 	i.bufBytes -= j.bytes
 	i.inflight += inflightFactor * j.bytes
 	t.tail = j
+	j.turn, i.lastAdmitted = i.lastAdmitted, j.admitted
 	i.jobs.Add(1)
 	go i.runJob(j)
 }
