@@ -33,6 +33,7 @@ type BackfillConfig struct {
 	// in Options).
 	MaxBufferBytes int64
 	FlushInterval  time.Duration
+	MaxFlushDates  int
 	// Logger receives progress (default: discard).
 	Logger *slog.Logger
 }
@@ -43,6 +44,9 @@ type BackfillResult struct {
 	Years   int   `json:"years"`
 	Dates   int   `json:"dates"`
 	Records int64 `json:"records"`
+	// POSRecords and InventoryRecords split Records by topic.
+	POSRecords       int64 `json:"pos_records"`
+	InventoryRecords int64 `json:"inventory_records"`
 	// LakeDir is the lake the backfill wrote.
 	LakeDir string `json:"lake_dir"`
 	// DrainSeconds is the time from the ingester's start until it had
@@ -56,8 +60,11 @@ type BackfillResult struct {
 	// the first): how long the lake showed no progress.
 	Commits             int     `json:"commits"`
 	MaxCommitGapSeconds float64 `json:"max_commit_gap_s"`
-	// Files is the number of live data files per table after ingest.
-	Files map[string]int `json:"files"`
+	// Files is the number of live data files per table after ingest, Rows
+	// their rows (numRecords), DatesInLake their distinct dt values.
+	Files       map[string]int   `json:"files"`
+	Rows        map[string]int64 `json:"rows"`
+	DatesInLake map[string]int   `json:"dates_in_lake"`
 }
 
 // RunBackfillBench measures a years-long backfill: an embedded broker holding
@@ -93,11 +100,11 @@ func RunBackfillBench(ctx context.Context, cfg BackfillConfig) (BackfillResult, 
 	last := schema.NewDate(2021+cfg.Years, 1, 1).AddDays(-1)
 	res.Dates = int(last-first) + 1
 	cfg.Logger.Info("backfill bench: producing", "pairs", cfg.Pairs, "dates", res.Dates)
-	n, err := produceBackfill(ctx, addr, cfg.Pairs, first, last)
+	res.POSRecords, res.InventoryRecords, err = produceBackfill(ctx, addr, cfg.Pairs, first, last)
 	if err != nil {
 		return res, err
 	}
-	res.Records = n
+	res.Records = res.POSRecords + res.InventoryRecords
 	ends, err := topicEnds(ctx, addr, schema.TopicPOS, schema.TopicInventory)
 	if err != nil {
 		return res, err
@@ -126,6 +133,7 @@ func RunBackfillBench(ctx context.Context, cfg BackfillConfig) (BackfillResult, 
 		Group:          "bench-backfill",
 		FlushInterval:  cfg.FlushInterval,
 		MaxBufferBytes: cfg.MaxBufferBytes,
+		MaxFlushDates:  cfg.MaxFlushDates,
 		DisableDLQ:     true,
 		SessionTimeout: 10 * time.Second,
 		Logger:         cfg.Logger,
@@ -184,7 +192,7 @@ func RunBackfillBench(ctx context.Context, cfg BackfillConfig) (BackfillResult, 
 		prev = at
 	}
 	mu.Unlock()
-	res.Files = map[string]int{}
+	res.Files, res.Rows, res.DatesInLake = map[string]int{}, map[string]int64{}, map[string]int{}
 	for _, t := range []*schema.Table{schema.TablePOSLines(), schema.TableInventorySnapshots()} {
 		dt, err := l.Table(ctx, t)
 		if err != nil {
@@ -195,25 +203,30 @@ func RunBackfillBench(ctx context.Context, cfg BackfillConfig) (BackfillResult, 
 			return res, err
 		}
 		res.Files[t.Name] = snap.NumFiles()
+		res.Rows[t.Name], _ = snap.NumRecords()
+		dates := map[string]bool{}
+		for _, f := range snap.Files() {
+			dates[f.PartitionValues[schema.PartitionColumn]] = true
+		}
+		res.DatesInLake[t.Name] = len(dates)
 	}
 	return res, nil
 }
 
 // produceBackfill produces one POS transaction per pair and day and an
 // inventory snapshot per pair every third day, from first to last, and
-// returns the number of records.
-func produceBackfill(ctx context.Context, addr string, pairs int, first, last schema.Date) (int64, error) {
+// returns the number of records of each.
+func produceBackfill(ctx context.Context, addr string, pairs int, first, last schema.Date) (pos, inv int64, err error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(100_000))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer cl.Close()
 	zone := time.FixedZone("", 3600)
 	var (
 		mu       sync.Mutex
 		firstErr error
-		n        int64
 	)
 	done := func(_ *kgo.Record, err error) {
 		if err != nil {
@@ -224,7 +237,11 @@ func produceBackfill(ctx context.Context, addr string, pairs int, first, last sc
 	}
 	produce := func(topic string, key string, v any) {
 		b, _ := json.Marshal(v) // the event types always marshal
-		n++
+		if topic == schema.TopicPOS {
+			pos++
+		} else {
+			inv++
+		}
 		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: b}, done)
 	}
 	for d := first; d <= last; d = d.AddDays(1) {
@@ -251,12 +268,12 @@ func produceBackfill(ctx context.Context, addr string, pairs int, first, last sc
 		}
 	}
 	if err := cl.Flush(ctx); err != nil {
-		return n, err
+		return pos, inv, err
 	}
 	if firstErr != nil {
-		return n, fmt.Errorf("backfill bench: produce: %w", firstErr)
+		return pos, inv, fmt.Errorf("backfill bench: produce: %w", firstErr)
 	}
-	return n, nil
+	return pos, inv, nil
 }
 
 // topicEnds returns the end offset of every non-empty partition of topics.

@@ -367,19 +367,22 @@ func (i *Ingester) loop(ctx context.Context) {
 
 		i.mu.Lock()
 		now := i.o.Now()
+		var polled []polledPartition
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			ps := i.parts[tp{fp.Topic, fp.Partition}]
 			if ps == nil {
 				return
 			}
 			ps.hwm = max(ps.hwm, fp.HighWatermark)
-			ts := i.topics[fp.Topic]
-			for _, r := range fp.Records {
-				i.processLocked(ts, ps, r, now)
-				if i.bufBytes >= i.o.MaxBufferBytes/2 {
-					i.relieveLocked("budget")
-				}
-
+			polled = append(polled, polledPartition{ts: i.topics[fp.Topic], ps: ps, recs: fp.Records})
+		})
+		eachByTime(polled, func(ts *topicState, ps *partState, r *kgo.Record) {
+			i.processLocked(ts, ps, r, now)
+			if i.bufBytes >= i.o.MaxBufferBytes/2 {
+				i.relieveLocked("budget")
+			}
+			if t := i.tables[ts.data]; t.buf.numDates() >= i.o.MaxFlushDates {
+				i.sealLocked(t, "dates")
 			}
 		})
 		i.sealDueLocked(now)
@@ -572,11 +575,7 @@ func cloneBytes(b []byte) []byte {
 }
 
 // sealDueLocked flushes the tables whose progress reached the flush
-// interval, whose buffer reached the size target (Options.FileBytes) or
-// holds Options.MaxFlushDates dates. It runs after each poll, not after each
-// record: a poll's records of one date from every partition go into one
-// file (checked per record, a backlog's flushes would each hold one
-// partition's run of dates, and every date a file per partition).
+// interval or whose buffer reached the size target (Options.FileBytes).
 func (i *Ingester) sealDueLocked(now time.Time) {
 	for _, t := range i.tables {
 		switch {
@@ -585,9 +584,44 @@ func (i *Ingester) sealDueLocked(now time.Time) {
 			i.sealLocked(t, "interval")
 		case t.buf.size() >= i.o.FileBytes:
 			i.sealLocked(t, "size")
-		case t.buf.numDates() >= i.o.MaxFlushDates:
-			i.sealLocked(t, "dates")
 		}
+	}
+}
+
+// polledPartition is one partition's records of a poll.
+type polledPartition struct {
+	ts   *topicState
+	ps   *partState
+	recs []*kgo.Record
+}
+
+// eachByTime calls fn for every record of the poll, each partition's in
+// offset order, and across partitions oldest record timestamp first. A
+// backlog produced in date order (a backfill) is then buffered date after
+// date whatever partition holds each record, so a flush sealed at
+// Options.MaxFlushDates dates holds one file per date, not one per date and
+// partition. The order across partitions is free: fences are per partition.
+func eachByTime(parts []polledPartition, fn func(*topicState, *partState, *kgo.Record)) {
+	if len(parts) == 1 {
+		for _, r := range parts[0].recs {
+			fn(parts[0].ts, parts[0].ps, r)
+		}
+		return
+	}
+	next := make([]int, len(parts))
+	for {
+		best := -1
+		for k, p := range parts {
+			if next[k] < len(p.recs) && (best < 0 || p.recs[next[k]].Timestamp.Before(parts[best].recs[next[best]].Timestamp)) {
+				best = k
+			}
+		}
+		if best < 0 {
+			return
+		}
+		p := parts[best]
+		fn(p.ts, p.ps, p.recs[next[best]])
+		next[best]++
 	}
 }
 

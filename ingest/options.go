@@ -110,7 +110,8 @@ type Options struct {
 	FlushWorkers int
 	// MaxFlushDates bounds the partition dates (so the files) of one
 	// flush: a table whose buffer holds rows of this many dates is flushed
-	// at once. A backlog spanning years (a backfill) is then committed as a
+	// at once (a poll's records are taken oldest timestamp first across
+	// partitions, so a date's rows from every partition share a file). A backlog spanning years (a backfill) is then committed as a
 	// chain of commits of at most this many files each, written in
 	// parallel, rather than as one commit of a file per day that shows
 	// nothing until every file is written. Default 64.
