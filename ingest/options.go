@@ -23,7 +23,7 @@ const (
 	DefaultSessionTimeout   = 45 * time.Second
 	DefaultRebalanceTimeout = 60 * time.Second
 	DefaultFlushWorkers     = 2
-	DefaultMaxFlushDates    = 64
+	DefaultMaxFlushDates    = 366
 	DefaultCommitAttempts   = 5
 )
 
@@ -110,11 +110,14 @@ type Options struct {
 	FlushWorkers int
 	// MaxFlushDates bounds the partition dates (so the files) of one
 	// flush: a table whose buffer holds rows of this many dates is flushed
-	// at once (a poll's records are taken oldest timestamp first across
-	// partitions, so a date's rows from every partition share a file). A backlog spanning years (a backfill) is then committed as a
+	// at once. A backlog spanning years (a backfill) is then committed as a
 	// chain of commits of at most this many files each, written in
 	// parallel, rather than as one commit of a file per day that shows
-	// nothing until every file is written. Default 64.
+	// nothing until every file is written; a poll's records are taken
+	// oldest timestamp first across partitions, so a date's rows from every
+	// partition share a file. Default 366: a year of dates, so a live
+	// backlog, whose dates interleave, is never cut into flushes of a few
+	// rows per file.
 	MaxFlushDates int
 	// CommitAttempts is how many times a commit that failed for a reason
 	// other than fencing (an object store error) is tried before the
