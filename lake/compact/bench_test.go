@@ -2,9 +2,7 @@ package compact
 
 import (
 	"context"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -59,12 +57,7 @@ func BenchmarkCompactSmallFiles(b *testing.B) {
 		runtime.GC()
 		b.StartTimer()
 		cpu0 := cpuTime()
-		if p := os.Getenv("COMPACT_CPUPROFILE"); p != "" {
-			f, _ := os.Create(p)
-			_ = pprof.StartCPUProfile(f)
-		}
 		rep, err := c.Compact(context.Background())
-		pprof.StopCPUProfile()
 		if err != nil {
 			b.Fatal(err)
 		}
