@@ -34,3 +34,37 @@ func BenchmarkIngest(b *testing.B) {
 		b.Logf("%+v", res)
 	}
 }
+
+// TestBackfillCommitsEveryRecordOnce drains a year of daily history (one
+// flush cannot hold it: MaxFlushDates is 16) through the broker into a lake
+// and checks that every record is in it once, every day has its partition,
+// and the backlog was committed in more than one commit per table.
+func TestBackfillCommitsEveryRecordOnce(t *testing.T) {
+	tests := []struct {
+		name          string
+		pairs, years  int
+		maxFlushDates int
+	}{
+		{"one year, 16 dates a flush", 2, 1, 16},
+		{"two years, default bound", 1, 2, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := RunBackfillBench(context.Background(), BackfillConfig{
+				Pairs: tc.pairs, Years: tc.years, MaxFlushDates: tc.maxFlushDates, Dir: t.TempDir(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Rows["pos_lines"] != res.POSRecords || res.Rows["inventory_snapshots"] != res.InventoryRecords {
+				t.Errorf("rows %v, want pos_lines %d and inventory_snapshots %d", res.Rows, res.POSRecords, res.InventoryRecords)
+			}
+			if res.DatesInLake["pos_lines"] != res.Dates {
+				t.Errorf("pos_lines has %d dates, want %d", res.DatesInLake["pos_lines"], res.Dates)
+			}
+			if res.Commits <= 2 {
+				t.Errorf("%d commits for %d dates of two tables: want a chain of bounded commits", res.Commits, res.Dates)
+			}
+		})
+	}
+}

@@ -16,6 +16,8 @@ type rowBuffer interface {
 	// size is the estimated memory the rows hold, in bytes.
 	size() int64
 	numRows() int
+	// numDates is the number of partition dates with rows.
+	numDates() int
 	// seal takes every buffered row out, leaving the buffer empty.
 	seal() sealedRows
 	// drop removes the rows whose source partition keep refuses and
@@ -27,8 +29,9 @@ type rowBuffer interface {
 type sealedRows interface {
 	numRows() int
 	// write encodes and uploads the files of each partition date, as many
-	// dates at a time as sem has room for (it is shared by all flushes).
-	write(ctx context.Context, t LakeTable, sem chan struct{}) ([]File, error)
+	// dates at a time as sem has room for (it is shared by all flushes),
+	// and calls admitted once every date has its slot (or it gives up).
+	write(ctx context.Context, t LakeTable, sem chan struct{}, admitted func()) ([]File, error)
 }
 
 // Rows are appended into chunks rather than one growing slice: no row is
@@ -120,8 +123,9 @@ func (b *buffer[T]) add(rows []T, bytes int64) {
 	}
 }
 
-func (b *buffer[T]) size() int64  { return b.bytes }
-func (b *buffer[T]) numRows() int { return b.rows }
+func (b *buffer[T]) size() int64   { return b.bytes }
+func (b *buffer[T]) numRows() int  { return b.rows }
+func (b *buffer[T]) numDates() int { return len(b.byDate) }
 
 func (b *buffer[T]) seal() sealedRows {
 	s := &sealed[T]{byDate: b.byDate, rows: b.rows}
@@ -168,7 +172,8 @@ type sealed[T any] struct {
 
 func (s *sealed[T]) numRows() int { return s.rows }
 
-func (s *sealed[T]) write(ctx context.Context, t LakeTable, sem chan struct{}) ([]File, error) {
+func (s *sealed[T]) write(ctx context.Context, t LakeTable, sem chan struct{}, admitted func()) ([]File, error) {
+	defer admitted()
 	dates := make([]schema.Date, 0, len(s.byDate))
 	for dt := range s.byDate {
 		dates = append(dates, dt)
@@ -181,6 +186,7 @@ func (s *sealed[T]) write(ctx context.Context, t LakeTable, sem chan struct{}) (
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+			admitted()
 			wg.Wait()
 			return nil, ctx.Err()
 		}
@@ -199,6 +205,7 @@ func (s *sealed[T]) write(ctx context.Context, t LakeTable, sem chan struct{}) (
 			d.chunks = nil
 		}()
 	}
+	admitted()
 	wg.Wait()
 	var out []File
 	for k, err := range errs {

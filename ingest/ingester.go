@@ -135,6 +135,8 @@ type Ingester struct {
 	epoch    uint64
 	bufBytes int64 // sum of the tables' buffer sizes
 	inflight int64 // charge of sealed flushes not finished (inflightFactor × their rows)
+	// lastAdmitted is the admitted channel of the newest flush (job.turn).
+	lastAdmitted chan struct{}
 	// dlqPending are the dead-letter records of the unsealed rejects.
 	dlqPending []pendingDLQ
 	// needRewind is set when a flush failed: buffers must be dropped and
@@ -365,18 +367,22 @@ func (i *Ingester) loop(ctx context.Context) {
 
 		i.mu.Lock()
 		now := i.o.Now()
+		var polled []polledPartition
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			ps := i.parts[tp{fp.Topic, fp.Partition}]
 			if ps == nil {
 				return
 			}
 			ps.hwm = max(ps.hwm, fp.HighWatermark)
-			ts := i.topics[fp.Topic]
-			for _, r := range fp.Records {
-				i.processLocked(ts, ps, r, now)
-				if i.bufBytes >= i.o.MaxBufferBytes/2 {
-					i.relieveLocked("budget")
-				}
+			polled = append(polled, polledPartition{ts: i.topics[fp.Topic], ps: ps, recs: fp.Records})
+		})
+		eachByTime(polled, func(ts *topicState, ps *partState, r *kgo.Record) {
+			i.processLocked(ts, ps, r, now)
+			if i.bufBytes >= i.o.MaxBufferBytes/2 {
+				i.relieveLocked("budget")
+			}
+			if t := i.tables[ts.data]; t.buf.numDates() >= i.o.MaxFlushDates {
+				i.sealLocked(t, "dates")
 			}
 		})
 		i.sealDueLocked(now)
@@ -582,6 +588,43 @@ func (i *Ingester) sealDueLocked(now time.Time) {
 	}
 }
 
+// polledPartition is one partition's records of a poll.
+type polledPartition struct {
+	ts   *topicState
+	ps   *partState
+	recs []*kgo.Record
+}
+
+// eachByTime calls fn for every record of the poll, each partition's in
+// offset order, and across partitions oldest record timestamp first. A
+// backlog produced in date order (a backfill) is then buffered date after
+// date whatever partition holds each record, so a flush sealed at
+// Options.MaxFlushDates dates holds one file per date, not one per date and
+// partition. The order across partitions is free: fences are per partition.
+func eachByTime(parts []polledPartition, fn func(*topicState, *partState, *kgo.Record)) {
+	if len(parts) == 1 {
+		for _, r := range parts[0].recs {
+			fn(parts[0].ts, parts[0].ps, r)
+		}
+		return
+	}
+	next := make([]int, len(parts))
+	for {
+		best := -1
+		for k, p := range parts {
+			if next[k] < len(p.recs) && (best < 0 || p.recs[next[k]].Timestamp.Before(parts[best].recs[next[best]].Timestamp)) {
+				best = k
+			}
+		}
+		if best < 0 {
+			return
+		}
+		p := parts[best]
+		fn(p.ts, p.ps, p.recs[next[best]])
+		next[best]++
+	}
+}
+
 // idlePoll bounds a poll's wait: a poll that times out empty means the
 // assigned partitions are drained (caught up).
 const idlePoll = 100 * time.Millisecond
@@ -625,7 +668,7 @@ func (i *Ingester) sealAllLocked(reason string) {
 // partition that has progress for t.
 func (i *Ingester) sealLocked(t *table, reason string) {
 	t.since = time.Time{}
-	j := &job{t: t, done: make(chan struct{}), prev: t.tail, reason: reason}
+	j := &job{t: t, done: make(chan struct{}), prev: t.tail, reason: reason, admitted: make(chan struct{})}
 	if t.id != tableRejects {
 		// The rejects table commits a range before the data table does
 		// (verdict.go): seal what it has, and commit after it.
@@ -663,6 +706,7 @@ func (i *Ingester) sealLocked(t *table, reason string) {
 	i.bufBytes -= j.bytes
 	i.inflight += inflightFactor * j.bytes
 	t.tail = j
+	j.turn, i.lastAdmitted = i.lastAdmitted, j.admitted
 	i.jobs.Add(1)
 	go i.runJob(j)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -59,6 +60,13 @@ type job struct {
 	done   chan struct{}
 	// failed is set (before done closes) when the job did not commit.
 	failed bool
+	// turn closes when the flush sealed before this one (of any table)
+	// has a write slot for each of its dates; admitted closes when this
+	// one has. Slots go to flushes in the order they were sealed, so
+	// under a backlog of many flushes the oldest is written (and
+	// committed) first instead of all of them progressing together and
+	// none committing until the end.
+	turn, admitted chan struct{}
 }
 
 var errPrevFailed = errors.New("previous flush of the table did not commit")
@@ -68,7 +76,16 @@ func (i *Ingester) runJob(j *job) {
 	ctx := i.jobCtx
 	t := j.t
 	start := time.Now()
-	files, err := j.rows.write(ctx, t.lake, i.sem)
+	var once sync.Once
+	admitted := func() { once.Do(func() { close(j.admitted) }) }
+	if j.turn != nil {
+		select {
+		case <-j.turn:
+		case <-ctx.Done():
+		}
+	}
+	files, err := j.rows.write(ctx, t.lake, i.sem, admitted)
+	admitted()
 	j.rows = nil
 	if err == nil && len(files) > 0 {
 		t.flushDur.Observe(time.Since(start).Seconds())

@@ -23,6 +23,7 @@ const (
 	DefaultSessionTimeout   = 45 * time.Second
 	DefaultRebalanceTimeout = 60 * time.Second
 	DefaultFlushWorkers     = 2
+	DefaultMaxFlushDates    = 366
 	DefaultCommitAttempts   = 5
 )
 
@@ -107,6 +108,17 @@ type Options struct {
 	RebalanceTimeout time.Duration
 	// FlushWorkers bounds how many files are encoded and uploaded at once.
 	FlushWorkers int
+	// MaxFlushDates bounds the partition dates (so the files) of one
+	// flush: a table whose buffer holds rows of this many dates is flushed
+	// at once. A backlog spanning years (a backfill) is then committed as a
+	// chain of commits of at most this many files each, written in
+	// parallel, rather than as one commit of a file per day that shows
+	// nothing until every file is written; a poll's records are taken
+	// oldest timestamp first across partitions, so a date's rows from every
+	// partition share a file. Default 366: a year of dates, so a live
+	// backlog, whose dates interleave, is never cut into flushes of a few
+	// rows per file.
+	MaxFlushDates int
 	// CommitAttempts is how many times a commit that failed for a reason
 	// other than fencing (an object store error) is tried before the
 	// ingester gives up on the flush and rewinds to what the lake holds.
@@ -166,6 +178,9 @@ func (o *Options) setDefaults() {
 	if o.FlushWorkers == 0 {
 		o.FlushWorkers = DefaultFlushWorkers
 	}
+	if o.MaxFlushDates == 0 {
+		o.MaxFlushDates = DefaultMaxFlushDates
+	}
 	if o.CommitAttempts == 0 {
 		o.CommitAttempts = DefaultCommitAttempts
 	}
@@ -209,8 +224,8 @@ func (o *Options) validate() error {
 	if o.RebalanceTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("rebalance timeout %v: want at least 1s", o.RebalanceTimeout))
 	}
-	if o.FlushWorkers < 0 || o.CommitAttempts < 0 {
-		errs = append(errs, errors.New("flush workers and commit attempts must be positive"))
+	if o.FlushWorkers < 0 || o.CommitAttempts < 0 || o.MaxFlushDates < 0 {
+		errs = append(errs, errors.New("flush workers, commit attempts and max flush dates must be positive"))
 	}
 	seen := map[string]bool{}
 	for _, t := range o.Topics.list() {

@@ -151,6 +151,10 @@ func (w *TableWriter[T]) Close(ctx context.Context) ([]delta.Add, error) {
 	if err := w.enc.close(); err != nil {
 		return nil, w.fail(ctx, err)
 	}
+	// A closed writer is kept by callers only to Abort it (delete its
+	// files): the encoder's buffers (column pages, compressors) go now, or
+	// a build writing a file per partition would hold them all at once.
+	w.enc = nil
 	return w.adds, nil
 }
 

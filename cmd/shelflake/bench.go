@@ -40,6 +40,8 @@ func newBenchIngestCmd(a *app) *cobra.Command {
 		maxBuf  byteSize = ingest.DefaultMaxBufferBytes
 		freshFl time.Duration
 		iceberg bool
+		bf      ingest.BackfillConfig
+		bfOnly  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest",
@@ -48,7 +50,15 @@ func newBenchIngestCmd(a *app) *cobra.Command {
 them once without decoding (the baseline), then ingests them into a fresh local
 lake with exactly-once commits, and finally measures end-to-end freshness at a
 steady event rate. Figures: MB/s per core (MB per CPU-second), lines/s, the
-ratio to the consume-only rate, peak RSS, freshness p50/p99.`,
+ratio to the consume-only rate, peak RSS, freshness p50/p99.
+
+Its backfill phase (--backfill-years 0 skips it; --backfill-only runs it
+alone) loads years of daily history (--backfill-pairs store-SKUs, a POS
+transaction each per day and an inventory snapshot every third day) into a
+fresh broker, ingests it into a fresh lake and runs "shelflake compact
+--unified" over that lake as a child process. Figures: drain and first-commit
+seconds, the longest time without a commit, files before and after
+compaction, compaction's peak RSS.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, cleanup, err := benchDir(dir)
@@ -69,25 +79,44 @@ ratio to the consume-only rate, peak RSS, freshness p50/p99.`,
 					return lake.Options{Delta: delta.Options{AfterCommit: pub.AfterCommit}}, nil
 				}
 			}
-			res, err := ingest.RunBench(cmd.Context(), cfg)
-			if err != nil {
-				return fmt.Errorf("bench ingest: %w", err)
+			var out struct {
+				*ingest.BenchResult
+				Backfill *backfillFigures `json:"backfill,omitempty"`
+			}
+			if !bfOnly {
+				res, err := ingest.RunBench(cmd.Context(), cfg)
+				if err != nil {
+					return fmt.Errorf("bench ingest: %w", err)
+				}
+				out.BenchResult = &res
+			}
+			if bf.Years > 0 {
+				fig, err := benchBackfill(cmd.Context(), a, bf, d)
+				if err != nil {
+					return fmt.Errorf("bench ingest: backfill: %w", err)
+				}
+				out.Backfill = fig
 			}
 			if asJSON {
-				return writeJSON(a.stdout, res)
+				return writeJSON(a.stdout, out)
 			}
-			fmt.Fprintf(a.stdout, "transactions        %d (%d lines, %.1f MB of JSON)\n", res.Transactions, res.Lines, float64(res.Bytes)/1e6)
-			fmt.Fprintf(a.stdout, "consume only        %.1f MB/s (%.1f MB per CPU-second)\n", res.ConsumeOnlyMBPerS, res.ConsumeOnlyMBPerSPerCore)
-			fmt.Fprintf(a.stdout, "ingest, exactly once %.1f MB/s, %.1f MB per CPU-second, %.0f lines/s\n", res.MBPerS, res.MBPerSPerCore, res.LinesPerS)
-			fmt.Fprintf(a.stdout, "ratio to consume-only %.2f\n", res.RatioToConsumeOnly)
-			fmt.Fprintf(a.stdout, "peak RSS            %d MiB\n", res.PeakRSSBytes>>20)
-			if res.FreshnessEvents > 0 {
-				fmt.Fprintf(a.stdout, "freshness at %d/s   p50 %.2fs  p99 %.2fs  max %.2fs\n", res.FreshnessRate, res.FreshnessP50S, res.FreshnessP99S, res.FreshnessMaxS)
+			if res := out.BenchResult; res != nil {
+				printBenchIngest(a, res)
+			}
+			if b := out.Backfill; b != nil {
+				fmt.Fprintf(a.stdout, "backfill            %d records, %d store-SKUs x %d dates\n", b.Records, b.Pairs, b.Dates)
+				fmt.Fprintf(a.stdout, "  drained %.1fs, first commit %.1fs, all committed %.1fs, %d commits, longest without one %.1fs\n",
+					b.DrainSeconds, b.FirstCommitSeconds, b.CommittedSeconds, b.Commits, b.MaxCommitGapSeconds)
+				fmt.Fprintf(a.stdout, "  files %v, after compact --unified %v\n", b.Files, b.FilesAfterCompaction)
+				fmt.Fprintf(a.stdout, "  compact --unified %.1fs, %.1f CPU-s, peak RSS %d MiB\n", b.CompactSeconds, b.CompactCPUSeconds, b.CompactPeakRSSBytes>>20)
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
+	f.IntVar(&bf.Years, "backfill-years", 5, "years of daily history of the backfill phase (0 skips it)")
+	f.IntVar(&bf.Pairs, "backfill-pairs", 10, "store-SKUs of the backfill phase")
+	f.BoolVar(&bfOnly, "backfill-only", false, "run only the backfill phase")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.StringVar(&dir, "dir", "", "where the benchmark's lakes go (default: a temporary directory, removed after)")
 	f.IntVar(&cfg.Transactions, "transactions", 200_000, "POS transactions in the throughput phase")
@@ -101,6 +130,17 @@ ratio to the consume-only rate, peak RSS, freshness p50/p99.`,
 	return cmd
 }
 
+func printBenchIngest(a *app, res *ingest.BenchResult) {
+	fmt.Fprintf(a.stdout, "transactions        %d (%d lines, %.1f MB of JSON)\n", res.Transactions, res.Lines, float64(res.Bytes)/1e6)
+	fmt.Fprintf(a.stdout, "consume only        %.1f MB/s (%.1f MB per CPU-second)\n", res.ConsumeOnlyMBPerS, res.ConsumeOnlyMBPerSPerCore)
+	fmt.Fprintf(a.stdout, "ingest, exactly once %.1f MB/s, %.1f MB per CPU-second, %.0f lines/s\n", res.MBPerS, res.MBPerSPerCore, res.LinesPerS)
+	fmt.Fprintf(a.stdout, "ratio to consume-only %.2f\n", res.RatioToConsumeOnly)
+	fmt.Fprintf(a.stdout, "peak RSS            %d MiB\n", res.PeakRSSBytes>>20)
+	if res.FreshnessEvents > 0 {
+		fmt.Fprintf(a.stdout, "freshness at %d/s   p50 %.2fs  p99 %.2fs  max %.2fs\n", res.FreshnessRate, res.FreshnessP50S, res.FreshnessP99S, res.FreshnessMaxS)
+	}
+}
+
 func newBenchQueryCmd(a *app) *cobra.Command {
 	var (
 		o      compact.BenchOptions
@@ -112,7 +152,7 @@ func newBenchQueryCmd(a *app) *cobra.Command {
 		Long: `bench query writes a generated world into a local lake as ingest does (many
 small files), runs a 30-day sell-through by store and category in DuckDB, compacts
 the lake, runs the same query again, and reports both times, the speedup, the file
-counts and the compaction throughput per core.`,
+counts and the compaction throughput per core (MB of input per CPU-second).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Logger = a.log
@@ -127,7 +167,7 @@ counts and the compaction throughput per core.`,
 			fmt.Fprintf(a.stdout, "query on raw files  %.3fs\n", res.RawSeconds)
 			fmt.Fprintf(a.stdout, "query on compacted  %.3fs\n", res.CompactedSeconds)
 			fmt.Fprintf(a.stdout, "speedup             %.1fx\n", res.Speedup)
-			fmt.Fprintf(a.stdout, "compaction          %.1f MB/s per core\n", res.CompactMBPerSecPerCore)
+			fmt.Fprintf(a.stdout, "compaction          %.1f MB per CPU-second (%.1f MB in %.2fs, %.2f CPU-s)\n", res.CompactMBPerCPUSecond, res.CompactMB, res.CompactSeconds, res.CompactCPUSeconds)
 			return nil
 		},
 	}

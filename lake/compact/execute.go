@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -66,10 +67,8 @@ func rewriteRows[T any](ctx context.Context, l *lake.Lake, t *schema.Table, k ro
 	s := newSorter(k, sortConfig{memBytes: cfg.memBytes, tempDir: cfg.tempDir, schema: t.Schema, fanIn: cfg.fanIn})
 	defer func() { err = errors.Join(err, s.close()) }()
 	chunk := make([]T, chunkRows)
-	for _, f := range task.Inputs {
-		if err := readInto(ctx, l, f, chunk, s, &rw.rowsIn); err != nil {
-			return rewrite{}, err
-		}
+	if err := readInputs(ctx, l, task.Inputs, chunk, s, &rw.rowsIn); err != nil {
+		return rewrite{}, err
 	}
 	rw.runs = s.spilled
 	it, err := s.finish()
@@ -113,6 +112,130 @@ func rewriteRows[T any](ctx context.Context, l *lake.Lake, t *schema.Table, k ro
 	rw.adds = adds
 	rw.abort = w.Abort
 	return rw, nil
+}
+
+// readers is how many small input files of one task are fetched and
+// decoded at once, beside the goroutine sorting them: a partition of ingest
+// files is thousands of small reads and decodes, each mostly fixed
+// overhead, that need not wait for each other.
+const readers = 2
+
+// readInputs streams the rows of files into the sorter. Small files (up to
+// smallFileBytes) are fetched and decoded whole by readers goroutines, at
+// most readers+1 files' rows held at once; larger ones are streamed
+// afterwards, one at a time. Row order does not matter: the sorter orders
+// and de-duplicates by content alone.
+func readInputs[T any](ctx context.Context, l *lake.Lake, files []delta.File, chunk []T, s *sorter[T], rows *int64) error {
+	var small, large []delta.File
+	for _, f := range files {
+		if f.Size >= 0 && f.Size <= smallFileBytes {
+			small = append(small, f)
+		} else {
+			large = append(large, f)
+		}
+	}
+	if len(small) > 0 {
+		if err := readSmall(ctx, l, small, s, rows); err != nil {
+			return err
+		}
+	}
+	for _, f := range large {
+		if err := readInto(ctx, l, f, chunk, s, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileRowsRead is one small file's rows, or the error reading it.
+type fileRowsRead[T any] struct {
+	rows []T
+	err  error
+}
+
+// readSmall decodes small files concurrently and adds their rows to s.
+func readSmall[T any](ctx context.Context, l *lake.Lake, files []delta.File, s *sorter[T], rows *int64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	next := make(chan delta.File)
+	out := make(chan fileRowsRead[T], readers)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(next)
+		for _, f := range files {
+			select {
+			case next <- f:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var workers sync.WaitGroup
+	for range min(readers, len(files)) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for f := range next {
+				rs, err := readWhole[T](ctx, l, f)
+				select {
+				case out <- fileRowsRead[T]{rows: rs, err: err}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		workers.Wait()
+		close(out)
+	}()
+	for r := range out {
+		if r.err != nil {
+			return r.err
+		}
+		*rows += int64(len(r.rows))
+		if err := s.add(r.rows); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// readWhole reads every row of a small data file.
+func readWhole[T any](ctx context.Context, l *lake.Lake, f delta.File) (rs []T, err error) {
+	rr, err := openRows[T](ctx, l, f)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, rr.Close()) }()
+	n := rr.NumRows()
+	rs = make([]T, n)
+	got := 0
+	for int64(got) < n {
+		k, err := rr.Read(rs[got:])
+		got += k
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.Key, err)
+		}
+		if k == 0 {
+			break
+		}
+	}
+	if int64(got) < n {
+		return nil, fmt.Errorf("read %s: %d rows short of the %d in its footer", f.Key, n-int64(got), n)
+	}
+	return rs, nil
 }
 
 // rowSource is an open data file's rows.

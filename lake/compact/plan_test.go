@@ -188,3 +188,24 @@ func TestPlanDatesComeFromPartitionValues(t *testing.T) {
 		t.Fatalf("tasks %+v", tasks)
 	}
 }
+
+func TestNumRecordsReadsTheStatsOfAnyWriter(t *testing.T) {
+	tests := []struct {
+		stats string
+		want  int64
+		ok    bool
+	}{
+		{`{"numRecords":42,"minValues":{"a":1}}`, 42, true},
+		{`{"numRecords":7}`, 7, true},
+		{`{"minValues":{"a":1},"numRecords":9}`, 9, true}, // another writer's order
+		{`{"numRecords":-1}`, -1, true},                   // not a count: the full parse decides
+		{``, 0, false},
+		{`{"numRecords":`, 0, false},
+	}
+	for _, tc := range tests {
+		n, ok := numRecords(&delta.Add{Path: "p", Stats: tc.stats})
+		if n != tc.want || ok != tc.ok {
+			t.Errorf("numRecords(%q) = %d, %v; want %d, %v", tc.stats, n, ok, tc.want, tc.ok)
+		}
+	}
+}
