@@ -213,7 +213,7 @@ func demoReconcile(ctx context.Context, a *app, l *lake.Lake, asOf schema.Date) 
 	fmt.Fprintf(a.stdout, "reconcile  as of %s: %d open stock exceptions over %d store-SKUs, record accuracy %.1f%%\n",
 		asOf, open, rep.Series, 100*rep.RecordAccuracy)
 	for _, r := range top[:min(len(top), 5)] {
-		fmt.Fprintf(a.stdout, "           %s %s %s: %s (value at risk %s %s)\n", r.LocationID, r.SKU, r.Reason, r.Evidence, r.ValueAtRisk, r.Currency)
+		fmt.Fprintf(a.stdout, "           %s %s %s: %s (value at risk %s, loss at cost %s %s)\n", r.LocationID, r.SKU, r.Reason, r.Evidence, r.ValueAtRisk, r.LossValue, r.Currency)
 	}
 	return nil
 }
