@@ -352,7 +352,7 @@ func (s *Sim) Step() *DayResult {
 		res.Returned = r.poisson(0.02 * float64(res.Sold))
 	}
 	if s.flt != nil {
-		s.faultsEvening(d, res.Sold, res.Open)
+		s.faultsEvening(d, res.Sold, res.Received, res.Open)
 	}
 	s.sold = append(s.sold, res.Sold)
 	s.closing = append(s.closing, s.onHand)
