@@ -110,6 +110,8 @@ func Detect(s *Series, p Params) []Finding {
 	// over: units the record stands above exp since an overstated finding,
 	// until the next count.
 	var over int64
+	// lastClosing: the last closing snapshot published.
+	var lastClosing int64
 	started := false
 	// The open episode: a run of snapshots that disagree with exp.
 	type episode struct {
@@ -120,6 +122,9 @@ func Detect(s *Series, p Params) []Finding {
 		received               bool
 		staleEmitted           int // index into out, -1
 		expAtStart, snapBefore int64
+		// closingBefore: the closing snapshot before the episode (a
+		// count does not replace it).
+		closingBefore int64
 	}
 	ep := episode{staleEmitted: -1}
 	closeEp := func() { ep = episode{staleEmitted: -1} }
@@ -156,7 +161,7 @@ func Detect(s *Series, p Params) []Finding {
 		}
 		if !started {
 			if d.HasSnap {
-				exp, prevSnap, started = d.Snap, d.Snap, true
+				exp, prevSnap, started, lastClosing = d.Snap, d.Snap, true, d.Snap
 			}
 			continue
 		}
@@ -182,7 +187,7 @@ func Detect(s *Series, p Params) []Finding {
 				closeEp()
 			}
 		case !ep.on:
-			ep = episode{on: true, start: i, lastV: v, received: d.Received != 0, staleEmitted: -1}
+			ep = episode{on: true, start: i, lastV: v, received: d.Received != 0, staleEmitted: -1, closingBefore: lastClosing}
 			if frozen {
 				ep.frozenSelling = 1
 			}
@@ -191,8 +196,10 @@ func Detect(s *Series, p Params) []Finding {
 				ep.frozenSelling++
 			}
 			// A record risen with nothing booked stays up on a day nothing
-			// sold (a late POS batch would have landed).
-			risen := v > 0 && !ep.received && d.Sold == 0 && d.Received == 0
+			// sold (a late POS batch would have landed); one that never
+			// moved from the closing before the episode is a snapshot
+			// standing still, not a rise.
+			risen := v > 0 && !ep.received && d.Sold == 0 && d.Received == 0 && d.Snap != ep.closingBefore
 			if v == ep.lastV && ep.frozenSelling == 0 && (d.Snap != prevSnap || risen) {
 				// A permanent shift: the record moved by v for good.
 				reason := schema.ReasonReceiptMismatch
@@ -225,7 +232,7 @@ func Detect(s *Series, p Params) []Finding {
 			out = append(out, Finding{Reason: schema.ReasonNegativeOnHand, Onset: i, Seen: i, Open: true, Units: d.Snap,
 				Evidence: fmt.Sprintf("record on hand %d", d.Snap), Record: d.Snap, Expected: max(exp, 0)})
 		}
-		prevSnap = d.Snap
+		prevSnap, lastClosing = d.Snap, d.Snap
 	}
 	if ep.on && ep.staleEmitted < 0 && n > 0 {
 		out = append(out, Finding{Reason: schema.ReasonTiming, Onset: ep.start, Seen: n - 1, Open: true, Units: ep.lastV,
