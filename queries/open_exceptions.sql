@@ -4,7 +4,7 @@
 --   stock_exceptions, or as_of), with its reason, evidence, age and value
 --   at risk, most valuable first.
 -- param: as_of date = latest : the run's date (latest: the newest dt in stock_exceptions)
--- param: reason string = : only this reason: timing, receipt_mismatch, unexplained_loss, negative_on_hand, stale_snapshot or phantom_stock (empty: every reason)
+-- param: reason string = : only this reason: timing, receipt_mismatch, overstated_after_count, unexplained_loss, negative_on_hand, stale_snapshot or phantom_stock (empty: every reason)
 -- tables: stock_exceptions
 -- requires: stock_exceptions
 WITH run AS (

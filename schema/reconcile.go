@@ -18,7 +18,7 @@ const (
 	// the snapshot's cut-off) and caught up, or is expected to.
 	ReasonTiming = "timing"
 	// ReasonReceiptMismatch: a PO line booked a receipt and the on hand did
-	// not move by it (or moved with no receipt booked).
+	// not move by it.
 	ReasonReceiptMismatch = "receipt_mismatch"
 	// ReasonUnexplainedLoss: a count found less than the record (shrink),
 	// valued at cost.
@@ -28,6 +28,10 @@ const (
 	// ReasonStaleSnapshot: the published on hand did not change for days
 	// while the item sold.
 	ReasonStaleSnapshot = "stale_snapshot"
+	// ReasonOverstatedAfterCount: the record rose above what the last count
+	// (or agreeing snapshot) and POS explain with no receipt or return
+	// booked, and stayed there: units on record the shelf never got.
+	ReasonOverstatedAfterCount = "overstated_after_count"
 	// ReasonPhantomStock: the record shows stock but a run of zero-sales
 	// days is improbable at the item's rate: the shelf is likely empty.
 	ReasonPhantomStock = "phantom_stock"

@@ -43,8 +43,8 @@ func newReconcileCmd(a *app) *cobra.Command {
 		Long: `reconcile computes each store-SKU's expected on hand from the last trusted
 count or snapshot, PO receipts and POS sales (raw tables pos_lines,
 inventory_snapshots, purchase_order_lines, item_locations), gives every
-variance one cause (timing, receipt_mismatch, unexplained_loss,
-negative_on_hand, stale_snapshot, phantom_stock) and writes the exception
+variance one cause (timing, receipt_mismatch, overstated_after_count,
+unexplained_loss, negative_on_hand, stale_snapshot, phantom_stock) and writes the exception
 queue as the --as-of partition of stock_exceptions: one unresolved exception
 per store-SKU, carried over from the previous run with its id, auto-resolved
 when a count settles it or the evidence goes away. A rerun of the same
@@ -163,7 +163,7 @@ func printReconcileReport(a *app, rep *reconcile.Report, top int) {
 	open := 0
 	var parts []string
 	for _, r := range []string{schema.ReasonPhantomStock, schema.ReasonNegativeOnHand, schema.ReasonStaleSnapshot,
-		schema.ReasonReceiptMismatch, schema.ReasonUnexplainedLoss, schema.ReasonTiming} {
+		schema.ReasonOverstatedAfterCount, schema.ReasonReceiptMismatch, schema.ReasonUnexplainedLoss, schema.ReasonTiming} {
 		open += rep.Open[r]
 		if rep.Open[r] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", r, rep.Open[r]))

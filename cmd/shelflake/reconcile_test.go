@@ -17,8 +17,18 @@ import (
 // them, into a new lake's raw tables, one commit per table.
 func faultLake(t *testing.T) (string, *world.World) {
 	t.Helper()
+	dir, w, appendLast := splitFaultLake(t, 0)
+	appendLast()
+	return dir, w
+}
+
+// splitFaultLake writes a faulted world of 60 days starting at start (the
+// default when 0) into a new lake, one commit per table of the rows dated
+// before its last day; appendLast commits the last day's rows.
+func splitFaultLake(t *testing.T, start schema.Date) (dir string, w *world.World, appendLast func()) {
+	t.Helper()
 	ctx := t.Context()
-	w, err := world.New(world.Config{Seed: 3, Stores: 2, SKUs: 30, Days: 60, Faults: world.DefaultFaults()})
+	w, err := world.New(world.Config{Seed: 3, Stores: 2, SKUs: 30, Days: 60, Start: start, Faults: world.DefaultFaults()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,13 +44,16 @@ func faultLake(t *testing.T) (string, *world.World) {
 			t.Fatal(err)
 		}
 	}
-	dir := filepath.Join(t.TempDir(), "lake")
+	dir = filepath.Join(t.TempDir(), "lake")
 	l, err := lake.Open(ctx, dir, lake.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	commit := func(tab *schema.Table, adds []delta.Add) {
+		if len(adds) == 0 {
+			return
+		}
 		dt, err := l.Table(ctx, tab)
 		if err != nil {
 			t.Fatal(err)
@@ -53,22 +66,40 @@ func faultLake(t *testing.T) (string, *world.World) {
 			t.Fatal(err)
 		}
 	}
-	commit(schema.TablePOSLines(), writeByDay(t, l, schema.TablePOSLines(), rs.POS))
-	commit(schema.TableInventorySnapshots(), writeByDay(t, l, schema.TableInventorySnapshots(), rs.Inventory))
-	commit(schema.TablePurchaseOrderLines(), writeByDay(t, l, schema.TablePurchaseOrderLines(), rs.PO))
-	commit(schema.TableItemLocations(), writeByDay(t, l, schema.TableItemLocations(), rs.Items))
-	return dir, w
+	last := w.Date(w.Days() - 1)
+	write := func(keep func(schema.Date) bool) {
+		commit(schema.TablePOSLines(), writeByDay(t, l, schema.TablePOSLines(), rs.POS, keep))
+		commit(schema.TableInventorySnapshots(), writeByDay(t, l, schema.TableInventorySnapshots(), rs.Inventory, keep))
+		commit(schema.TablePurchaseOrderLines(), writeByDay(t, l, schema.TablePurchaseOrderLines(), rs.PO, keep))
+		commit(schema.TableItemLocations(), writeByDay(t, l, schema.TableItemLocations(), rs.Items, keep))
+	}
+	write(func(d schema.Date) bool { return d < last })
+	appendLast = func() {
+		t.Helper()
+		l2, err := lake.Open(ctx, dir, lake.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l2.Close()
+		l = l2
+		write(func(d schema.Date) bool { return d >= last })
+	}
+	return dir, w, appendLast
 }
 
+// writeByDay writes rows whose partition date keep accepts, one file set
+// per day.
 func writeByDay[T any, P interface {
 	*T
 	PartitionDate() schema.Date
-}](t *testing.T, l *lake.Lake, tab *schema.Table, rows []T) []delta.Add {
+}](t *testing.T, l *lake.Lake, tab *schema.Table, rows []T, keep func(schema.Date) bool) []delta.Add {
 	t.Helper()
 	byDay := map[schema.Date][]T{}
 	for i := range rows {
 		d := P(&rows[i]).PartitionDate()
-		byDay[d] = append(byDay[d], rows[i])
+		if keep(d) {
+			byDay[d] = append(byDay[d], rows[i])
+		}
 	}
 	var adds []delta.Add
 	for d, rs := range byDay {

@@ -15,8 +15,8 @@ import (
 // `shelflake reconcile`, package forecast/reconcile) and
 // Options.NoReconciliation is false, the run reads its latest queue on or
 // before the as-of date and, for each store-SKU with an unresolved
-// phantom_stock, negative_on_hand, stale_snapshot, receipt_mismatch or
-// unexplained_loss exception:
+// phantom_stock, negative_on_hand, stale_snapshot, receipt_mismatch,
+// overstated_after_count or unexplained_loss exception:
 //
 //   - the days of a phantom_stock exception (first_seen up to the day
 //     before the queue's date) count as stockout days: censored demand, not
@@ -31,7 +31,7 @@ import (
 
 // reconciledReasons are the exception reasons whose estimate replaces the
 // record.
-const reconciledReasons = `'phantom_stock', 'negative_on_hand', 'stale_snapshot', 'receipt_mismatch', 'unexplained_loss'`
+const reconciledReasons = `'phantom_stock', 'negative_on_hand', 'stale_snapshot', 'receipt_mismatch', 'overstated_after_count', 'unexplained_loss'`
 
 const reconciledSQL = `
 CREATE OR REPLACE TEMP TABLE reconciled AS

@@ -99,13 +99,19 @@ func (p Params) withDefaults() Params {
 // is timing (stale when the snapshot stood still for StaleDays selling
 // days); one that persists for two snapshots is a permanent shift: a
 // receipt mismatch when the episode began on a receipt day, else an unexplained
-// loss (negative) or an unbooked receipt (positive). A count below the
+// loss (negative) or an overstated record (positive: it rose with no receipt
+// or return booked). A count below the
 // previous snapshot is an unexplained loss.
 func Detect(s *Series, p Params) []Finding {
 	p = p.withDefaults()
 	var out []Finding
 	n := len(s.Days)
 	var exp, prevSnap int64
+	// over: units the record stands above exp since an overstated finding,
+	// until the next count.
+	var over int64
+	// lastClosing: the last closing snapshot published.
+	var lastClosing int64
 	started := false
 	// The open episode: a run of snapshots that disagree with exp.
 	type episode struct {
@@ -116,6 +122,9 @@ func Detect(s *Series, p Params) []Finding {
 		received               bool
 		staleEmitted           int // index into out, -1
 		expAtStart, snapBefore int64
+		// closingBefore: the closing snapshot before the episode (a
+		// count does not replace it).
+		closingBefore int64
 	}
 	ep := episode{staleEmitted: -1}
 	closeEp := func() { ep = episode{staleEmitted: -1} }
@@ -131,6 +140,14 @@ func Detect(s *Series, p Params) []Finding {
 					Record: prevSnap, Expected: exp})
 				exp = prevSnap
 			}
+			if ep.on && !ep.received && ep.lastV > 0 && ep.frozenSelling == 0 && d.Count == exp && prevSnap > exp {
+				// The count agrees with POS, not with the record: the
+				// record had risen with nothing booked.
+				out = append(out, Finding{Reason: schema.ReasonOverstatedAfterCount, Onset: ep.start, Seen: i, Units: ep.lastV,
+					Evidence: fmt.Sprintf("record rose %d units with no receipt or return booked since %s; count %d confirms POS, not the record %d",
+						ep.lastV, s.From.AddDays(ep.start), d.Count, prevSnap),
+					Record: prevSnap, Expected: d.Count})
+			}
 			if started && exp-d.Count > 0 {
 				out = append(out, Finding{Reason: schema.ReasonUnexplainedLoss, Onset: i, Seen: i, Units: exp - d.Count,
 					Evidence: fmt.Sprintf("count %d vs expected %d (record %d): %d units unexplained", d.Count, exp, prevSnap, exp-d.Count),
@@ -140,11 +157,11 @@ func Detect(s *Series, p Params) []Finding {
 				out[ep.staleEmitted].Seen = i
 			}
 			closeEp()
-			exp, prevSnap, started = d.Count, d.Count, true
+			exp, prevSnap, started, over = d.Count, d.Count, true, 0
 		}
 		if !started {
 			if d.HasSnap {
-				exp, prevSnap, started = d.Snap, d.Snap, true
+				exp, prevSnap, started, lastClosing = d.Snap, d.Snap, true, d.Snap
 			}
 			continue
 		}
@@ -152,7 +169,7 @@ func Detect(s *Series, p Params) []Finding {
 		if !d.HasSnap {
 			continue
 		}
-		v := d.Snap - exp
+		v := d.Snap - exp - over
 		// A snapshot that stood still while POS sold.
 		frozen := d.Snap == prevSnap && d.Sold > 0
 		switch {
@@ -170,7 +187,7 @@ func Detect(s *Series, p Params) []Finding {
 				closeEp()
 			}
 		case !ep.on:
-			ep = episode{on: true, start: i, lastV: v, received: d.Received != 0, staleEmitted: -1}
+			ep = episode{on: true, start: i, lastV: v, received: d.Received != 0, staleEmitted: -1, closingBefore: lastClosing}
 			if frozen {
 				ep.frozenSelling = 1
 			}
@@ -178,7 +195,12 @@ func Detect(s *Series, p Params) []Finding {
 			if frozen {
 				ep.frozenSelling++
 			}
-			if v == ep.lastV && ep.frozenSelling == 0 && d.Snap != prevSnap {
+			// A record risen with nothing booked stays up on a day nothing
+			// sold (a late POS batch would have landed); one that never
+			// moved from the closing before the episode is a snapshot
+			// standing still, not a rise.
+			risen := v > 0 && !ep.received && d.Sold == 0 && d.Received == 0 && d.Snap != ep.closingBefore
+			if v == ep.lastV && ep.frozenSelling == 0 && (d.Snap != prevSnap || risen) {
 				// A permanent shift: the record moved by v for good.
 				reason := schema.ReasonReceiptMismatch
 				ev := fmt.Sprintf("on hand off by %+d units against receipts booked since %s", v, s.From.AddDays(ep.start))
@@ -186,10 +208,15 @@ func Detect(s *Series, p Params) []Finding {
 					reason = schema.ReasonUnexplainedLoss
 					ev = fmt.Sprintf("record fell %d units more than POS explains since %s", -v, s.From.AddDays(ep.start))
 				} else if !ep.received {
-					ev = fmt.Sprintf("on hand rose %d units with no receipt booked since %s", v, s.From.AddDays(ep.start))
+					reason = schema.ReasonOverstatedAfterCount
+					ev = fmt.Sprintf("record rose %d units above the last count and POS with no receipt or return booked since %s", v, s.From.AddDays(ep.start))
 				}
 				out = append(out, Finding{Reason: reason, Onset: ep.start, Seen: i, Units: v, Evidence: ev, Record: d.Snap, Expected: exp})
-				exp = d.Snap
+				if reason == schema.ReasonOverstatedAfterCount {
+					over += v // the shelf did not get them: exp stays
+				} else {
+					exp = d.Snap
+				}
 				closeEp()
 				break
 			}
@@ -205,7 +232,7 @@ func Detect(s *Series, p Params) []Finding {
 			out = append(out, Finding{Reason: schema.ReasonNegativeOnHand, Onset: i, Seen: i, Open: true, Units: d.Snap,
 				Evidence: fmt.Sprintf("record on hand %d", d.Snap), Record: d.Snap, Expected: max(exp, 0)})
 		}
-		prevSnap = d.Snap
+		prevSnap, lastClosing = d.Snap, d.Snap
 	}
 	if ep.on && ep.staleEmitted < 0 && n > 0 {
 		out = append(out, Finding{Reason: schema.ReasonTiming, Onset: ep.start, Seen: n - 1, Open: true, Units: ep.lastV,

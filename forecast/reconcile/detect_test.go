@@ -32,6 +32,8 @@ func TestDetect(t *testing.T) {
 	counted := with([3]int64{140, 2, 0}, [3]int64{138, 2, 0})
 	counted.Days[31].HasCount, counted.Days[31].Count = true, 135 // 5 short of the expected 140
 	counted.Days[31].Snap = 133
+	overCounted := days(append(append([][3]int64{}, base...), [3]int64{150, 2, 0}, [3]int64{138, 2, 0})...)
+	overCounted.Days[31].HasCount, overCounted.Days[31].Count = true, 140 // what POS explains, not the record's 150
 	tests := []struct {
 		name   string
 		s      *Series
@@ -43,7 +45,9 @@ func TestDetect(t *testing.T) {
 		{"late POS caught up next day", with([3]int64{142, 2, 0}, [3]int64{138, 2, 0}), schema.ReasonTiming, 30, 2, false},
 		{"late POS not caught up yet", with([3]int64{142, 2, 0}), schema.ReasonTiming, 30, 2, true},
 		{"receipt booked, on hand did not move", with([3]int64{142, 0, 24}, [3]int64{140, 2, 0}), schema.ReasonReceiptMismatch, 30, -24, false},
-		{"on hand rose with no receipt", with([3]int64{150, 2, 0}, [3]int64{148, 2, 0}), schema.ReasonReceiptMismatch, 30, 10, false},
+		{"on hand rose with no receipt", with([3]int64{150, 2, 0}, [3]int64{148, 2, 0}), schema.ReasonOverstatedAfterCount, 30, 10, false},
+		{"record rose, then nothing sold", with([3]int64{150, 2, 0}, [3]int64{150, 0, 0}), schema.ReasonOverstatedAfterCount, 30, 10, false},
+		{"record rose, a count agrees with POS", overCounted, schema.ReasonOverstatedAfterCount, 30, 10, false},
 		{"record fell with no sale", with([3]int64{130, 2, 0}, [3]int64{128, 2, 0}), schema.ReasonUnexplainedLoss, 30, -10, false},
 		{"snapshot stood still while selling", with([3]int64{142, 2, 0}, [3]int64{142, 2, 0}, [3]int64{142, 2, 0}), schema.ReasonStaleSnapshot, 30, 4, true},
 		{"count below the expectation", counted, schema.ReasonUnexplainedLoss, 31, 5, false},

@@ -11,13 +11,13 @@
 // snapshot + receipts − POS units sold (+ restocked returns with
 // RestockReturns), a sale or receipt stamped after the day's closing
 // snapshot counting for the next day. Variances get one cause each (see
-// Detect): timing, receipt_mismatch, unexplained_loss, negative_on_hand,
-// stale_snapshot, phantom_stock (a zero-sales run whose Poisson probability
+// Detect): timing, receipt_mismatch, overstated_after_count,
+// unexplained_loss, negative_on_hand, stale_snapshot, phantom_stock (a zero-sales run whose Poisson probability
 // at the item's rate, lifted on promotion days, counting open days only, is
 // below Params.PhantomP).
 //
 // The queue: at most one unresolved exception per store-SKU, the most
-// urgent of its open findings (phantom, negative, stale, receipt, loss,
+// urgent of its open findings (phantom, negative, stale, overstated, receipt, loss,
 // timing). The run writes the whole queue as the dt = T partition of
 // stock_exceptions, replacing an earlier run's of the same T, and carries
 // the previous queue (the latest partition before T) forward: the same
@@ -206,7 +206,8 @@ func Run(ctx context.Context, l *lake.Lake, o Options) (*Report, error) {
 
 var priority = map[string]int{
 	schema.ReasonPhantomStock: 0, schema.ReasonNegativeOnHand: 1, schema.ReasonStaleSnapshot: 2,
-	schema.ReasonReceiptMismatch: 3, schema.ReasonUnexplainedLoss: 4, schema.ReasonTiming: 5,
+	schema.ReasonOverstatedAfterCount: 3, schema.ReasonReceiptMismatch: 4, schema.ReasonUnexplainedLoss: 5,
+	schema.ReasonTiming: 6,
 }
 
 // current picks the series' open problem on the last day, if any.
@@ -223,7 +224,7 @@ func current(s *Series, fs []Finding, o *Options) (Finding, bool) {
 	for _, f := range fs {
 		open := f.Open
 		switch f.Reason {
-		case schema.ReasonReceiptMismatch, schema.ReasonUnexplainedLoss:
+		case schema.ReasonReceiptMismatch, schema.ReasonUnexplainedLoss, schema.ReasonOverstatedAfterCount:
 			open = f.Seen >= n-o.OpenDays && lastCount <= f.Seen
 		}
 		if !open {

@@ -154,6 +154,32 @@ func readTruth(t *testing.T, w *world.World, dir string) *truthSet {
 	return ts
 }
 
+// countLoss is what the count at k found missing from the shelf: the
+// record minus the count, less the units the record was overstated by
+// since the previous count (those the shelf never had).
+func (ts *truthSet) countLoss(k key) int64 {
+	e := ts.byKind[world.FaultCount][k]
+	loss := e.Units
+	for d := k.d - 1; ; d-- {
+		if o, ok := ts.byKind[world.FaultOverstated][key{k.loc, k.sku, d}]; ok {
+			loss -= o.Units
+		}
+		if _, ok := ts.byKind[world.FaultCount][key{k.loc, k.sku, d}]; ok || d < k.d-400 {
+			return loss
+		}
+	}
+}
+
+// countWithin says a count came within days days after k's day.
+func (ts *truthSet) countWithin(k key, days int) bool {
+	for d := k.d + 1; d <= k.d+schema.Date(days); d++ {
+		if _, ok := ts.byKind[world.FaultCount][key{k.loc, k.sku, d}]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (ts *truthSet) phantomAt(k key) bool {
 	e, ok := ts.byKind[world.FaultState][k]
 	return ok && e.Shelf == 0 && e.Record > 0
@@ -194,6 +220,9 @@ func evaluate(ts *truthSet, rep *Report, from, last schema.Date, staleDays int) 
 			case schema.ReasonReceiptMismatch:
 				_, ok = ts.byKind[world.FaultReceiptError][key{loc, sku, onset}]
 				mark(f.Reason, key{loc, sku, onset})
+			case schema.ReasonOverstatedAfterCount:
+				_, ok = ts.byKind[world.FaultOverstated][key{loc, sku, onset}]
+				mark(f.Reason, key{loc, sku, onset})
 			case schema.ReasonTiming:
 				_, ok = ts.byKind[world.FaultLatePOS][key{loc, sku, onset}]
 				mark(f.Reason, key{loc, sku, onset})
@@ -204,8 +233,8 @@ func evaluate(ts *truthSet, rep *Report, from, last schema.Date, staleDays int) 
 					}
 				}
 			case schema.ReasonUnexplainedLoss:
-				e, isCount := ts.byKind[world.FaultCount][key{loc, sku, onset}]
-				ok = isCount && e.Units > 0
+				_, isCount := ts.byKind[world.FaultCount][key{loc, sku, onset}]
+				ok = isCount && ts.countLoss(key{loc, sku, onset}) > 0
 				mark(f.Reason, key{loc, sku, onset})
 			default:
 				continue
@@ -236,13 +265,20 @@ func evaluate(ts *truthSet, rep *Report, from, last schema.Date, staleDays int) 
 			recall(schema.ReasonReceiptMismatch, k)
 		}
 	}
+	// An overstated record is seen on its second snapshot; the next count
+	// settles it.
+	for k := range ts.byKind[world.FaultOverstated] {
+		if k.d <= last-2 && !ts.countWithin(k, 2) {
+			recall(schema.ReasonOverstatedAfterCount, k)
+		}
+	}
 	for k := range ts.byKind[world.FaultLatePOS] {
 		if k.d <= last-1 {
 			recall(schema.ReasonTiming, k)
 		}
 	}
-	for k, e := range ts.byKind[world.FaultCount] {
-		if e.Units > 0 {
+	for k := range ts.byKind[world.FaultCount] {
+		if ts.countLoss(k) > 0 {
 			recall(schema.ReasonUnexplainedLoss, k)
 		}
 	}
@@ -312,7 +348,7 @@ func TestGroundTruth(t *testing.T) {
 	}
 	from := asOf - schema.Date(w.Days())
 	sc, misses := evaluate(readTruth(t, w, truth), rep, from, asOf-1, cfg.Faults.StaleDays)
-	reasons := []string{schema.ReasonTiming, schema.ReasonReceiptMismatch, schema.ReasonUnexplainedLoss,
+	reasons := []string{schema.ReasonTiming, schema.ReasonReceiptMismatch, schema.ReasonOverstatedAfterCount, schema.ReasonUnexplainedLoss,
 		schema.ReasonStaleSnapshot, schema.ReasonPhantomStock}
 	lumpy := sc["phantom_stock (lumpy)"]
 	t.Logf("phantom stock on lumpy items (≥ 1/day, sold on < 60%% of days): injected %d recall %.3f", lumpy.truth, lumpy.recall())

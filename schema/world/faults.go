@@ -36,6 +36,12 @@ import (
 //     keeps seeing stock and does not reorder until a count.
 //   - stale snapshot: with StaleRate per series-day the published on hand
 //     freezes for StaleDays days while the record moves on.
+//   - overstated record: with OverstateRate per series-day, on a day no
+//     receipt was booked, the record rises by 2–7 units the shelf never got
+//     (a transfer or return keyed twice, a mis-scanned adjustment): the
+//     record stands above what the last count and POS explain until the
+//     next count. No other fault starts on the series within two days
+//     before or after it.
 //
 // At most one of receipt error, phantom onset and stale start hits a
 // series on one day. Faults hit stores only: a DC's outbound demand is on
@@ -48,12 +54,13 @@ type Faults struct {
 	StaleRate        float64 `json:"stale_rate"`
 	StaleDays        int     `json:"stale_days"`
 	CountEveryDays   int     `json:"count_every_days"`
+	OverstateRate    float64 `json:"overstate_rate,omitempty"`
 }
 
 // DefaultFaults are rates that give a few of each fault in a small world.
 func DefaultFaults() *Faults {
 	return &Faults{ShrinkScale: 1, PhantomRate: 0.002, ReceiptErrorRate: 0.03, LatePOSRate: 0.03,
-		StaleRate: 0.002, StaleDays: 5, CountEveryDays: 28}
+		StaleRate: 0.002, StaleDays: 5, CountEveryDays: 28, OverstateRate: 0.002}
 }
 
 // CountSnapshotPrefix starts the snapshot_id of a cycle count.
@@ -71,6 +78,7 @@ const (
 	FaultLatePOS      = "late_pos"
 	FaultStale        = "stale_snapshot"
 	FaultCount        = "count"
+	FaultOverstated   = "overstated"
 	// FaultState is written for every series-day whose record differs from
 	// its shelf, after the day: Record and Shelf.
 	FaultState = "state"
@@ -84,7 +92,7 @@ type FaultEvent struct {
 	Kind     string      `json:"kind"`
 	// Units: shrink and late_pos the units; receipt_error the put-away
 	// minus the booked quantity; count the record minus the count;
-	// stale_snapshot the days frozen.
+	// stale_snapshot the days frozen; overstated the units the record rose.
 	Units int64 `json:"units"`
 	// Record and Shelf after the event (count: before it).
 	Record int64 `json:"record"`
@@ -111,6 +119,7 @@ const (
 	purposeFault uint64 = 0x100 + iota
 	purposeFaultEvening
 	purposeLatePOS
+	purposeOverstate
 )
 
 // deptShrink is the daily probability, at ShrinkScale 1, that a unit of a
@@ -132,6 +141,9 @@ type faultState struct {
 	countPhase  int
 	shrinkP     float64
 	lateKey     uint64
+	// quietTo: no other fault starts on the series up to this day (after
+	// an overstated record); lastFault the day the last one did.
+	quietTo, lastFault int
 }
 
 func (s *Sim) resetFaults() {
@@ -145,7 +157,7 @@ func (s *Sim) resetFaults() {
 	}
 	fs := s.flt
 	ev := fs.day.Events[:0]
-	*fs = faultState{cfg: f, record: s.onHand, lastPub: s.onHand, lateKey: seriesKey(s.w.cfg.Seed, s.si.loc, -4)}
+	*fs = faultState{cfg: f, record: s.onHand, lastPub: s.onHand, lateKey: seriesKey(s.w.cfg.Seed, s.si.loc, -4), quietTo: -1, lastFault: -1 << 30}
 	fs.day.Events = ev
 	if f.CountEveryDays > 0 {
 		fs.countPhase = int(s.si.key % uint64(f.CountEveryDays))
@@ -181,7 +193,7 @@ func (s *Sim) faultsReceipts(d int, received int64) int64 {
 	fs := s.flt
 	put := received
 	r := streamAt(s.si.key, d, purposeFault)
-	if received > 0 && r.Float64() < fs.cfg.ReceiptErrorRate {
+	if received > 0 && r.Float64() < fs.cfg.ReceiptErrorRate && d > fs.quietTo {
 		switch u := r.Float64(); {
 		case u < 0.3:
 			put = 0
@@ -196,6 +208,7 @@ func (s *Sim) faultsReceipts(d int, received int64) int64 {
 	if put != received {
 		s.onHand += put - received
 		fs.event(s, d, FaultReceiptError, put-received)
+		fs.lastFault = d
 	}
 	fs.day.MorningPublished = fs.record
 	if fs.staleLeft > 0 {
@@ -205,8 +218,9 @@ func (s *Sim) faultsReceipts(d int, received int64) int64 {
 }
 
 // faultsEvening books the day's sales on the record and draws shrink,
-// phantom onset and stale snapshots, after the day's sales.
-func (s *Sim) faultsEvening(d int, sold int64, open bool) {
+// phantom onset, stale snapshots and overstated records, after the day's
+// sales; received is what the day's PO lines booked.
+func (s *Sim) faultsEvening(d int, sold, received int64, open bool) {
 	fs := s.flt
 	fs.record -= fs.pendingSold
 	fs.pendingSold = 0
@@ -214,6 +228,7 @@ func (s *Sim) faultsEvening(d int, sold int64, open bool) {
 	if open && sold > 0 && lr.Float64() < fs.cfg.LatePOSRate {
 		fs.pendingSold = sold
 		fs.event(s, d, FaultLatePOS, sold)
+		fs.lastFault = d
 	} else {
 		fs.record -= sold
 	}
@@ -225,16 +240,31 @@ func (s *Sim) faultsEvening(d int, sold int64, open bool) {
 	}
 	u := r.Float64()
 	hadReceiptError := len(fs.day.Events) > 0 && fs.day.Events[0].Kind == FaultReceiptError
+	onset := false
 	switch {
-	case hadReceiptError || fs.phantom || fs.staleLeft > 0:
+	case hadReceiptError || fs.phantom || fs.staleLeft > 0 || d <= fs.quietTo:
 	case u < fs.cfg.PhantomRate && s.onHand > 0 && d > 0:
+		onset = true
 		fs.phantom = true
 		s.onHand = 0
 		fs.event(s, d, FaultPhantom, fs.record)
+		fs.lastFault = d
 	case u < fs.cfg.PhantomRate+fs.cfg.StaleRate && fs.cfg.StaleDays > 0 && d > 0:
 		fs.staleLeft = fs.cfg.StaleDays
 		fs.frozen = fs.lastPub
 		fs.event(s, d, FaultStale, int64(fs.cfg.StaleDays))
+		fs.lastFault = d
+		onset = true
+	}
+	// Its own stream, drawn only when on: the other faults' draws stay.
+	// Two quiet days either side keep its evidence its own.
+	if o := fs.cfg.OverstateRate; o > 0 && !onset && !fs.phantom && fs.staleLeft == 0 && received == 0 && d > 0 && d > fs.lastFault+2 {
+		if r := streamAt(s.si.key, d, purposeOverstate); r.Float64() < o {
+			units := 2 + int64(r.IntN(6))
+			fs.record += units
+			fs.event(s, d, FaultOverstated, units)
+			fs.quietTo = d + 2
+		}
 	}
 	fs.day.Published = fs.record
 	if fs.staleLeft > 0 {

@@ -91,7 +91,7 @@ func TestFaultsTruthMatchesWhatWasPublished(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{FaultShrink, FaultPhantom, FaultReceiptError, FaultLatePOS, FaultStale, FaultCount, FaultState} {
+	for _, k := range []string{FaultShrink, FaultPhantom, FaultReceiptError, FaultLatePOS, FaultStale, FaultCount, FaultState, FaultOverstated} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s fault in the truth", k)
 		}

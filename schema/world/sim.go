@@ -44,11 +44,12 @@ type View struct {
 // last 28 days. Reorder point s = μ(L+R) + z·σ·√(L+R) with L the nominal lead
 // time and R the review period; order-up-to S = s + μR. It does not foresee
 // promotions, trend or holidays, and lead times vary around L, so stockouts
-// happen.
-type ERPPolicy struct{}
+// happen. Scale, when not 0, multiplies s and S (a safety/order-up-to scale
+// factor, to draw the policy's fill-rate-vs-inventory curve); 0 means 1.
+type ERPPolicy struct{ Scale float64 }
 
 // Order implements Policy.
-func (ERPPolicy) Order(v *View) int64 {
+func (ep ERPPolicy) Order(v *View) int64 {
 	p := v.Params
 	mu, sd := p.PlanMean, p.PlanSD
 	var n int
@@ -66,11 +67,15 @@ func (ERPPolicy) Order(v *View) int64 {
 	}
 	L, R := float64(p.LeadTimeDays), float64(p.ReviewPeriodDays)
 	rop := mu*(L+R) + p.zScore()*sd*math.Sqrt(L+R)
+	upTo := rop + mu*R
+	if ep.Scale != 0 {
+		rop, upTo = rop*ep.Scale, upTo*ep.Scale
+	}
 	ip := float64(v.OnHand + v.OnOrder)
 	if ip > rop {
 		return 0
 	}
-	return int64(math.Ceil(rop + mu*R - ip))
+	return int64(math.Ceil(upTo - ip))
 }
 
 // NaivePolicy orders up to the average daily sales of the last Window days
@@ -347,7 +352,7 @@ func (s *Sim) Step() *DayResult {
 		res.Returned = r.poisson(0.02 * float64(res.Sold))
 	}
 	if s.flt != nil {
-		s.faultsEvening(d, res.Sold, res.Open)
+		s.faultsEvening(d, res.Sold, res.Received, res.Open)
 	}
 	s.sold = append(s.sold, res.Sold)
 	s.closing = append(s.closing, s.onHand)
