@@ -141,8 +141,10 @@ type Result struct {
 	// Mean is each level's mean over the origins.
 	Mean []LevelScore `json:"mean"`
 	// MeanBias is each method's mean over the origins of forecast units ÷
-	// actual units.
-	MeanBias map[string]Score `json:"mean_bias"`
+	// actual units; MeanBiasInStock the same over the days without a
+	// stockout (OriginResult.BiasInStock).
+	MeanBias        map[string]Score `json:"mean_bias"`
+	MeanBiasInStock map[string]Score `json:"mean_bias_in_stock"`
 	// MeanOracleWRMSSE is the mean over the origins of OracleWRMSSE
 	// (absent without Options.Oracle).
 	MeanOracleWRMSSE *Score `json:"mean_oracle_wrmsse,omitempty"`
@@ -169,6 +171,11 @@ type OriginResult struct {
 	ActualUnits float64          `json:"actual_units"`
 	Units       map[string]Score `json:"forecast_units"`
 	Bias        map[string]Score `json:"bias"`
+	// BiasInStock is Bias over the store-SKU days without a stockouts row
+	// (on a stockout day what sold is less than the demand a forecast
+	// aims at, so Bias runs above 1 by the lost sales): equal to Bias in a
+	// lake without stockouts.
+	BiasInStock map[string]Score `json:"bias_in_stock"`
 	// JobBacktestRMSSE and JobMeanBacktestRMSSE are the run's own recorded
 	// backtest RMSSE (forecast_runs: weighted, and mean over series);
 	// NaN when the run recorded none.
@@ -279,7 +286,7 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 			origins[len(origins)-1], o.Horizon, end, last)
 	}
 	res := &Result{Horizon: o.Horizon, HistoryDays: o.HistoryDays, Methods: Methods, Baselines: Baselines,
-		NetDemand: NetDemandDefinition, MeanBias: map[string]Score{}}
+		NetDemand: NetDemandDefinition, MeanBias: map[string]Score{}, MeanBiasInStock: map[string]Score{}}
 	t0 := time.Now()
 	for _, asOf := range origins {
 		o.Logger.Info("backtest: forecast job", "as_of", asOf.String())
@@ -305,6 +312,9 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 	if err := p.loadHierarchy(ctx, l); err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
+	if err := p.loadStockouts(ctx, l); err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
 	var feed promoFeed
 	if !o.NoPromotionLift {
 		if feed, err = loadPromotions(ctx, l); err != nil {
@@ -322,6 +332,7 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 	res.Mean = meanLevels(res.Origins)
 	for _, m := range Methods {
 		res.MeanBias[m] = meanFinite(res.Origins, func(o OriginResult) Score { return o.Bias[m] })
+		res.MeanBiasInStock[m] = meanFinite(res.Origins, func(o OriginResult) Score { return o.BiasInStock[m] })
 	}
 	res.MeanJobBacktestRMSSE = meanFinite(res.Origins, func(o OriginResult) Score { return o.JobBacktestRMSSE })
 	if o.Oracle != nil {
@@ -475,14 +486,18 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 			for _, v := range p.revenue[i][e-28 : e] {
 				w += float64(v)
 			}
-			sc.add(i, slots[j].hist, slots[j].act, slots[j].fc, w)
+			var out []bool
+			if so := p.stockout[i]; so != nil {
+				out = so[e : e+h]
+			}
+			sc.add(i, slots[j].hist, slots[j].act, slots[j].fc, w, out)
 			if o.Oracle != nil && o.Oracle(p.keys[i].store, p.keys[i].sku, asOf, ofc) {
 				oracle.Add(max(w, 0), metric.RMSSE(slots[j].act, ofc, metric.NaiveScale(slots[j].hist, nil)))
 			}
 		}
 	}
 	or := &OriginResult{AsOf: asOf, RunID: run.run.RunID, Series: sc.scored, Forecast: len(run.fc),
-		ActualUnits: sc.actual, Units: map[string]Score{}, Bias: map[string]Score{},
+		ActualUnits: sc.actual, Units: map[string]Score{}, Bias: map[string]Score{}, BiasInStock: map[string]Score{},
 		JobBacktestRMSSE: optScore(run.run.WeightedBacktestRMSSE), JobMeanBacktestRMSSE: optScore(run.run.MeanBacktestRMSSE),
 		Levels: sc.result()}
 	if o.Oracle != nil {
@@ -492,6 +507,7 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 	for m, name := range Methods {
 		or.Units[name] = Score(sc.units[m])
 		or.Bias[name] = Score(sc.units[m] / sc.actual)
+		or.BiasInStock[name] = Score(sc.inStockUnits[m] / sc.inStockActual)
 	}
 	return or, nil
 }
