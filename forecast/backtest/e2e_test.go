@@ -65,6 +65,9 @@ func TestBacktestScoresTheShippedJobOnAGeneratedLake(t *testing.T) {
 		if b := float64(o.Bias[backtest.Ours]); !(b > 0.5 && b < 2) {
 			t.Errorf("origin %s: bias of ours %v", o.AsOf, b)
 		}
+		if b := float64(o.BiasInStock[backtest.Ours]); !(b > 0.5 && b < 2) {
+			t.Errorf("origin %s: bias of ours over the days without a stockout %v", o.AsOf, b)
+		}
 		if math.IsNaN(float64(o.JobBacktestRMSSE)) {
 			t.Errorf("origin %s: the job's recorded backtest RMSSE is missing", o.AsOf)
 		}
