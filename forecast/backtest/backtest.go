@@ -138,8 +138,10 @@ type Result struct {
 	NetDemand string `json:"net_demand"`
 	// Origins are the per-origin scores, oldest first.
 	Origins []OriginResult `json:"origins"`
-	// Mean is each level's mean over the origins.
-	Mean []LevelScore `json:"mean"`
+	// Mean is each level's mean over the origins; MeanInStock the same of
+	// OriginResult.LevelsInStock (absent without stockouts).
+	Mean        []LevelScore `json:"mean"`
+	MeanInStock []LevelScore `json:"mean_in_stock,omitempty"`
 	// MeanBias is each method's mean over the origins of forecast units ÷
 	// actual units; MeanBiasInStock the same over the days without a
 	// stockout (OriginResult.BiasInStock).
@@ -183,6 +185,12 @@ type OriginResult struct {
 	JobMeanBacktestRMSSE Score `json:"job_mean_backtest_rmsse"`
 	// Levels are the scores per level, store_sku first, all_levels last.
 	Levels []LevelScore `json:"levels"`
+	// LevelsInStock are Levels with every method's forecast and the
+	// actual set to 0 on the store-SKU days with a stockouts row: the
+	// accuracy on the days demand was seen whole, which does not charge a
+	// demand forecast for the sales a stockout cut short (absent in a lake
+	// without stockouts).
+	LevelsInStock []LevelScore `json:"levels_in_stock,omitempty"`
 	// OracleWRMSSE is Options.Oracle's WRMSSE at the store-SKU level, over
 	// the series it forecast (absent without one).
 	OracleWRMSSE *Score `json:"oracle_wrmsse,omitempty"`
@@ -329,7 +337,10 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 		o.Logger.Info("backtest: scored", "as_of", asOf.String(), "series", or.Series)
 		res.Origins = append(res.Origins, *or)
 	}
-	res.Mean = meanLevels(res.Origins)
+	res.Mean = meanLevels(res.Origins, func(o *OriginResult) []LevelScore { return o.Levels })
+	if res.MeanInStock = meanLevels(res.Origins, func(o *OriginResult) []LevelScore { return o.LevelsInStock }); len(res.MeanInStock) == 0 {
+		res.MeanInStock = nil
+	}
 	for _, m := range Methods {
 		res.MeanBias[m] = meanFinite(res.Origins, func(o OriginResult) Score { return o.Bias[m] })
 		res.MeanBiasInStock[m] = meanFinite(res.Origins, func(o OriginResult) Score { return o.BiasInStock[m] })
@@ -420,6 +431,18 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 		}
 	}
 	sc := newOriginScorer(p, h)
+	// The in-stock scorer and its masked copies of a series' actuals and
+	// forecasts.
+	var inStock *originScorer
+	var mact []float64
+	var mfc [][]float64
+	if len(p.stockout) > 0 {
+		inStock = newOriginScorer(p, h)
+		mact, mfc = make([]float64, h), make([][]float64, nm)
+		for m := range mfc {
+			mfc[m] = make([]float64, h)
+		}
+	}
 	var oracle metric.WRMSSE
 	ofc := make([]float64, h)
 	for c := 0; c < len(universe); c += chunkSeries {
@@ -491,6 +514,25 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 				out = so[e : e+h]
 			}
 			sc.add(i, slots[j].hist, slots[j].act, slots[j].fc, w, out)
+			if inStock != nil {
+				act, fc := slots[j].act, slots[j].fc
+				if slices.Contains(out, true) {
+					for t, so := range out {
+						mact[t] = act[t]
+						if so {
+							mact[t] = 0
+						}
+						for m := range mfc {
+							mfc[m][t] = fc[m][t]
+							if so {
+								mfc[m][t] = 0
+							}
+						}
+					}
+					act, fc = mact, mfc
+				}
+				inStock.add(i, slots[j].hist, act, fc, w, nil)
+			}
 			if o.Oracle != nil && o.Oracle(p.keys[i].store, p.keys[i].sku, asOf, ofc) {
 				oracle.Add(max(w, 0), metric.RMSSE(slots[j].act, ofc, metric.NaiveScale(slots[j].hist, nil)))
 			}
@@ -500,6 +542,9 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 		ActualUnits: sc.actual, Units: map[string]Score{}, Bias: map[string]Score{}, BiasInStock: map[string]Score{},
 		JobBacktestRMSSE: optScore(run.run.WeightedBacktestRMSSE), JobMeanBacktestRMSSE: optScore(run.run.MeanBacktestRMSSE),
 		Levels: sc.result()}
+	if inStock != nil {
+		or.LevelsInStock = inStock.result()
+	}
 	if o.Oracle != nil {
 		v := Score(oracle.Value())
 		or.OracleWRMSSE = &v

@@ -270,11 +270,11 @@ func allLevels(levels []LevelScore) LevelScore {
 // meanLevels averages the origins' scores level by level and method by
 // method (a level missing at an origin is left out there); the ratios are
 // those of the means.
-func meanLevels(origins []OriginResult) []LevelScore {
+func meanLevels(origins []OriginResult, levels func(*OriginResult) []LevelScore) []LevelScore {
 	var order []string
 	byLevel := map[string][]LevelScore{}
-	for _, o := range origins {
-		for _, l := range o.Levels {
+	for i := range origins {
+		for _, l := range levels(&origins[i]) {
 			if _, ok := byLevel[l.Level]; !ok {
 				order = append(order, l.Level)
 			}
