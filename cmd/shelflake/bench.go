@@ -294,6 +294,15 @@ func writeForecastBench(w io.Writer, res *job.BenchResult) error {
 		if ev.OracleWRMSSE > 0 {
 			fmt.Fprintf(w, "  the world's expected demand (an oracle) %.3f: at most %.1f%% better than the best simple method\n", ev.OracleWRMSSE, 100*ev.OracleVsBest)
 		}
+		if bt := ev.Backtest; bt != nil {
+			fmt.Fprintf(w, "  bias (forecast ÷ actual units, mean over origins)  ours %.3f  best simple %.3f; on the days without a stockout ours %.3f  best simple %.3f\n",
+				bt.MeanBias[backtest.Ours], bt.MeanBias[ev.BestSimple], bt.MeanBiasInStock[backtest.Ours], bt.MeanBiasInStock[ev.BestSimple])
+			for _, ls := range bt.MeanInStock {
+				if ls.Level == backtest.LevelStoreSKU || ls.Level == backtest.LevelSKUWeekly || ls.Level == backtest.LevelStore || ls.Level == backtest.LevelTotal {
+					fmt.Fprintf(w, "  WRMSSE on the days without a stockout, %s: ours %.3f  best simple %s %.3f\n", ls.Level, ls.WRMSSE[backtest.Ours], ls.BestSimple, ls.WRMSSE[ls.BestSimple])
+				}
+			}
+		}
 		if ev.BestSimpleNoLift != "" {
 			fmt.Fprintf(w, "  simple methods without the published promotions: best %s %.3f (ours %.1f%% better)\n",
 				ev.BestSimpleNoLift, ev.WRMSSENoLift[ev.BestSimpleNoLift], 100*ev.ImprovementVsBestNoLift)

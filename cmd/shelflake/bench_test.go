@@ -67,7 +67,7 @@ func TestBenchForecastReal(t *testing.T) {
 		args:   []string{"--origins", "1", "--in-place"},
 		inLake: true,
 		check: func(t *testing.T, out string) {
-			for _, want := range []string{"| store_sku |", "| total |", "ours ÷ snaive", "mean over 1 origins"} {
+			for _, want := range []string{"| store_sku |", "| total |", "ours ÷ snaive", "mean over 1 origins", "bias ours in stock"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("output lacks %q:\n%s", want, out)
 				}

@@ -138,11 +138,15 @@ type Result struct {
 	NetDemand string `json:"net_demand"`
 	// Origins are the per-origin scores, oldest first.
 	Origins []OriginResult `json:"origins"`
-	// Mean is each level's mean over the origins.
-	Mean []LevelScore `json:"mean"`
+	// Mean is each level's mean over the origins; MeanInStock the same of
+	// OriginResult.LevelsInStock (absent without stockouts).
+	Mean        []LevelScore `json:"mean"`
+	MeanInStock []LevelScore `json:"mean_in_stock,omitempty"`
 	// MeanBias is each method's mean over the origins of forecast units ÷
-	// actual units.
-	MeanBias map[string]Score `json:"mean_bias"`
+	// actual units; MeanBiasInStock the same over the days without a
+	// stockout (OriginResult.BiasInStock).
+	MeanBias        map[string]Score `json:"mean_bias"`
+	MeanBiasInStock map[string]Score `json:"mean_bias_in_stock"`
 	// MeanOracleWRMSSE is the mean over the origins of OracleWRMSSE
 	// (absent without Options.Oracle).
 	MeanOracleWRMSSE *Score `json:"mean_oracle_wrmsse,omitempty"`
@@ -169,6 +173,11 @@ type OriginResult struct {
 	ActualUnits float64          `json:"actual_units"`
 	Units       map[string]Score `json:"forecast_units"`
 	Bias        map[string]Score `json:"bias"`
+	// BiasInStock is Bias over the store-SKU days without a stockouts row
+	// (on a stockout day what sold is less than the demand a forecast
+	// aims at, so Bias runs above 1 by the lost sales): equal to Bias in a
+	// lake without stockouts.
+	BiasInStock map[string]Score `json:"bias_in_stock"`
 	// JobBacktestRMSSE and JobMeanBacktestRMSSE are the run's own recorded
 	// backtest RMSSE (forecast_runs: weighted, and mean over series);
 	// NaN when the run recorded none.
@@ -176,6 +185,12 @@ type OriginResult struct {
 	JobMeanBacktestRMSSE Score `json:"job_mean_backtest_rmsse"`
 	// Levels are the scores per level, store_sku first, all_levels last.
 	Levels []LevelScore `json:"levels"`
+	// LevelsInStock are Levels with every method's forecast and the
+	// actual set to 0 on the store-SKU days with a stockouts row: the
+	// accuracy on the days demand was seen whole, which does not charge a
+	// demand forecast for the sales a stockout cut short (absent in a lake
+	// without stockouts).
+	LevelsInStock []LevelScore `json:"levels_in_stock,omitempty"`
 	// OracleWRMSSE is Options.Oracle's WRMSSE at the store-SKU level, over
 	// the series it forecast (absent without one).
 	OracleWRMSSE *Score `json:"oracle_wrmsse,omitempty"`
@@ -279,7 +294,7 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 			origins[len(origins)-1], o.Horizon, end, last)
 	}
 	res := &Result{Horizon: o.Horizon, HistoryDays: o.HistoryDays, Methods: Methods, Baselines: Baselines,
-		NetDemand: NetDemandDefinition, MeanBias: map[string]Score{}}
+		NetDemand: NetDemandDefinition, MeanBias: map[string]Score{}, MeanBiasInStock: map[string]Score{}}
 	t0 := time.Now()
 	for _, asOf := range origins {
 		o.Logger.Info("backtest: forecast job", "as_of", asOf.String())
@@ -305,6 +320,9 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 	if err := p.loadHierarchy(ctx, l); err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
+	if err := p.loadStockouts(ctx, l); err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
 	var feed promoFeed
 	if !o.NoPromotionLift {
 		if feed, err = loadPromotions(ctx, l); err != nil {
@@ -319,9 +337,13 @@ func Run(ctx context.Context, l *lake.Lake, opts Options) (*Result, error) {
 		o.Logger.Info("backtest: scored", "as_of", asOf.String(), "series", or.Series)
 		res.Origins = append(res.Origins, *or)
 	}
-	res.Mean = meanLevels(res.Origins)
+	res.Mean = meanLevels(res.Origins, func(o *OriginResult) []LevelScore { return o.Levels })
+	if res.MeanInStock = meanLevels(res.Origins, func(o *OriginResult) []LevelScore { return o.LevelsInStock }); len(res.MeanInStock) == 0 {
+		res.MeanInStock = nil
+	}
 	for _, m := range Methods {
 		res.MeanBias[m] = meanFinite(res.Origins, func(o OriginResult) Score { return o.Bias[m] })
+		res.MeanBiasInStock[m] = meanFinite(res.Origins, func(o OriginResult) Score { return o.BiasInStock[m] })
 	}
 	res.MeanJobBacktestRMSSE = meanFinite(res.Origins, func(o OriginResult) Score { return o.JobBacktestRMSSE })
 	if o.Oracle != nil {
@@ -409,6 +431,18 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 		}
 	}
 	sc := newOriginScorer(p, h)
+	// The in-stock scorer and its masked copies of a series' actuals and
+	// forecasts.
+	var inStock *originScorer
+	var mact []float64
+	var mfc [][]float64
+	if len(p.stockout) > 0 {
+		inStock = newOriginScorer(p, h)
+		mact, mfc = make([]float64, h), make([][]float64, nm)
+		for m := range mfc {
+			mfc[m] = make([]float64, h)
+		}
+	}
 	var oracle metric.WRMSSE
 	ofc := make([]float64, h)
 	for c := 0; c < len(universe); c += chunkSeries {
@@ -475,16 +509,42 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 			for _, v := range p.revenue[i][e-28 : e] {
 				w += float64(v)
 			}
-			sc.add(i, slots[j].hist, slots[j].act, slots[j].fc, w)
+			var out []bool
+			if so := p.stockout[i]; so != nil {
+				out = so[e : e+h]
+			}
+			sc.add(i, slots[j].hist, slots[j].act, slots[j].fc, w, out)
+			if inStock != nil {
+				act, fc := slots[j].act, slots[j].fc
+				if slices.Contains(out, true) {
+					for t, so := range out {
+						mact[t] = act[t]
+						if so {
+							mact[t] = 0
+						}
+						for m := range mfc {
+							mfc[m][t] = fc[m][t]
+							if so {
+								mfc[m][t] = 0
+							}
+						}
+					}
+					act, fc = mact, mfc
+				}
+				inStock.add(i, slots[j].hist, act, fc, w, nil)
+			}
 			if o.Oracle != nil && o.Oracle(p.keys[i].store, p.keys[i].sku, asOf, ofc) {
 				oracle.Add(max(w, 0), metric.RMSSE(slots[j].act, ofc, metric.NaiveScale(slots[j].hist, nil)))
 			}
 		}
 	}
 	or := &OriginResult{AsOf: asOf, RunID: run.run.RunID, Series: sc.scored, Forecast: len(run.fc),
-		ActualUnits: sc.actual, Units: map[string]Score{}, Bias: map[string]Score{},
+		ActualUnits: sc.actual, Units: map[string]Score{}, Bias: map[string]Score{}, BiasInStock: map[string]Score{},
 		JobBacktestRMSSE: optScore(run.run.WeightedBacktestRMSSE), JobMeanBacktestRMSSE: optScore(run.run.MeanBacktestRMSSE),
 		Levels: sc.result()}
+	if inStock != nil {
+		or.LevelsInStock = inStock.result()
+	}
 	if o.Oracle != nil {
 		v := Score(oracle.Value())
 		or.OracleWRMSSE = &v
@@ -492,6 +552,7 @@ func scoreOrigin(ctx context.Context, p *panel, run *runForecasts, asOf schema.D
 	for m, name := range Methods {
 		or.Units[name] = Score(sc.units[m])
 		or.Bias[name] = Score(sc.units[m] / sc.actual)
+		or.BiasInStock[name] = Score(sc.inStockUnits[m] / sc.inStockActual)
 	}
 	return or, nil
 }

@@ -227,8 +227,8 @@ func TestScoresScaleFromFirstSaleAndAggregate(t *testing.T) {
 	// over the days from the sale on (scale 4), not the leading zeros.
 	histA := append(make([]float64, 7), week(7, 2, 4)...)
 	histB := week(3, 1, 1, 1, 1, 1, 1, 1)
-	sc.add(0, histA, []float64{2, 2, 2, 2, 2, 2, 2}, fc(4), 10)
-	sc.add(1, histB, []float64{1, 1, 1, 1, 1, 1, 1}, fc(1), 30)
+	sc.add(0, histA, []float64{2, 2, 2, 2, 2, 2, 2}, fc(4), 10, nil)
+	sc.add(1, histB, []float64{1, 1, 1, 1, 1, 1, 1}, fc(1), 30, nil)
 	levels := sc.result()
 	for _, tc := range []struct {
 		level, method string
@@ -258,6 +258,47 @@ func TestScoresScaleFromFirstSaleAndAggregate(t *testing.T) {
 	}
 	if _, ok := levelOf(levels, LevelDepartment); !ok {
 		t.Error("no department level")
+	}
+}
+
+func TestBiasInStockLeavesOutStockoutDays(t *testing.T) {
+	p := &panel{keys: []seriesKey{{"s1", "a"}, {"s1", "b"}}, dept: []string{"", ""}, cat: []string{"", ""}}
+	hist := []float64{3, 3, 3, 3, 3, 3, 3}
+	fc := func(v float64) [][]float64 {
+		out := make([][]float64, len(Methods))
+		for m := range out {
+			out[m] = []float64{v, v, v, v}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name          string
+		out           [][]bool
+		units, actual float64
+	}{
+		// Without stockouts every day counts: 4·3 + 4·2 forecast, 7 + 8 sold.
+		{"no stockouts", [][]bool{nil, nil}, 20, 15},
+		// a stocked out on its last two days (sold 1, 0 of the 3 it would
+		// have): those days leave forecast and actual alike.
+		{"stockout days left out", [][]bool{{false, false, true, true}, nil}, 6 + 8, 6 + 8},
+		{"every day out", [][]bool{{true, true, true, true}, {true, true, true, true}}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := newOriginScorer(p, 4)
+			sc.add(0, hist, []float64{3, 3, 1, 0}, fc(3), 10, tc.out[0])
+			sc.add(1, hist, []float64{2, 2, 2, 2}, fc(2), 10, tc.out[1])
+			for m := range Methods {
+				if sc.inStockUnits[m] != tc.units {
+					t.Errorf("%s: in-stock units %v, want %v", Methods[m], sc.inStockUnits[m], tc.units)
+				}
+			}
+			if sc.inStockActual != tc.actual {
+				t.Errorf("in-stock actual %v, want %v", sc.inStockActual, tc.actual)
+			}
+			if sc.actual != 15 {
+				t.Errorf("actual %v, want every day's 15", sc.actual)
+			}
+		})
 	}
 }
 

@@ -33,6 +33,9 @@ type panel struct {
 	// dept and cat are each series' department and category from the
 	// latest item_locations state ("" when unknown).
 	dept, cat []string
+	// stockout[i][d]: series i has a stockouts row on day start+d (nil
+	// for a series without any, and for a lake without the table).
+	stockout map[int][]bool
 }
 
 func (p *panel) day(d schema.Date) int { return int(d - p.start) }
@@ -177,6 +180,51 @@ type itemLocRow struct {
 	IngestedAt   time.Time `parquet:"ingested_at,timestamp(microsecond)"`
 	SrcPartition int32     `parquet:"src_partition"`
 	SrcOffset    int64     `parquet:"src_offset"`
+}
+
+// stockoutRow is the part of schema.StockoutRow the backtest reads.
+type stockoutRow struct {
+	LocationID string `parquet:"location_id"`
+	SKU        string `parquet:"sku"`
+}
+
+// loadStockouts marks the panel's series-days with a stockouts row (a day
+// that ended with nothing on hand, so demand may have gone unmet); a lake
+// without the stockouts table marks none.
+func (p *panel) loadStockouts(ctx context.Context, l *lake.Lake) error {
+	p.stockout = map[int][]bool{}
+	t := schema.TableStockouts()
+	snap, ok, err := snapshot(ctx, l, t)
+	if err != nil || !ok {
+		return err
+	}
+	to := p.start + schema.Date(p.days) - 1
+	buf := make([]stockoutRow, 4096)
+	for _, f := range snap.FilesInRange(t.PartitionColumn, p.start.String(), to.String()) {
+		dt, err := schema.ParseDate(f.PartitionValues[t.PartitionColumn])
+		if err != nil {
+			return fmt.Errorf("stockouts file %s: %w", f.Path, err)
+		}
+		d := p.day(dt)
+		if d < 0 || d >= p.days {
+			continue
+		}
+		if err := readAll(ctx, l, f, buf, func(r *stockoutRow) {
+			i, ok := p.index[seriesKey{r.LocationID, r.SKU}]
+			if !ok {
+				return
+			}
+			so := p.stockout[i]
+			if so == nil {
+				so = make([]bool, p.days)
+				p.stockout[i] = so
+			}
+			so[d] = true
+		}); err != nil {
+			return fmt.Errorf("stockouts: %w", err)
+		}
+	}
+	return nil
 }
 
 // loadHierarchy sets each series' department and category from the latest

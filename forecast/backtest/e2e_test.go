@@ -65,6 +65,12 @@ func TestBacktestScoresTheShippedJobOnAGeneratedLake(t *testing.T) {
 		if b := float64(o.Bias[backtest.Ours]); !(b > 0.5 && b < 2) {
 			t.Errorf("origin %s: bias of ours %v", o.AsOf, b)
 		}
+		if len(o.LevelsInStock) != len(o.Levels) {
+			t.Errorf("origin %s: %d levels scored on the days without a stockout, %d on every day", o.AsOf, len(o.LevelsInStock), len(o.Levels))
+		}
+		if b := float64(o.BiasInStock[backtest.Ours]); !(b > 0.5 && b < 2) {
+			t.Errorf("origin %s: bias of ours over the days without a stockout %v", o.AsOf, b)
+		}
 		if math.IsNaN(float64(o.JobBacktestRMSSE)) {
 			t.Errorf("origin %s: the job's recorded backtest RMSSE is missing", o.AsOf)
 		}

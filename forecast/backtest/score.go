@@ -77,7 +77,11 @@ type originScorer struct {
 	levels  []*aggLevel
 	units   []float64
 	actual  float64
-	scored  int
+	// inStockUnits and inStockActual are units and actual over the
+	// horizon days without a stockout.
+	inStockUnits  []float64
+	inStockActual float64
+	scored        int
 }
 
 type meanAcc struct {
@@ -94,7 +98,8 @@ func (m meanAcc) value() float64 {
 
 func newOriginScorer(p *panel, horizon int) *originScorer {
 	nm := len(Methods)
-	s := &originScorer{p: p, horizon: horizon, nm: nm, bottom: make([]metric.WRMSSE, nm), mean: make([]meanAcc, nm), units: make([]float64, nm)}
+	s := &originScorer{p: p, horizon: horizon, nm: nm, bottom: make([]metric.WRMSSE, nm), mean: make([]meanAcc, nm), units: make([]float64, nm),
+		inStockUnits: make([]float64, nm)}
 	hasDept, hasCat := false, false
 	for i := range p.keys {
 		hasDept = hasDept || p.dept[i] != ""
@@ -123,10 +128,19 @@ func newOriginScorer(p *panel, horizon int) *originScorer {
 }
 
 // add scores series i: its history window hist, actuals act, forecasts
-// fc[m] per method and weight (net sales of the last 28 days of history).
-func (s *originScorer) add(i int, hist, act []float64, fc [][]float64, weight float64) {
+// fc[m] per method and weight (net sales of the last 28 days of history);
+// out, when not nil, flags the horizon days with a stockout.
+func (s *originScorer) add(i int, hist, act []float64, fc [][]float64, weight float64, out []bool) {
 	weight = max(weight, 0)
 	s.scored++
+	for h, v := range act {
+		if out == nil || !out[h] {
+			s.inStockActual += v
+			for m := range s.nm {
+				s.inStockUnits[m] += fc[m][h]
+			}
+		}
+	}
 	scale := metric.NaiveScale(hist, nil)
 	sold := slices.ContainsFunc(hist, func(v float64) bool { return v > 0 })
 	for m := range s.nm {
@@ -256,11 +270,11 @@ func allLevels(levels []LevelScore) LevelScore {
 // meanLevels averages the origins' scores level by level and method by
 // method (a level missing at an origin is left out there); the ratios are
 // those of the means.
-func meanLevels(origins []OriginResult) []LevelScore {
+func meanLevels(origins []OriginResult, levels func(*OriginResult) []LevelScore) []LevelScore {
 	var order []string
 	byLevel := map[string][]LevelScore{}
-	for _, o := range origins {
-		for _, l := range o.Levels {
+	for i := range origins {
+		for _, l := range levels(&origins[i]) {
 			if _, ok := byLevel[l.Level]; !ok {
 				order = append(order, l.Level)
 			}
