@@ -384,9 +384,9 @@ func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, 
 	case kindCopy:
 		return c.copyOut(ctx, p.query)
 	case kindDeclare:
-		return c.declare(ctx, p.query)
+		return c.declare(ctx, p.query, pt.args)
 	case kindFetch:
-		return c.fetch(p.query)
+		return c.fetch(p.query, pt.formats, describe)
 	case kindClose:
 		return c.closeCursor(p.query)
 	case kindBegin:
@@ -592,6 +592,11 @@ func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) error {
 			return c.queryError(err)
 		}
 	}
+	if kind == kindDeclare {
+		if err := c.parseDeclare(ctx, p); err != nil {
+			return err
+		}
+	}
 	if m.Name != "" {
 		if _, ok := c.stmts[m.Name]; ok {
 			return refuse("42P05", "prepared statement %q already exists", m.Name)
@@ -699,7 +704,20 @@ func (c *conn) describe(m *pgproto3.Describe) error {
 	}
 	pt, ok := c.portals[m.Name]
 	if !ok {
+		// A cursor is a portal too (psycopg describes its cursors so).
+		if cur, ok := c.cursors[m.Name]; ok {
+			c.be.Send(rowDescription(cur.portal.cols, nil))
+			return nil
+		}
 		return refuse("34000", "portal %q does not exist", m.Name)
+	}
+	if pt.stmt.kind == kindFetch {
+		cur, err := c.fetchCursor(pt.stmt.query)
+		if err != nil {
+			return err
+		}
+		c.be.Send(rowDescription(cur.portal.cols, pt.formats))
+		return nil
 	}
 	if pt.stmt.cols == nil {
 		c.be.Send(&pgproto3.NoData{})

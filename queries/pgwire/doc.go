@@ -16,7 +16,8 @@
 //     statements the server answers itself (SET/RESET of Postgres session
 //     parameters and shelflake.*, SHOW, BEGIN [READ ONLY], COMMIT, ROLLBACK,
 //     DISCARD ALL, DEALLOCATE, COPY … TO STDOUT in text or CSV, DECLARE …
-//     CURSOR [WITH HOLD] FOR, FETCH, CLOSE). A query is
+//     CURSOR [WITH HOLD] FOR, FETCH, CLOSE; through the extended protocol
+//     too, with DECLARE's parameters and FETCH's result formats). A query is
 //     parsed by DuckDB (json_serialize_sql, which only accepts SELECT
 //     statements) and walked: every table it names must be one of the
 //     role's views, a CTE of the query, or a pg_catalog / information_schema
@@ -52,7 +53,8 @@
 //     bool, bytea; other DuckDB types are sent as text. server_version is
 //     ServerVersion.
 //   - Not supported: COPY FROM, COPY TO a file or program, binary COPY,
-//     scrolling or binary cursors, cursors through the extended protocol,
+//     scrolling cursors, DECLARE … BINARY CURSOR (binary rows come from the
+//     extended protocol's result formats), SAVEPOINT,
 //     LISTEN/NOTIFY, the replication protocol, SSL client certificates,
 //     and channel binding (SCRAM-SHA-256-PLUS).
 //
