@@ -48,7 +48,10 @@ func catalogSQL(r *Role) []string {
 			FROM pg_catalog.pg_class WHERE relnamespace IN %s AND NOT (relnamespace = %s AND (%s))`, s, roleNs, nsOids, roleNs, hiddenRel),
 		fmt.Sprintf(`CREATE VIEW %s.pg_attribute AS SELECT a.* REPLACE (%s AS atttypid,
 			CASE WHEN dc.data_type LIKE 'DECIMAL%%' THEN (dc.numeric_precision * 65536 + dc.numeric_scale + 4)::INTEGER ELSE -1 END AS atttypmod,
-			CASE WHEN dc.data_type IN ('VARCHAR', 'BLOB') OR dc.data_type LIKE 'DECIMAL%%' THEN 'x' ELSE 'p' END AS attstorage, -1 AS attstattarget)
+			CASE WHEN dc.data_type IN ('VARCHAR', 'BLOB') OR dc.data_type LIKE 'DECIMAL%%' THEN 'x' ELSE 'p' END AS attstorage, -1 AS attstattarget,
+			(CASE WHEN dc.data_type = 'BOOLEAN' THEN 1 WHEN dc.data_type IN ('TINYINT', 'SMALLINT', 'UTINYINT') THEN 2
+				WHEN dc.data_type IN ('INTEGER', 'USMALLINT', 'FLOAT', 'DATE') THEN 4 WHEN dc.data_type IN ('BIGINT', 'UINTEGER', 'DOUBLE', 'TIME') OR dc.data_type LIKE 'TIMESTAMP%%' THEN 8
+				WHEN dc.data_type = 'UUID' THEN 16 ELSE -1 END)::SMALLINT AS attlen)
 			FROM pg_catalog.pg_attribute a JOIN duckdb_columns() dc ON a.attrelid = dc.table_oid AND a.attnum = dc.column_index
 			WHERE a.attrelid IN (SELECT oid FROM %s.pg_class)`, s, pgTypeCase("dc.data_type"), s),
 		fmt.Sprintf(`CREATE VIEW %s.pg_tables AS SELECT c.relname AS tablename, n.nspname AS schemaname, 'shelflake' AS tableowner, NULL::VARCHAR AS tablespace,

@@ -72,7 +72,7 @@ func moreCatalogSQL(r *Role) (stmts, names []string) {
 	add("pg_sequence", "SELECT * FROM pg_catalog.pg_sequence WHERE false")
 	add("pg_sequences", "SELECT * FROM pg_catalog.pg_sequences WHERE false")
 	add("pg_proc", "SELECT * FROM pg_catalog.pg_proc WHERE pronamespace IN %s", nsOids)
-	add("pg_type", "SELECT * FROM pg_catalog.pg_type WHERE typrelid = 0 OR typrelid IS NULL OR typrelid IN %s", rels)
+	add("pg_type", "SELECT * REPLACE (coalesce(typtypmod, -1)::INTEGER AS typtypmod, coalesce(typbasetype, 0)::BIGINT AS typbasetype, coalesce(typndims, 0)::INTEGER AS typndims) FROM pg_catalog.pg_type WHERE typrelid = 0 OR typrelid IS NULL OR typrelid IN %s", rels)
 	add("pg_roles", `SELECT %d::BIGINT AS oid, 'shelflake' AS rolname, false AS rolsuper, true AS rolinherit, false AS rolcreaterole,
 		false AS rolcreatedb, true AS rolcanlogin, false AS rolreplication, -1 AS rolconnlimit, '********' AS rolpassword,
 		NULL::TIMESTAMPTZ AS rolvaliduntil, false AS rolbypassrls, NULL::VARCHAR[] AS rolconfig`, ownerOid)

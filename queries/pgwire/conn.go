@@ -80,6 +80,8 @@ type conn struct {
 	stmts   map[string]*prepared
 	portals map[string]*portal
 	cursors map[string]*cursor
+	// savepoints are the open transaction's, oldest first.
+	savepoints []string
 
 	mu        sync.Mutex
 	cancelRun context.CancelFunc
@@ -369,7 +371,7 @@ func (c *conn) simpleQuery(ctx context.Context, q string) {
 // run executes a statement (or continues a suspended portal), sending
 // RowDescription first when describe is set.
 func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, describe bool) error {
-	if c.tx == 'E' && p.kind != kindRollback && p.kind != kindCommit {
+	if c.tx == 'E' && p.kind != kindRollback && p.kind != kindCommit && !(p.kind == kindSavepoint && p.words[0] == "ROLLBACK") {
 		return refuse(codeInFailedTx, "current transaction is aborted, commands ignored until end of transaction block")
 	}
 	start := time.Now()
@@ -383,6 +385,8 @@ func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, 
 		return c.show(p, describe)
 	case kindCopy:
 		return c.copyOut(ctx, p.query)
+	case kindSavepoint:
+		return c.savepoint(p)
 	case kindDeclare:
 		return c.declare(ctx, p.query, pt.args)
 	case kindFetch:
@@ -564,7 +568,7 @@ func (c *conn) endTx() {
 		c.txSnap.release()
 		c.txSnap = nil
 	}
-	c.tx = 'I'
+	c.tx, c.savepoints = 'I', nil
 }
 
 // parse handles Parse: checks the statement and learns its parameter and

@@ -17,7 +17,9 @@
 //     parameters and shelflake.*, SHOW, BEGIN [READ ONLY], COMMIT, ROLLBACK,
 //     DISCARD ALL, DEALLOCATE, COPY … TO STDOUT in text or CSV, DECLARE …
 //     CURSOR [WITH HOLD] FOR, FETCH, CLOSE; through the extended protocol
-//     too, with DECLARE's parameters and FETCH's result formats). A query is
+//     too, with DECLARE's parameters and FETCH's result formats; SAVEPOINT,
+//     RELEASE, ROLLBACK TO, which mark where a failed transaction resumes).
+//     A query is
 //     parsed by DuckDB (json_serialize_sql, which only accepts SELECT
 //     statements) and walked: every table it names must be one of the
 //     role's views, a CTE of the query, or a pg_catalog / information_schema
@@ -54,7 +56,7 @@
 //     ServerVersion.
 //   - Not supported: COPY FROM, COPY TO a file or program, binary COPY,
 //     scrolling cursors, DECLARE … BINARY CURSOR (binary rows come from the
-//     extended protocol's result formats), SAVEPOINT,
+//     extended protocol's result formats),
 //     LISTEN/NOTIFY, the replication protocol, SSL client certificates,
 //     and channel binding (SCRAM-SHA-256-PLUS).
 //

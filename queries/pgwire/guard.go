@@ -27,6 +27,7 @@ const (
 	kindDeclare                  // DECLARE name CURSOR … FOR query
 	kindFetch                    // FETCH [n] FROM name
 	kindClose                    // CLOSE name | ALL
+	kindSavepoint                // SAVEPOINT, RELEASE, ROLLBACK TO
 )
 
 // classify says what kind of statement stmt is, by its first keywords.
@@ -34,6 +35,9 @@ func classify(stmt string) (stmtKind, []string) {
 	words := keywords(stmt, 4)
 	if len(words) == 0 {
 		return kindEmpty, nil
+	}
+	if isSavepoint(words) {
+		return kindSavepoint, words
 	}
 	switch words[0] {
 	case "SELECT", "WITH", "VALUES", "FROM", "TABLE", "(":
