@@ -19,8 +19,7 @@
 //     CURSOR [WITH HOLD] FOR, FETCH, CLOSE; through the extended protocol
 //     too, with DECLARE's parameters and FETCH's result formats; SAVEPOINT,
 //     RELEASE, ROLLBACK TO, which mark where a failed transaction resumes).
-//     A query is
-//     parsed by DuckDB (json_serialize_sql, which only accepts SELECT
+//     A query is parsed by DuckDB (json_serialize_sql, which only accepts SELECT
 //     statements) and walked: every table it names must be one of the
 //     role's views, a CTE of the query, or a pg_catalog / information_schema
 //     table; every table function must be on a short list (range,

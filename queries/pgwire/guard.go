@@ -15,19 +15,19 @@ import (
 type stmtKind int
 
 const (
-	kindEmpty    stmtKind = iota // only whitespace and comments
-	kindQuery                    // a query DuckDB runs after the guard allowed it
-	kindSet                      // SET name = value / SET name TO value / RESET
-	kindShow                     // SHOW name
-	kindBegin                    // BEGIN / START TRANSACTION
-	kindCommit                   // COMMIT / END
-	kindRollback                 // ROLLBACK / ABORT
-	kindDiscard                  // DISCARD ALL, DEALLOCATE, CLOSE
-	kindCopy                     // COPY … TO STDOUT
-	kindDeclare                  // DECLARE name CURSOR … FOR query
-	kindFetch                    // FETCH [n] FROM name
-	kindClose                    // CLOSE name | ALL
-	kindSavepoint                // SAVEPOINT, RELEASE, ROLLBACK TO
+	kindEmpty     stmtKind = iota // only whitespace and comments
+	kindQuery                     // a query DuckDB runs after the guard allowed it
+	kindSet                       // SET name = value / SET name TO value / RESET
+	kindShow                      // SHOW name
+	kindBegin                     // BEGIN / START TRANSACTION
+	kindCommit                    // COMMIT / END
+	kindRollback                  // ROLLBACK / ABORT
+	kindDiscard                   // DISCARD ALL, DEALLOCATE, CLOSE
+	kindCopy                      // COPY … TO STDOUT
+	kindDeclare                   // DECLARE name CURSOR … FOR query
+	kindFetch                     // FETCH [n] FROM name
+	kindClose                     // CLOSE name | ALL
+	kindSavepoint                 // SAVEPOINT, RELEASE, ROLLBACK TO
 )
 
 // classify says what kind of statement stmt is, by its first keywords.
