@@ -84,19 +84,23 @@ var (
 	regclassRe = regexp.MustCompile(`(?i)'([a-z_][a-z0-9_.]*)'\s*::\s*(pg_catalog\s*\.\s*)?regclass`)
 	regCastRe  = regexp.MustCompile(`(?i)::\s*(pg_catalog\s*\.\s*)?(regclass|regtype|regproc|regnamespace|oid)\b`)
 	typeCastRe = regexp.MustCompile(`(?i)::\s*pg_catalog\s*\.\s*([a-z_][a-z0-9_]*)`)
+	// FROM generate_series(…) s (or unnest) as the first FROM item: in
+	// Postgres s also names the column.
+	seriesAliasRe = regexp.MustCompile(`(?i)\bFROM\s+(?:pg_catalog\s*\.\s*)?(?:generate_series|unnest)\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\s+(?:AS\s+)?([a-z_][a-z0-9_]*)`)
 	// x = ANY (array_column): DuckDB plans it as a correlated UNNEST, which
 	// it cannot bind inside a subquery.
-	// FROM generate_series(…) s (or unnest): in Postgres s also names the column.
-	seriesAliasRe = regexp.MustCompile(`(?i)\b(?:generate_series|unnest)\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\s+(?:AS\s+)?([a-z_][a-z0-9_]*)`)
-	anyColumnRe   = regexp.MustCompile(`(?i)([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*=\s*any\s*\(\s*([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*\)`)
+	anyColumnRe = regexp.MustCompile(`(?i)([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*=\s*any\s*\(\s*([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*\)`)
+	// json_build_object/array(…) are DuckDB's json_object/array(…).
+	jsonBuildRe = regexp.MustCompile(`(?i)\b(?:pg_catalog\s*\.\s*)?json_build_(object|array)\s*\(`)
 )
 
 // prepareCatalogText rewrites Postgres syntax DuckDB does not parse, as
 // clients' catalog queries use it: OPERATOR(pg_catalog.~) → ~, COLLATE
 // pg_catalog.default dropped, 'name'::regclass → the relation's oid,
-// ::regtype & co → ::BIGINT, x = ANY (column) → list_contains(column, x).
+// ::regtype & co → ::BIGINT, x = ANY (column) → list_contains(column, x),
+// json_build_object → json_object.
 func prepareCatalogText(q string) string {
-	if !strings.Contains(strings.ToLower(q), "pg_catalog") && !strings.Contains(strings.ToLower(q), "::reg") {
+	if lq := strings.ToLower(q); !strings.Contains(lq, "pg_") && !strings.Contains(lq, "::reg") && !strings.Contains(lq, "json_build") {
 		return q
 	}
 	q = operatorRe.ReplaceAllString(q, "$1")
@@ -109,6 +113,7 @@ func prepareCatalogText(q string) string {
 		return "(SELECT min(oid) FROM pg_catalog.pg_class WHERE relname = " + quoteString(name) + ")"
 	})
 	q = anyColumnRe.ReplaceAllString(q, "list_contains($2, $1)")
+	q = jsonBuildRe.ReplaceAllString(q, "json_${1}(")
 	q = regCastRe.ReplaceAllString(q, "::BIGINT")
 	q = typeCastRe.ReplaceAllString(q, "::$1")
 	return aliasSeries(q)
