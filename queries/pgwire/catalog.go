@@ -42,7 +42,8 @@ func catalogSQL(r *Role) []string {
 	hiddenRel := "relname IN " + hiddenList + " OR relname LIKE 'information_schema_%'"
 	more, _ := moreCatalogSQL(r)
 	return append([]string{
-		fmt.Sprintf("CREATE VIEW %s.pg_namespace AS SELECT * FROM pg_catalog.pg_namespace WHERE nspname IN %s", s, visible),
+		fmt.Sprintf(`CREATE VIEW %s.pg_namespace AS SELECT * FROM pg_catalog.pg_namespace WHERE nspname IN %s
+			UNION ALL BY NAME SELECT %d::BIGINT AS oid, 'pg_catalog' AS nspname, 0::BIGINT AS nspowner WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'pg_catalog')`, s, visible, pgCatalogNamespace),
 		fmt.Sprintf(`CREATE VIEW %s.pg_class AS SELECT * REPLACE (CASE WHEN relnamespace = %s AND relkind = 'v' THEN 'r' ELSE relkind END AS relkind, NULL::VARCHAR[] AS reloptions,
 			false AS relispartition, 'd' AS relreplident, NULL::BIGINT AS relam), false AS relforcerowsecurity
 			FROM pg_catalog.pg_class WHERE relnamespace IN %s AND NOT (relnamespace = %s AND (%s))`, s, roleNs, nsOids, roleNs, hiddenRel),

@@ -39,6 +39,10 @@ var emptyCatalog = []struct{ name, cols string }{
 	{"pg_stat_user_tables", "relid BIGINT, schemaname VARCHAR, relname VARCHAR, seq_scan BIGINT, n_live_tup BIGINT, n_dead_tup BIGINT"},
 }
 
+// pgCatalogNamespace is the oid of pg_catalog in pg_namespace (Postgres'),
+// which DuckDB's pg_namespace lacks.
+const pgCatalogNamespace = 11
+
 // ownerOid is the oid pg_roles gives the one role relations are owned by
 // (Postgres' bootstrap superuser's).
 const ownerOid = 10
@@ -72,7 +76,16 @@ func moreCatalogSQL(r *Role) (stmts, names []string) {
 	add("pg_sequence", "SELECT * FROM pg_catalog.pg_sequence WHERE false")
 	add("pg_sequences", "SELECT * FROM pg_catalog.pg_sequences WHERE false")
 	add("pg_proc", "SELECT * FROM pg_catalog.pg_proc WHERE pronamespace IN %s", nsOids)
-	add("pg_type", "SELECT * REPLACE (coalesce(typtypmod, -1)::INTEGER AS typtypmod, coalesce(typbasetype, 0)::BIGINT AS typbasetype, coalesce(typndims, 0)::INTEGER AS typndims) FROM pg_catalog.pg_type WHERE typrelid = 0 OR typrelid IS NULL OR typrelid IN %s", rels)
+	// DuckDB's types live in its system schema main: pg_catalog here, as
+	// in Postgres (Npgsql loads the types of pg_namespace's schemas); text
+	// (the oid of strings DuckDB does not type) joins them.
+	pgCatalogOid := fmt.Sprint(pgCatalogNamespace)
+	add("pg_type", `SELECT * REPLACE (coalesce(typtypmod, -1)::INTEGER AS typtypmod, coalesce(typbasetype, 0)::BIGINT AS typbasetype,
+			coalesce(typndims, 0)::INTEGER AS typndims, coalesce(typnotnull, false) AS typnotnull, CASE WHEN typnamespace IN (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'main') THEN %[3]s ELSE typnamespace END AS typnamespace)
+		FROM pg_catalog.pg_type WHERE oid IS NOT NULL AND (typrelid = 0 OR typrelid IS NULL OR typrelid IN %[1]s)
+		UNION ALL BY NAME SELECT %[2]d::BIGINT AS oid, 'text' AS typname, %[3]s AS typnamespace, -1::SMALLINT AS typlen, false AS typbyval, 'b' AS typtype,
+			'S' AS typcategory, true AS typisdefined, 0::BIGINT AS typrelid, 0::BIGINT AS typelem, -1::INTEGER AS typtypmod, 0::BIGINT AS typbasetype, 0::INTEGER AS typndims, false AS typnotnull
+		WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE oid = %[2]d)`, rels, oidText, pgCatalogOid)
 	add("pg_roles", `SELECT %d::BIGINT AS oid, 'shelflake' AS rolname, false AS rolsuper, true AS rolinherit, false AS rolcreaterole,
 		false AS rolcreatedb, true AS rolcanlogin, false AS rolreplication, -1 AS rolconnlimit, '********' AS rolpassword,
 		NULL::TIMESTAMPTZ AS rolvaliduntil, false AS rolbypassrls, NULL::VARCHAR[] AS rolconfig`, ownerOid)

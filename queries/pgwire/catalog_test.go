@@ -15,7 +15,7 @@ func TestCatalogShowsOnlyTheRole(t *testing.T) {
 		user, sql string
 		want      []string // rows, joined by ","
 	}{
-		{"ana", "SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1", []string{"role_analyst"}},
+		{"ana", "SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1", []string{"pg_catalog", "role_analyst"}},
 		{"ana", "SELECT relname FROM pg_catalog.pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
 			[]string{"_commits", "_tables", "item_locations", "pos_lines"}},
 		{"ana", "SELECT count(*) FROM information_schema.columns WHERE column_name = 'customer_id'", []string{"0"}},

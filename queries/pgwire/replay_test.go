@@ -1,0 +1,171 @@
+package pgwire
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Connect-time and schema-browsing statements of BI tools that cannot run
+// here, sent as the tools send them. Each must run and answer with the
+// role's tables and columns only.
+
+// npgsqlTypesBatch is what Npgsql (the driver Power BI uses for
+// PostgreSQL) sends in one simple Query on its first connection to load
+// the server's types: src/Npgsql/PostgresDatabaseInfo.cs
+// (LoadBackendTypes: version, GenerateLoadTypesQuery with ranges and
+// multiranges, GenerateLoadCompositeTypesQuery, GenerateLoadEnumFieldsQuery
+// with enumsortorder), npgsql/npgsql.
+const npgsqlTypesBatch = `SELECT version();
+
+SELECT ns.nspname, t.oid, t.typname, t.typtype, t.typnotnull, t.elemtypoid
+FROM (
+    -- Arrays have typtype=b - this subquery identifies them by their typreceive and converts their typtype to a
+    -- We first do this for the type (innerest-most subquery), and then for its element type
+    -- This also returns the array element, range subtype and domain base type as elemtypoid
+    SELECT
+        typ.oid, typ.typnamespace, typ.typname, typ.typtype, typ.typrelid, typ.typnotnull, typ.relkind,
+        elemtyp.oid AS elemtypoid, elemtyp.typname AS elemtypname, elemcls.relkind AS elemrelkind,
+        CASE WHEN elemproc.proname='array_recv' THEN 'a' ELSE elemtyp.typtype END AS elemtyptype
+    FROM (
+        SELECT typ.oid, typnamespace, typname, typrelid, typnotnull, relkind, typelem AS elemoid,
+            CASE WHEN proc.proname='array_recv' THEN 'a' ELSE typ.typtype END AS typtype,
+            CASE
+                WHEN proc.proname='array_recv' THEN typ.typelem
+                WHEN typ.typtype='r' THEN rngsubtype
+                WHEN typ.typtype='m' THEN (SELECT rngtypid FROM pg_range WHERE rngmultitypid = typ.oid)
+                WHEN typ.typtype='d' THEN typ.typbasetype
+            END AS elemtypoid
+        FROM pg_type AS typ
+        LEFT JOIN pg_class AS cls ON (cls.oid = typ.typrelid)
+        LEFT JOIN pg_proc AS proc ON proc.oid = typ.typreceive
+        LEFT JOIN pg_range ON (pg_range.rngtypid = typ.oid)
+    ) AS typ
+    LEFT JOIN pg_type AS elemtyp ON elemtyp.oid = elemtypoid
+    LEFT JOIN pg_class AS elemcls ON (elemcls.oid = elemtyp.typrelid)
+    LEFT JOIN pg_proc AS elemproc ON elemproc.oid = elemtyp.typreceive
+) AS t
+JOIN pg_namespace AS ns ON (ns.oid = typnamespace)
+WHERE
+    typtype IN ('b', 'r', 'm', 'e', 'd') OR -- Base, range, multirange, enum, domain
+    (typtype = 'c' AND relkind='c') OR -- User-defined free-standing composites (not table composites) by default
+    (typtype = 'p' AND typname IN ('record', 'void')) OR -- Some special supported pseudo-types
+    (typtype = 'a' AND (  -- Array of...
+        elemtyptype IN ('b', 'r', 'm', 'e', 'd') OR -- Array of base, range, multirange, enum, domain
+        (elemtyptype = 'p' AND elemtypname IN ('record', 'void')) OR -- Arrays of special supported pseudo-types
+        (elemtyptype = 'c' AND elemrelkind='c') -- Array of user-defined free-standing composites (not table composites) by default
+    ))
+ORDER BY CASE
+       WHEN typtype IN ('b', 'e', 'p') THEN 0           -- First base types, enums, pseudo-types
+       WHEN typtype = 'r' THEN 1                        -- Ranges after
+       WHEN typtype = 'm' THEN 2                        -- Multiranges after
+       WHEN typtype = 'c' THEN 3                        -- Composites after
+       WHEN typtype = 'd' AND elemtyptype <> 'a' THEN 4 -- Domains over non-arrays after
+       WHEN typtype = 'a' THEN 5                        -- Arrays after
+       WHEN typtype = 'd' AND elemtyptype = 'a' THEN 6  -- Domains over arrays last
+END;
+
+-- Load field definitions for (free-standing) composite types
+SELECT typ.oid, att.attname, att.atttypid
+FROM pg_type AS typ
+JOIN pg_namespace AS ns ON (ns.oid = typ.typnamespace)
+JOIN pg_class AS cls ON (cls.oid = typ.typrelid)
+JOIN pg_attribute AS att ON (att.attrelid = typ.typrelid)
+WHERE
+  (typ.typtype = 'c' AND cls.relkind='c') AND
+  attnum > 0 AND     -- Don't load system attributes
+  NOT attisdropped
+ORDER BY typ.oid, att.attnum;
+
+-- Load enum fields
+SELECT pg_type.oid, enumlabel
+FROM pg_enum
+JOIN pg_type ON pg_type.oid=enumtypid
+ORDER BY oid, enumsortorder;
+`
+
+// TestNpgsqlTypeLoading runs Npgsql's type-loading batch: four results,
+// the version first, then base types including those the lake's columns
+// have (Npgsql cannot read a column whose type it did not load).
+func TestNpgsqlTypeLoading(t *testing.T) {
+	ts := startServer(t)
+	c := ts.connect(t, "ana")
+	results, err := c.PgConn().Exec(t.Context(), npgsqlTypesBatch).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 4 {
+		t.Fatalf("%d results, want 4", len(results))
+	}
+	if v := string(results[0].Rows[0][0]); !strings.HasPrefix(v, "PostgreSQL 16") {
+		t.Errorf("version %q", v)
+	}
+	types := map[string]string{} // typname → oid
+	for _, r := range results[1].Rows {
+		// Npgsql reads every column but elemtypoid as non-null.
+		if len(r) != 6 || len(r[1]) == 0 || r[1][0] == '0' || r[0] == nil || r[2] == nil || len(r[3]) != 1 || len(r[4]) != 1 {
+			t.Fatalf("type row %q: want 6 columns, an oid and non-null names, typtype and typnotnull", r)
+		}
+		types[string(r[2])] = string(r[1])
+	}
+	for name, oid := range map[string]string{"numeric": "1700", "date": "1082", "timestamptz": "1184", "varchar": "1043", "int8": "20", "int4": "23", "bool": "16", "float8": "701"} {
+		if types[name] != oid {
+			t.Errorf("type %s: oid %q, want %s (types: %v)", name, types[name], oid, types)
+		}
+	}
+}
+
+// Metabase's PostgreSQL driver (src/metabase/driver/postgres.clj,
+// metabase/metabase): get-tables-sql as HoneySQL renders it for sync
+// (describe-database, with the schemas to sync as a parameter), the enum
+// types query, and db-default-timezone.
+const (
+	metabaseTables = `SELECT n.nspname AS schema, c.relname AS name, CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'p' THEN 'PARTITIONED TABLE' WHEN 'v' THEN 'VIEW' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE NULL END AS type, d.description AS description, stat.n_live_tup AS estimated_row_count FROM pg_catalog.pg_class AS c INNER JOIN pg_catalog.pg_namespace AS n ON c.relnamespace = n.oid LEFT JOIN pg_catalog.pg_description AS d ON (c.oid = d.objoid) AND (d.objsubid = 0) AND (d.classoid = 'pg_class'::regclass) LEFT JOIN pg_stat_user_tables AS stat ON (n.nspname = stat.schemaname) AND (c.relname = stat.relname) WHERE (c.relnamespace = n.oid) AND (n.nspname !~ '^pg_') AND (n.nspname <> 'information_schema') AND c.relkind in ('r', 'p', 'v', 'f', 'm') AND (n.nspname IN ($1)) ORDER BY type ASC, schema ASC, name ASC`
+	metabaseEnums    = `SELECT nspname, typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT DISTINCT enumtypid FROM pg_enum e)`
+	metabaseTimezone = `show timezone;`
+)
+
+func TestMetabaseSync(t *testing.T) {
+	ts := startServer(t)
+	for _, tc := range []struct {
+		user, schema string
+		tables       string
+	}{
+		{"ana", "role_analyst", "role_analyst._commits:TABLE,role_analyst._tables:TABLE,role_analyst.item_locations:TABLE,role_analyst.pos_lines:TABLE"},
+		{"bob", "role_buyer", "role_buyer._commits:TABLE,role_buyer._tables:TABLE,role_buyer.item_locations:TABLE"},
+		{"bob", "role_analyst", ""},
+	} {
+		t.Run(tc.user+" "+tc.schema, func(t *testing.T) {
+			c := ts.connect(t, tc.user)
+			rows, err := c.Query(t.Context(), metabaseTables, tc.schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for rows.Next() {
+				v, err := rows.Values()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, v[0].(string)+"."+v[1].(string)+":"+v[2].(string))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, ",") != tc.tables {
+				t.Errorf("tables %v, want %s", got, tc.tables)
+			}
+			for _, q := range []string{metabaseEnums, metabaseTimezone} {
+				rows, err := c.Query(t.Context(), q, pgx.QueryExecModeDescribeExec)
+				if err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+		})
+	}
+}
