@@ -64,7 +64,8 @@ func catalogSQL(r *Role) []string {
 		fmt.Sprintf(`CREATE VIEW %s.information_schema_tables AS SELECT * REPLACE ('lake' AS table_catalog,
 			CASE WHEN table_schema = %s THEN 'BASE TABLE' ELSE table_type END AS table_type)
 			FROM information_schema.tables WHERE table_schema IN %s AND NOT (table_schema = %s AND (table_name IN %s OR table_name LIKE 'information_schema_%%'))`, s, lit, visible, lit, hiddenList),
-		fmt.Sprintf(`CREATE VIEW %s.information_schema_columns AS SELECT * REPLACE ('lake' AS table_catalog) FROM information_schema.columns
+		fmt.Sprintf(`CREATE VIEW %s.information_schema_columns AS SELECT * REPLACE ('lake' AS table_catalog, 'pg_catalog' AS udt_schema, `+udtName("data_type")+` AS udt_name,
+			coalesce(is_identity, 'NO') AS is_identity, coalesce(is_generated, 'NEVER') AS is_generated) FROM information_schema.columns
 			WHERE table_schema IN %s AND NOT (table_schema = %s AND (table_name IN %s OR table_name LIKE 'information_schema_%%'))`, s, visible, lit, hiddenList),
 		fmt.Sprintf("CREATE VIEW %s.information_schema_schemata AS SELECT * REPLACE ('lake' AS catalog_name) FROM information_schema.schemata WHERE schema_name IN %s", s, visible),
 		fmt.Sprintf("CREATE VIEW %s.information_schema_views AS SELECT * FROM information_schema.views WHERE table_schema IN ('pg_catalog', 'information_schema')", s),
@@ -91,6 +92,9 @@ var (
 	// x = ANY (array_column): DuckDB plans it as a correlated UNNEST, which
 	// it cannot bind inside a subquery.
 	anyColumnRe = regexp.MustCompile(`(?i)([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*=\s*any\s*\(\s*([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*\)`)
+	// format('…%s…', …) is Postgres' format, DuckDB's printf (DuckDB's
+	// format takes {}).
+	formatRe = regexp.MustCompile(`(?i)\b(?:pg_catalog\s*\.\s*)?format\s*\(\s*'((?:[^']|'')*%(?:[^']|'')*)'`)
 	// json_build_object/array(…) are DuckDB's json_object/array(…).
 	jsonBuildRe = regexp.MustCompile(`(?i)\b(?:pg_catalog\s*\.\s*)?json_build_(object|array)\s*\(`)
 )
@@ -99,7 +103,7 @@ var (
 // clients' catalog queries use it: OPERATOR(pg_catalog.~) → ~, COLLATE
 // pg_catalog.default dropped, 'name'::regclass → the relation's oid,
 // ::regtype & co → ::BIGINT, x = ANY (column) → list_contains(column, x),
-// json_build_object → json_object.
+// json_build_object → json_object, format('%s', …) → printf('%s', …).
 func prepareCatalogText(q string) string {
 	if lq := strings.ToLower(q); !strings.Contains(lq, "pg_") && !strings.Contains(lq, "::reg") && !strings.Contains(lq, "json_build") {
 		return q
@@ -115,6 +119,12 @@ func prepareCatalogText(q string) string {
 	})
 	q = anyColumnRe.ReplaceAllString(q, "list_contains($2, $1)")
 	q = jsonBuildRe.ReplaceAllString(q, "json_${1}(")
+	q = formatRe.ReplaceAllStringFunc(q, func(m string) string {
+		f := formatRe.FindStringSubmatch(m)[1]
+		// %I of a simple name is the name; %L is the quoted literal.
+		f = strings.NewReplacer("%I", "%s", "%L", "''%s''").Replace(f)
+		return "printf('" + f + "'"
+	})
 	q = regCastRe.ReplaceAllString(q, "::BIGINT")
 	q = typeCastRe.ReplaceAllString(q, "::$1")
 	return aliasSeries(q)
@@ -185,6 +195,24 @@ func rewriteCatalog(n any, role *Role) bool {
 		}
 	}
 	return changed
+}
+
+// udtName is SQL mapping a DuckDB type name (expr) to the name of the
+// Postgres type pgTypeCase gives it (information_schema.columns.udt_name).
+func udtName(expr string) string {
+	names := []struct {
+		oid  int
+		name string
+	}{{oidBool, "bool"}, {oidInt2, "int2"}, {oidInt4, "int4"}, {oidInt8, "int8"}, {oidNumeric, "numeric"}, {oidFloat4, "float4"},
+		{oidFloat8, "float8"}, {oidDate, "date"}, {oidTime, "time"}, {oidTimestamptz, "timestamptz"}, {oidTimestamp, "timestamp"},
+		{oidInterval, "interval"}, {oidBytea, "bytea"}, {oidUUID, "uuid"}, {oidVarchar, "varchar"}}
+	var b strings.Builder
+	b.WriteString("CASE " + strings.ReplaceAll(pgTypeCase(expr), "%", "%%"))
+	for _, n := range names {
+		fmt.Fprintf(&b, " WHEN %d THEN '%s'", n.oid, n.name)
+	}
+	b.WriteString(" END")
+	return b.String()
 }
 
 // pgTypeCase is SQL mapping a DuckDB type name (expr) to the Postgres type

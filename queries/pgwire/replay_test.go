@@ -118,9 +118,13 @@ func TestNpgsqlTypeLoading(t *testing.T) {
 
 // Metabase's PostgreSQL driver (src/metabase/driver/postgres.clj,
 // metabase/metabase): get-tables-sql as HoneySQL renders it for sync
-// (describe-database, with the schemas to sync as a parameter), the enum
-// types query, and db-default-timezone.
+// (describe-database, with the schemas to sync as a parameter),
+// describe-fields-sql (information_schema.columns with udt_name, primary
+// keys from table_constraints, col_description of format('%I.%I')::regclass,
+// materialized views' columns from pg_attribute), the enum types query, and
+// db-default-timezone.
 const (
+	metabaseFields   = `SELECT "c"."column_name" AS "name", CASE WHEN "c"."udt_schema" IN ('public', 'pg_catalog') THEN FORMAT('%s', "c"."udt_name") ELSE FORMAT('"%s"."%s"', "c"."udt_schema", "c"."udt_name") END AS "database-type", "c"."ordinal_position" - 1 AS "database-position", "c"."table_schema" AS "table-schema", "c"."table_name" AS "table-name", "pk"."column_name" IS NOT NULL AS "pk?", COL_DESCRIPTION(CAST(CAST(FORMAT('%I.%I', CAST("c"."table_schema" AS TEXT), CAST("c"."table_name" AS TEXT)) AS REGCLASS) AS OID), "c"."ordinal_position") AS "field-comment", (("column_default" IS NULL) OR (LOWER("column_default") = 'null')) AND ("is_nullable" = 'NO') AND NOT ((("column_default" IS NOT NULL) AND ("column_default" LIKE '%nextval(%')) OR ("is_identity" <> 'NO')) AS "database-required", (("column_default" IS NOT NULL) AND ("column_default" LIKE '%nextval(%')) OR ("is_identity" <> 'NO') AS "database-is-auto-increment" FROM "information_schema"."columns" AS "c" LEFT JOIN (SELECT "tc"."table_schema", "tc"."table_name", "kc"."column_name" FROM "information_schema"."table_constraints" AS "tc" INNER JOIN "information_schema"."key_column_usage" AS "kc" ON ("tc"."constraint_name" = "kc"."constraint_name") AND ("tc"."table_schema" = "kc"."table_schema") AND ("tc"."table_name" = "kc"."table_name") WHERE "tc"."constraint_type" = 'PRIMARY KEY') AS "pk" ON ("c"."table_schema" = "pk"."table_schema") AND ("c"."table_name" = "pk"."table_name") AND ("c"."column_name" = "pk"."column_name") WHERE c.table_schema !~ '^information_schema|catalog_history|pg_' AND ("c"."table_schema" IN ($1)) UNION ALL SELECT "pa"."attname" AS "name", CASE WHEN "ptn"."nspname" IN ('public', 'pg_catalog') THEN FORMAT('%s', "pt"."typname") ELSE FORMAT('"%s"."%s"', "ptn"."nspname", "pt"."typname") END AS "database-type", "pa"."attnum" - 1 AS "database-position", "pn"."nspname" AS "table-schema", "pc"."relname" AS "table-name", FALSE AS "pk?", NULL AS "field-comment", FALSE AS "database-required", FALSE AS "database-is-auto-increment" FROM "pg_catalog"."pg_class" AS "pc" INNER JOIN "pg_catalog"."pg_namespace" AS "pn" ON "pn"."oid" = "pc"."relnamespace" INNER JOIN "pg_catalog"."pg_attribute" AS "pa" ON "pa"."attrelid" = "pc"."oid" INNER JOIN "pg_catalog"."pg_type" AS "pt" ON "pt"."oid" = "pa"."atttypid" INNER JOIN "pg_catalog"."pg_namespace" AS "ptn" ON "ptn"."oid" = "pt"."typnamespace" WHERE ("pc"."relkind" = 'm') AND ("pa"."attnum" >= 1) AND ("pn"."nspname" IN ($1)) ORDER BY "table-schema" ASC, "table-name" ASC, "database-position" ASC`
 	metabaseTables   = `SELECT n.nspname AS schema, c.relname AS name, CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'p' THEN 'PARTITIONED TABLE' WHEN 'v' THEN 'VIEW' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE NULL END AS type, d.description AS description, stat.n_live_tup AS estimated_row_count FROM pg_catalog.pg_class AS c INNER JOIN pg_catalog.pg_namespace AS n ON c.relnamespace = n.oid LEFT JOIN pg_catalog.pg_description AS d ON (c.oid = d.objoid) AND (d.objsubid = 0) AND (d.classoid = 'pg_class'::regclass) LEFT JOIN pg_stat_user_tables AS stat ON (n.nspname = stat.schemaname) AND (c.relname = stat.relname) WHERE (c.relnamespace = n.oid) AND (n.nspname !~ '^pg_') AND (n.nspname <> 'information_schema') AND c.relkind in ('r', 'p', 'v', 'f', 'm') AND (n.nspname IN ($1)) ORDER BY type ASC, schema ASC, name ASC`
 	metabaseEnums    = `SELECT nspname, typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT DISTINCT enumtypid FROM pg_enum e)`
 	metabaseTimezone = `show timezone;`
@@ -131,10 +135,12 @@ func TestMetabaseSync(t *testing.T) {
 	for _, tc := range []struct {
 		user, schema string
 		tables       string
+		fields       map[string]string // table.column → database-type
 	}{
-		{"ana", "role_analyst", "role_analyst._commits:TABLE,role_analyst._tables:TABLE,role_analyst.item_locations:TABLE,role_analyst.pos_lines:TABLE"},
-		{"bob", "role_buyer", "role_buyer._commits:TABLE,role_buyer._tables:TABLE,role_buyer.item_locations:TABLE"},
-		{"bob", "role_analyst", ""},
+		{"ana", "role_analyst", "role_analyst._commits:TABLE,role_analyst._tables:TABLE,role_analyst.item_locations:TABLE,role_analyst.pos_lines:TABLE",
+			map[string]string{"pos_lines.unit_price": "numeric", "pos_lines.business_date": "date", "pos_lines.event_time": "timestamptz", "pos_lines.quantity": "int8", "pos_lines.sku": "varchar", "item_locations.sku": "varchar"}},
+		{"bob", "role_buyer", "role_buyer._commits:TABLE,role_buyer._tables:TABLE,role_buyer.item_locations:TABLE", map[string]string{"item_locations.sku": "varchar"}},
+		{"bob", "role_analyst", "", nil},
 	} {
 		t.Run(tc.user+" "+tc.schema, func(t *testing.T) {
 			c := ts.connect(t, tc.user)
@@ -155,6 +161,31 @@ func TestMetabaseSync(t *testing.T) {
 			}
 			if strings.Join(got, ",") != tc.tables {
 				t.Errorf("tables %v, want %s", got, tc.tables)
+			}
+			rows, err = c.Query(t.Context(), metabaseFields, tc.schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fields := map[string]string{}
+			for rows.Next() {
+				v, err := rows.Values()
+				if err != nil {
+					t.Fatal(err)
+				}
+				fields[v[4].(string)+"."+v[0].(string)] = v[1].(string)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			for col, typ := range tc.fields {
+				if fields[col] != typ {
+					t.Errorf("field %s: type %q, want %q", col, fields[col], typ)
+				}
+			}
+			for col := range fields {
+				if strings.HasSuffix(col, ".customer_id") && tc.user != "admin" || tc.tables == "" {
+					t.Errorf("field %s listed for %s", col, tc.user)
+				}
 			}
 			for _, q := range []string{metabaseEnums, metabaseTimezone} {
 				rows, err := c.Query(t.Context(), q, pgx.QueryExecModeDescribeExec)
