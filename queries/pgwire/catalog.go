@@ -95,6 +95,8 @@ var (
 	// format('…%s…', …) is Postgres' format, DuckDB's printf (DuckDB's
 	// format takes {}).
 	formatRe = regexp.MustCompile(`(?i)\b(?:pg_catalog\s*\.\s*)?format\s*\(\s*'((?:[^']|'')*%(?:[^']|'')*)'`)
+	// ::name, ::"char", ::bpchar: Postgres' catalog string types.
+	nameCastRe = regexp.MustCompile(`(?i)::\s*(?:pg_catalog\s*\.\s*)?(?:name\b|"char"|bpchar\b)`)
 	// json_build_object/array(…) are DuckDB's json_object/array(…).
 	jsonBuildRe = regexp.MustCompile(`(?i)\b(?:pg_catalog\s*\.\s*)?json_build_(object|array)\s*\(`)
 )
@@ -103,7 +105,7 @@ var (
 // clients' catalog queries use it: OPERATOR(pg_catalog.~) → ~, COLLATE
 // pg_catalog.default dropped, 'name'::regclass → the relation's oid,
 // ::regtype & co → ::BIGINT, x = ANY (column) → list_contains(column, x),
-// json_build_object → json_object, format('%s', …) → printf('%s', …).
+// ::name → ::VARCHAR, json_build_object → json_object, format('%s', …) → printf('%s', …).
 func prepareCatalogText(q string) string {
 	if lq := strings.ToLower(q); !strings.Contains(lq, "pg_") && !strings.Contains(lq, "::reg") && !strings.Contains(lq, "json_build") {
 		return q
@@ -125,6 +127,7 @@ func prepareCatalogText(q string) string {
 		f = strings.NewReplacer("%I", "%s", "%L", "''%s''").Replace(f)
 		return "printf('" + f + "'"
 	})
+	q = nameCastRe.ReplaceAllString(q, "::VARCHAR")
 	q = regCastRe.ReplaceAllString(q, "::BIGINT")
 	q = typeCastRe.ReplaceAllString(q, "::$1")
 	return aliasSeries(q)

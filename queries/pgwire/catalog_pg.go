@@ -17,6 +17,7 @@ import (
 // clients read, created empty in every role's schema.
 var emptyCatalog = []struct{ name, cols string }{
 	{"pg_policy", "oid BIGINT, polname VARCHAR, polrelid BIGINT, polcmd VARCHAR, polpermissive BOOLEAN, polroles BIGINT[], polqual VARCHAR, polwithcheck VARCHAR"},
+	{"pg_policies", "schemaname VARCHAR, tablename VARCHAR, policyname VARCHAR, permissive VARCHAR, roles VARCHAR[], cmd VARCHAR, qual VARCHAR, with_check VARCHAR"},
 	{"pg_inherits", "inhrelid BIGINT, inhparent BIGINT, inhseqno INTEGER, inhdetachpending BOOLEAN"},
 	{"pg_trigger", "oid BIGINT, tgrelid BIGINT, tgparentid BIGINT, tgname VARCHAR, tgfoid BIGINT, tgtype INTEGER, tgenabled VARCHAR, tgisinternal BOOLEAN, tgconstrrelid BIGINT, tgconstrindid BIGINT, tgconstraint BIGINT, tgdeferrable BOOLEAN, tginitdeferred BOOLEAN, tgnargs INTEGER, tgattr VARCHAR, tgargs BLOB, tgqual VARCHAR, tgoldtable VARCHAR, tgnewtable VARCHAR"},
 	{"pg_publication", "oid BIGINT, pubname VARCHAR, pubowner BIGINT, puballtables BOOLEAN, pubinsert BOOLEAN, pubupdate BOOLEAN, pubdelete BOOLEAN, pubtruncate BOOLEAN, pubviaroot BOOLEAN"},
@@ -119,6 +120,7 @@ func moreCatalogSQL(r *Role) (stmts, names []string) {
 		"pg_get_function_identity_arguments(id) AS NULL::VARCHAR",
 		"array_upper(a, d) AS len(a)",
 		"array_lower(a, d) AS CASE WHEN len(a) > 0 THEN 1 END",
+		"pg_stat_get_numscans(id) AS 0::BIGINT",
 		"pg_is_in_recovery() AS false",
 		"pg_backend_pid() AS 0",
 		"pg_postmaster_start_time() AS NULL::TIMESTAMPTZ",

@@ -1,6 +1,8 @@
 package pgwire
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -198,5 +200,92 @@ func TestMetabaseSync(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// DBeaver's PostgreSQL plugin (plugins/org.jkiss.dbeaver.ext.postgresql,
+// dbeaver/dbeaver: PostgreDataSource, PostgreSchema, PostgreTableBase,
+// PostgreTableReal) browsing a schema and a table: $1 is the schema's oid
+// (namespace queries) or the table's (table queries), as DBeaver binds
+// them.
+var dbeaverSchema = []string{
+	`SELECT n.oid,n.*,d.description FROM pg_catalog.pg_namespace n LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=n.oid AND d.objsubid=0 AND d.classoid='pg_namespace'::regclass ORDER BY nspname`,
+	`SELECT db.oid,db.* FROM pg_catalog.pg_database db WHERE datname=current_database()`,
+	`SELECT a.oid,a.*,pd.description FROM pg_catalog.pg_roles a left join pg_catalog.pg_shdescription pd on a.oid = pd.objoid ORDER BY a.rolname`,
+	`SELECT t.oid,t.*,pg_tablespace_location(t.oid) loc FROM pg_catalog.pg_tablespace t ORDER BY t.oid`,
+	`SHOW TRANSACTION ISOLATION LEVEL`,
+	`SELECT c.oid,c.*,d.description,pg_catalog.pg_get_expr(c.relpartbound, c.oid) as partition_expr,  pg_catalog.pg_get_partkeydef(c.oid) as partition_key
+FROM pg_catalog.pg_class c
+LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_class'::regclass
+WHERE c.relnamespace=$1 AND c.relkind not in ('i','I','c')`,
+	`select c.oid,pg_catalog.pg_total_relation_size(c.oid) as total_rel_size,pg_catalog.pg_relation_size(c.oid) as rel_size FROM pg_class c WHERE c.relnamespace=$1`,
+}
+
+var dbeaverTable = []string{
+	`SELECT c.relname,a.*,pg_catalog.pg_get_expr(ad.adbin, ad.adrelid, true) as def_value,dsc.description FROM pg_catalog.pg_attribute a INNER JOIN pg_catalog.pg_class c ON (a.attrelid=c.oid) LEFT OUTER JOIN pg_catalog.pg_attrdef ad ON (a.attrelid=ad.adrelid AND a.attnum = ad.adnum) LEFT OUTER JOIN pg_catalog.pg_description dsc ON (c.oid=dsc.objoid AND a.attnum = dsc.objsubid) WHERE NOT a.attisdropped AND c.oid=$1 ORDER BY a.attnum`,
+	`SELECT c.oid,c.*,t.relname as tabrelname,rt.relnamespace as refnamespace,d.description, case when c.contype='c' then "substring"(pg_get_constraintdef(c.oid), 7) else null end consrc_copy FROM pg_catalog.pg_constraint c INNER JOIN pg_catalog.pg_class t ON t.oid=c.conrelid LEFT OUTER JOIN pg_catalog.pg_class rt ON rt.oid=c.confrelid LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_constraint'::regclass WHERE c.conrelid=$1 ORDER BY c.oid`,
+	`SELECT i.*,c.relnamespace FROM pg_catalog.pg_inherits i,pg_catalog.pg_class c WHERE i.inhrelid=$1 AND c.oid=i.inhparent ORDER BY i.inhseqno`,
+	`SELECT DISTINCT connamespace FROM pg_catalog.pg_constraint WHERE confrelid=$1`,
+	`SELECT i.*,i.indkey as keys,c.relname,c.relnamespace,c.relam,c.reltablespace,tc.relname as tabrelname,dsc.description,pg_catalog.pg_get_expr(i.indpred, i.indrelid) as pred_expr,pg_catalog.pg_get_expr(i.indexprs, i.indrelid, true) as expr,pg_catalog.pg_relation_size(i.indexrelid) as index_rel_size,pg_catalog.pg_stat_get_numscans(i.indexrelid) as index_num_scans FROM pg_catalog.pg_index i INNER JOIN pg_catalog.pg_class c ON c.oid=i.indexrelid INNER JOIN pg_catalog.pg_class tc ON tc.oid=i.indrelid LEFT OUTER JOIN pg_catalog.pg_description dsc ON i.indexrelid=dsc.objoid WHERE i.indrelid=$1 ORDER BY c.relname`,
+	`SELECT x.oid,x.*,p.pronamespace as func_schema_id,d.description FROM pg_catalog.pg_trigger x LEFT OUTER JOIN pg_catalog.pg_proc p ON p.oid=x.tgfoid LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=x.oid AND d.objsubid=0 WHERE x.tgrelid = $1 AND NOT x.tgisinternal`,
+	`SELECT r.oid,r.*, pg_get_ruledef(r.oid) AS definition FROM pg_rewrite r WHERE r.ev_class=$1 AND r.rulename <> '_RETURN'::name`,
+	`SELECT pg_catalog.pg_total_relation_size($1) as total_rel_size,pg_catalog.pg_relation_size($1) as rel_size`,
+	`select * from pg_catalog.pg_policies where schemaname=current_schema() and tablename='pos_lines'`,
+}
+
+func TestDBeaverBrowse(t *testing.T) {
+	ts := startServer(t)
+	c := ts.connect(t, "ana")
+	var nsOid, tableOid int64
+	if err := c.QueryRow(t.Context(), "SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema()").Scan(&nsOid); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QueryRow(t.Context(), "SELECT 'pos_lines'::regclass::oid").Scan(&tableOid); err != nil {
+		t.Fatal(err)
+	}
+	// pgjdbc binds setLong as int8 (oid 20) in the Parse.
+	run := func(q string, arg int64) [][][]byte {
+		t.Helper()
+		var args [][]byte
+		var oids []uint32
+		if strings.Contains(q, "$1") {
+			args, oids = [][]byte{[]byte(strconv.FormatInt(arg, 10))}, []uint32{20}
+		}
+		res := c.PgConn().ExecParams(t.Context(), q, args, oids, nil, nil).Read()
+		if res.Err != nil {
+			t.Fatalf("%s: %v", q, res.Err)
+		}
+		return res.Rows
+	}
+	for _, q := range dbeaverSchema {
+		rows := run(q, nsOid)
+		if strings.Contains(q, "c.*,d.description") {
+			var names []string
+			for _, r := range rows {
+				names = append(names, string(r[2])) // oid, then pg_class.oid, relname
+			}
+			slices.Sort(names)
+			if strings.Join(names, ",") != "_commits,_tables,item_locations,pos_lines" {
+				t.Errorf("relations of the schema: %v", names)
+			}
+			for _, n := range names {
+				if strings.HasPrefix(n, "pg_") || strings.HasPrefix(n, "information_schema") {
+					t.Errorf("catalog table %s listed as the role's", n)
+				}
+			}
+		}
+	}
+	for _, q := range dbeaverTable {
+		rows := run(q, tableOid)
+		if strings.Contains(q, "a.*") {
+			if len(rows) != 21 { // pos_lines without customer_id
+				t.Errorf("%d columns of pos_lines, want 21", len(rows))
+			}
+			for _, r := range rows {
+				if string(r[2]) == "customer_id" {
+					t.Error("customer_id listed")
+				}
+			}
+		}
 	}
 }
