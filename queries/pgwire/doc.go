@@ -35,7 +35,14 @@
 //   - Roles: a role's views live in a schema of its own (role_<name>), each
 //     selecting only the columns the role may see; a connection's search
 //     path is that schema. A hidden column does not exist for the role
-//     (42703); a table of another role is 42501.
+//     (42703); a table of another role is 42501. The catalog tables and
+//     views clients read to list and describe tables (pg_class,
+//     pg_attribute, pg_type, pg_index, pg_constraint, pg_description, …,
+//     information_schema.tables and columns; those DuckDB lacks, like
+//     pg_policy or pg_inherits, empty) list only the role's tables and
+//     columns, with Postgres type oids and names (format_type, udt_name);
+//     clients' Postgres-only syntax in them (::regclass, OPERATOR(…),
+//     = ANY(column), format('%I'), json_build_object) is rewritten first.
 //   - Logins: SCRAM-SHA-256 only (Config: users with hashed secrets, never
 //     passwords; HashPassword makes them). An unknown user goes through the
 //     same exchange and fails the same way (28P01). Failed logins are logged
