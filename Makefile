@@ -23,6 +23,8 @@ deps:
 	@missing=""; command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; command -v aws >/dev/null 2>&1 || missing="$$missing awscli"; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	command -v psql >/dev/null 2>&1 || missing="$$missing postgresql-client"; /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || missing="$$missing python3-psycopg2"; \
 	[ -f /usr/share/java/postgresql.jar ] || missing="$$missing libpostgresql-jdbc-java"; command -v javac >/dev/null 2>&1 || missing="$$missing default-jdk-headless"; \
+	/usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || missing="$$missing python3-psycopg"; /usr/bin/python3 -c 'import pyodbc' >/dev/null 2>&1 || missing="$$missing python3-pyodbc"; \
+	/usr/bin/python3 -c 'import sqlalchemy' >/dev/null 2>&1 || missing="$$missing python3-sqlalchemy"; command -v isql >/dev/null 2>&1 || missing="$$missing unixodbc"; [ -f /usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so ] || [ -f /usr/lib/aarch64-linux-gnu/odbc/psqlodbcw.so ] || missing="$$missing odbc-postgresql"; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 # Test servers, built from the Go module proxy at the versions pinned in tools/go.mod.

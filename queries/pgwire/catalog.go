@@ -3,6 +3,7 @@ package pgwire
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -18,7 +19,8 @@ import (
 // current_database(): DuckDB's own catalog views filter by it).
 
 // catalogViews are pg_catalog tables that get a filtered copy, by name.
-var catalogViews = []string{"pg_class", "pg_namespace", "pg_attribute", "pg_tables", "pg_views", "pg_database"}
+var catalogViews = append([]string{"pg_class", "pg_namespace", "pg_attribute", "pg_tables", "pg_views", "pg_database"},
+	func() []string { _, names := moreCatalogSQL(&Role{}); return names }()...)
 
 // infoViews are information_schema views that get a filtered copy, named
 // information_schema_<name> in the role's schema.
@@ -32,14 +34,25 @@ func catalogSQL(r *Role) []string {
 	visible := "(" + lit + ", 'pg_catalog', 'information_schema')"
 	nsOids := "(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname IN " + visible + ")"
 	roleNs := "(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = " + lit + ")"
-	hiddenRel := "relname IN ('pg_class', 'pg_namespace', 'pg_attribute', 'pg_tables', 'pg_views', 'pg_database') OR relname LIKE 'information_schema_%'"
-	return []string{
-		fmt.Sprintf("CREATE VIEW %s.pg_namespace AS SELECT * FROM pg_catalog.pg_namespace WHERE nspname IN %s", s, visible),
-		fmt.Sprintf(`CREATE VIEW %s.pg_class AS SELECT * REPLACE (CASE WHEN relnamespace = %s AND relkind = 'v' THEN 'r' ELSE relkind END AS relkind),
-			false AS relforcerowsecurity, false AS relispartition, 'd' AS relreplident
+	var names []string
+	for _, v := range catalogViews {
+		names = append(names, quoteString(v))
+	}
+	hiddenList := "(" + strings.Join(names, ", ") + ")"
+	hiddenRel := "relname IN " + hiddenList + " OR relname LIKE 'information_schema_%'"
+	more, _ := moreCatalogSQL(r)
+	return append([]string{
+		fmt.Sprintf(`CREATE VIEW %s.pg_namespace AS SELECT * FROM pg_catalog.pg_namespace WHERE nspname IN %s
+			UNION ALL BY NAME SELECT %d::BIGINT AS oid, 'pg_catalog' AS nspname, 0::BIGINT AS nspowner WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'pg_catalog')`, s, visible, pgCatalogNamespace),
+		fmt.Sprintf(`CREATE VIEW %s.pg_class AS SELECT * REPLACE (CASE WHEN relnamespace = %s AND relkind = 'v' THEN 'r' ELSE relkind END AS relkind, NULL::VARCHAR[] AS reloptions,
+			false AS relispartition, 'd' AS relreplident, NULL::BIGINT AS relam), false AS relforcerowsecurity
 			FROM pg_catalog.pg_class WHERE relnamespace IN %s AND NOT (relnamespace = %s AND (%s))`, s, roleNs, nsOids, roleNs, hiddenRel),
 		fmt.Sprintf(`CREATE VIEW %s.pg_attribute AS SELECT a.* REPLACE (%s AS atttypid,
-			CASE WHEN dc.data_type LIKE 'DECIMAL%%' THEN (dc.numeric_precision * 65536 + dc.numeric_scale + 4)::INTEGER ELSE -1 END AS atttypmod)
+			CASE WHEN dc.data_type LIKE 'DECIMAL%%' THEN (dc.numeric_precision * 65536 + dc.numeric_scale + 4)::INTEGER ELSE -1 END AS atttypmod,
+			CASE WHEN dc.data_type IN ('VARCHAR', 'BLOB') OR dc.data_type LIKE 'DECIMAL%%' THEN 'x' ELSE 'p' END AS attstorage, -1 AS attstattarget,
+			(CASE WHEN dc.data_type = 'BOOLEAN' THEN 1 WHEN dc.data_type IN ('TINYINT', 'SMALLINT', 'UTINYINT') THEN 2
+				WHEN dc.data_type IN ('INTEGER', 'USMALLINT', 'FLOAT', 'DATE') THEN 4 WHEN dc.data_type IN ('BIGINT', 'UINTEGER', 'DOUBLE', 'TIME') OR dc.data_type LIKE 'TIMESTAMP%%' THEN 8
+				WHEN dc.data_type = 'UUID' THEN 16 ELSE -1 END)::SMALLINT AS attlen)
 			FROM pg_catalog.pg_attribute a JOIN duckdb_columns() dc ON a.attrelid = dc.table_oid AND a.attnum = dc.column_index
 			WHERE a.attrelid IN (SELECT oid FROM %s.pg_class)`, s, pgTypeCase("dc.data_type"), s),
 		fmt.Sprintf(`CREATE VIEW %s.pg_tables AS SELECT c.relname AS tablename, n.nspname AS schemaname, 'shelflake' AS tableowner, NULL::VARCHAR AS tablespace,
@@ -50,9 +63,10 @@ func catalogSQL(r *Role) []string {
 			NULL::VARCHAR[] AS datacl, 6 AS encoding, 'shelflake' AS datdba FROM pg_catalog.pg_database WHERE datname = current_database()`, s),
 		fmt.Sprintf(`CREATE VIEW %s.information_schema_tables AS SELECT * REPLACE ('lake' AS table_catalog,
 			CASE WHEN table_schema = %s THEN 'BASE TABLE' ELSE table_type END AS table_type)
-			FROM information_schema.tables WHERE table_schema IN %s AND NOT (table_schema = %s AND (table_name IN ('pg_class', 'pg_namespace', 'pg_attribute', 'pg_tables', 'pg_views', 'pg_database') OR table_name LIKE 'information_schema_%%'))`, s, lit, visible, lit),
-		fmt.Sprintf(`CREATE VIEW %s.information_schema_columns AS SELECT * REPLACE ('lake' AS table_catalog) FROM information_schema.columns
-			WHERE table_schema IN %s AND NOT (table_schema = %s AND (table_name IN ('pg_class', 'pg_namespace', 'pg_attribute', 'pg_tables', 'pg_views', 'pg_database') OR table_name LIKE 'information_schema_%%'))`, s, visible, lit),
+			FROM information_schema.tables WHERE table_schema IN %s AND NOT (table_schema = %s AND (table_name IN %s OR table_name LIKE 'information_schema_%%'))`, s, lit, visible, lit, hiddenList),
+		fmt.Sprintf(`CREATE VIEW %s.information_schema_columns AS SELECT * REPLACE ('lake' AS table_catalog, 'pg_catalog' AS udt_schema, `+udtName("data_type")+` AS udt_name,
+			coalesce(is_identity, 'NO') AS is_identity, coalesce(is_generated, 'NEVER') AS is_generated) FROM information_schema.columns
+			WHERE table_schema IN %s AND NOT (table_schema = %s AND (table_name IN %s OR table_name LIKE 'information_schema_%%'))`, s, visible, lit, hiddenList),
 		fmt.Sprintf("CREATE VIEW %s.information_schema_schemata AS SELECT * REPLACE ('lake' AS catalog_name) FROM information_schema.schemata WHERE schema_name IN %s", s, visible),
 		fmt.Sprintf("CREATE VIEW %s.information_schema_views AS SELECT * FROM information_schema.views WHERE table_schema IN ('pg_catalog', 'information_schema')", s),
 		fmt.Sprintf("CREATE MACRO %s.version() AS 'PostgreSQL %s (shelflake, DuckDB)'", s, ServerVersion),
@@ -63,7 +77,7 @@ func catalogSQL(r *Role) []string {
 		fmt.Sprintf("CREATE MACRO %s.pg_get_expr(e, r) AS NULL::VARCHAR, (e, r, p) AS NULL::VARCHAR", s),
 		fmt.Sprintf("CREATE MACRO %s.pg_get_partkeydef(id) AS NULL", s),
 		fmt.Sprintf("CREATE MACRO %s.pg_relation_is_publishable(id) AS false", s),
-	}
+	}, more...)
 }
 
 var (
@@ -72,14 +86,28 @@ var (
 	regclassRe = regexp.MustCompile(`(?i)'([a-z_][a-z0-9_.]*)'\s*::\s*(pg_catalog\s*\.\s*)?regclass`)
 	regCastRe  = regexp.MustCompile(`(?i)::\s*(pg_catalog\s*\.\s*)?(regclass|regtype|regproc|regnamespace|oid)\b`)
 	typeCastRe = regexp.MustCompile(`(?i)::\s*pg_catalog\s*\.\s*([a-z_][a-z0-9_]*)`)
+	// FROM generate_series(…) s (or unnest) as the first FROM item: in
+	// Postgres s also names the column.
+	seriesAliasRe = regexp.MustCompile(`(?i)\bFROM\s+(?:pg_catalog\s*\.\s*)?(?:generate_series|unnest)\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\s+(?:AS\s+)?([a-z_][a-z0-9_]*)`)
+	// x = ANY (array_column): DuckDB plans it as a correlated UNNEST, which
+	// it cannot bind inside a subquery.
+	anyColumnRe = regexp.MustCompile(`(?i)([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*=\s*any\s*\(\s*([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*\)`)
+	// format('…%s…', …) is Postgres' format, DuckDB's printf (DuckDB's
+	// format takes {}).
+	formatRe = regexp.MustCompile(`(?i)\b(?:pg_catalog\s*\.\s*)?format\s*\(\s*'((?:[^']|'')*%(?:[^']|'')*)'`)
+	// ::name, ::"char", ::bpchar: Postgres' catalog string types.
+	nameCastRe = regexp.MustCompile(`(?i)::\s*(?:pg_catalog\s*\.\s*)?(?:name\b|"char"|bpchar\b)`)
+	// json_build_object/array(…) are DuckDB's json_object/array(…).
+	jsonBuildRe = regexp.MustCompile(`(?i)\b(?:pg_catalog\s*\.\s*)?json_build_(object|array)\s*\(`)
 )
 
 // prepareCatalogText rewrites Postgres syntax DuckDB does not parse, as
 // clients' catalog queries use it: OPERATOR(pg_catalog.~) → ~, COLLATE
 // pg_catalog.default dropped, 'name'::regclass → the relation's oid,
-// ::regtype & co → ::BIGINT.
+// ::regtype & co → ::BIGINT, x = ANY (column) → list_contains(column, x),
+// ::name → ::VARCHAR, json_build_object → json_object, format('%s', …) → printf('%s', …).
 func prepareCatalogText(q string) string {
-	if !strings.Contains(strings.ToLower(q), "pg_catalog") && !strings.Contains(strings.ToLower(q), "::reg") {
+	if lq := strings.ToLower(q); !strings.Contains(lq, "pg_") && !strings.Contains(lq, "::reg") && !strings.Contains(lq, "json_build") {
 		return q
 	}
 	q = operatorRe.ReplaceAllString(q, "$1")
@@ -91,8 +119,39 @@ func prepareCatalogText(q string) string {
 		}
 		return "(SELECT min(oid) FROM pg_catalog.pg_class WHERE relname = " + quoteString(name) + ")"
 	})
+	q = anyColumnRe.ReplaceAllString(q, "list_contains($2, $1)")
+	q = jsonBuildRe.ReplaceAllString(q, "json_${1}(")
+	q = formatRe.ReplaceAllStringFunc(q, func(m string) string {
+		f := formatRe.FindStringSubmatch(m)[1]
+		// %I of a simple name is the name; %L is the quoted literal.
+		f = strings.NewReplacer("%I", "%s", "%L", "''%s''").Replace(f)
+		return "printf('" + f + "'"
+	})
+	q = nameCastRe.ReplaceAllString(q, "::VARCHAR")
 	q = regCastRe.ReplaceAllString(q, "::BIGINT")
-	return typeCastRe.ReplaceAllString(q, "::$1")
+	q = typeCastRe.ReplaceAllString(q, "::$1")
+	return aliasSeries(q)
+}
+
+// notAliases are keywords that may follow a FROM item without an alias.
+var notAliases = []string{"where", "join", "on", "left", "right", "inner", "full", "cross", "natural", "order", "group", "limit", "offset", "union", "except", "intersect", "having", "window", "with", "using", "lateral"}
+
+// aliasSeries turns generate_series(…) s into generate_series(…) s(s).
+func aliasSeries(q string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range seriesAliasRe.FindAllStringSubmatchIndex(q, -1) {
+		alias := q[m[2]:m[3]]
+		rest := strings.TrimLeft(q[m[1]:], " \t\r\n")
+		if slices.Contains(notAliases, strings.ToLower(alias)) || strings.HasPrefix(rest, "(") {
+			continue
+		}
+		b.WriteString(q[last:m[1]])
+		b.WriteString("(" + alias + ")")
+		last = m[1]
+	}
+	b.WriteString(q[last:])
+	return b.String()
 }
 
 // rewriteCatalog points references to the catalog tables the role has
@@ -139,6 +198,24 @@ func rewriteCatalog(n any, role *Role) bool {
 		}
 	}
 	return changed
+}
+
+// udtName is SQL mapping a DuckDB type name (expr) to the name of the
+// Postgres type pgTypeCase gives it (information_schema.columns.udt_name).
+func udtName(expr string) string {
+	names := []struct {
+		oid  int
+		name string
+	}{{oidBool, "bool"}, {oidInt2, "int2"}, {oidInt4, "int4"}, {oidInt8, "int8"}, {oidNumeric, "numeric"}, {oidFloat4, "float4"},
+		{oidFloat8, "float8"}, {oidDate, "date"}, {oidTime, "time"}, {oidTimestamptz, "timestamptz"}, {oidTimestamp, "timestamp"},
+		{oidInterval, "interval"}, {oidBytea, "bytea"}, {oidUUID, "uuid"}, {oidVarchar, "varchar"}}
+	var b strings.Builder
+	b.WriteString("CASE " + strings.ReplaceAll(pgTypeCase(expr), "%", "%%"))
+	for _, n := range names {
+		fmt.Fprintf(&b, " WHEN %d THEN '%s'", n.oid, n.name)
+	}
+	b.WriteString(" END")
+	return b.String()
 }
 
 // pgTypeCase is SQL mapping a DuckDB type name (expr) to the Postgres type

@@ -80,6 +80,8 @@ type conn struct {
 	stmts   map[string]*prepared
 	portals map[string]*portal
 	cursors map[string]*cursor
+	// savepoints are the open transaction's, oldest first.
+	savepoints []string
 
 	mu        sync.Mutex
 	cancelRun context.CancelFunc
@@ -369,7 +371,7 @@ func (c *conn) simpleQuery(ctx context.Context, q string) {
 // run executes a statement (or continues a suspended portal), sending
 // RowDescription first when describe is set.
 func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, describe bool) error {
-	if c.tx == 'E' && p.kind != kindRollback && p.kind != kindCommit {
+	if c.tx == 'E' && p.kind != kindRollback && p.kind != kindCommit && !(p.kind == kindSavepoint && p.words[0] == "ROLLBACK") {
 		return refuse(codeInFailedTx, "current transaction is aborted, commands ignored until end of transaction block")
 	}
 	start := time.Now()
@@ -383,10 +385,12 @@ func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, 
 		return c.show(p, describe)
 	case kindCopy:
 		return c.copyOut(ctx, p.query)
+	case kindSavepoint:
+		return c.savepoint(p)
 	case kindDeclare:
-		return c.declare(ctx, p.query)
+		return c.declare(ctx, p.query, pt.args)
 	case kindFetch:
-		return c.fetch(p.query)
+		return c.fetch(p.query, pt.formats, describe)
 	case kindClose:
 		return c.closeCursor(p.query)
 	case kindBegin:
@@ -564,7 +568,7 @@ func (c *conn) endTx() {
 		c.txSnap.release()
 		c.txSnap = nil
 	}
-	c.tx = 'I'
+	c.tx, c.savepoints = 'I', nil
 }
 
 // parse handles Parse: checks the statement and learns its parameter and
@@ -590,6 +594,11 @@ func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) error {
 		p.exec = q
 		if err := describeStmt(rctx, d, p); err != nil {
 			return c.queryError(err)
+		}
+	}
+	if kind == kindDeclare {
+		if err := c.parseDeclare(ctx, p); err != nil {
+			return err
 		}
 	}
 	if m.Name != "" {
@@ -699,7 +708,20 @@ func (c *conn) describe(m *pgproto3.Describe) error {
 	}
 	pt, ok := c.portals[m.Name]
 	if !ok {
+		// A cursor is a portal too (psycopg describes its cursors so).
+		if cur, ok := c.cursors[m.Name]; ok {
+			c.be.Send(rowDescription(cur.portal.cols, nil))
+			return nil
+		}
 		return refuse("34000", "portal %q does not exist", m.Name)
+	}
+	if pt.stmt.kind == kindFetch {
+		cur, err := c.fetchCursor(pt.stmt.query)
+		if err != nil {
+			return err
+		}
+		c.be.Send(rowDescription(cur.portal.cols, pt.formats))
+		return nil
 	}
 	if pt.stmt.cols == nil {
 		c.be.Send(&pgproto3.NoData{})

@@ -31,8 +31,9 @@ func cursorName(s string) string {
 }
 
 // declare opens a cursor: the query goes through the guard, its rows are
-// read by FETCH.
-func (c *conn) declare(ctx context.Context, stmt string) error {
+// read by FETCH. Through the extended protocol, the query's parameters
+// are the DECLARE's (args).
+func (c *conn) declare(ctx context.Context, stmt string, args []any) error {
 	m := declareRE.FindStringSubmatch(stripComments(stmt))
 	if m == nil {
 		return refuse(codeSyntax, "DECLARE: want DECLARE name [NO SCROLL] CURSOR [WITH HOLD] FOR query")
@@ -52,7 +53,7 @@ func (c *conn) declare(ctx context.Context, stmt string) error {
 		return refuse(codeSyntax, "DECLARE … FOR: want a query")
 	}
 	p := &prepared{query: strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(query), ";")), kind: kind, words: words}
-	pt := &portal{stmt: p}
+	pt := &portal{stmt: p, args: args}
 	// Start the query without sending anything: run with a zero-row
 	// budget would send PortalSuspended, so start it by hand.
 	if err := c.startPortal(ctx, p, pt); err != nil {
@@ -63,11 +64,46 @@ func (c *conn) declare(ctx context.Context, stmt string) error {
 	return nil
 }
 
-// fetch sends the next rows of a cursor, with their description.
-func (c *conn) fetch(stmt string) error {
+// parseDeclare gives a DECLARE parsed through the extended protocol the
+// parameters of its query.
+func (c *conn) parseDeclare(ctx context.Context, p *prepared) error {
+	m := declareRE.FindStringSubmatch(stripComments(p.query))
+	if m == nil {
+		return nil // refused when it runs
+	}
+	kind, words := classify(m[4])
+	if kind != kindQuery {
+		return nil
+	}
+	q := &prepared{query: strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(m[4]), ";")), kind: kind, words: words, params: p.params}
+	rctx, done := c.runCtx(ctx)
+	defer done()
+	d, err := c.duckConn(rctx)
+	if err != nil {
+		return c.queryError(err)
+	}
+	if q.exec, err = c.guard().check(rctx, d, q.query); err != nil {
+		c.countRefusal(err)
+		return c.queryError(err)
+	}
+	if err := describeStmt(rctx, d, q); err != nil {
+		return c.queryError(err)
+	}
+	p.params = q.params
+	return nil
+}
+
+// fetchCursor parses a FETCH statement: the cursor and the row count (0:
+// all).
+func (c *conn) fetchCursor(stmt string) (*cursor, error) {
+	cur, _, err := c.parseFetch(stmt)
+	return cur, err
+}
+
+func (c *conn) parseFetch(stmt string) (*cursor, int64, error) {
 	m := fetchRE.FindStringSubmatch(stripComments(stmt))
 	if m == nil {
-		return refuse(codeFeature, "FETCH: want FETCH [NEXT | n | ALL | FORWARD n | FORWARD ALL] [FROM] name (no scrolling)")
+		return nil, 0, refuse(codeFeature, "FETCH: want FETCH [NEXT | n | ALL | FORWARD n | FORWARD ALL] [FROM] name (no scrolling)")
 	}
 	count := int64(1)
 	switch how := strings.ToUpper(strings.Join(strings.Fields(m[1]), " ")); {
@@ -77,18 +113,32 @@ func (c *conn) fetch(stmt string) error {
 	default:
 		n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(how, "FORWARD")), 10, 64)
 		if err != nil || n < 0 {
-			return refuse(codeSyntax, "FETCH %s: want a row count", how)
+			return nil, 0, refuse(codeSyntax, "FETCH %s: want a row count", how)
 		}
 		if n == 0 {
-			return refuse(codeFeature, "FETCH 0 is not supported")
+			return nil, 0, refuse(codeFeature, "FETCH 0 is not supported")
 		}
 		count = n
 	}
 	cur, ok := c.cursors[cursorName(m[2])]
 	if !ok {
-		return refuse("34000", "cursor %q does not exist", cursorName(m[2]))
+		return nil, 0, refuse("34000", "cursor %q does not exist", cursorName(m[2]))
 	}
-	c.be.Send(rowDescription(cur.portal.cols, nil))
+	return cur, count, nil
+}
+
+// fetch sends the next rows of a cursor in formats (the extended
+// protocol's Bind; nil: text), with their description first when describe
+// is set (the simple query protocol).
+func (c *conn) fetch(stmt string, formats []int16, describe bool) error {
+	cur, count, err := c.parseFetch(stmt)
+	if err != nil {
+		return err
+	}
+	cur.portal.formats = formats
+	if describe {
+		c.be.Send(rowDescription(cur.portal.cols, formats))
+	}
 	if cur.portal.done {
 		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("FETCH 0")})
 		return nil

@@ -16,8 +16,10 @@
 //     statements the server answers itself (SET/RESET of Postgres session
 //     parameters and shelflake.*, SHOW, BEGIN [READ ONLY], COMMIT, ROLLBACK,
 //     DISCARD ALL, DEALLOCATE, COPY … TO STDOUT in text or CSV, DECLARE …
-//     CURSOR [WITH HOLD] FOR, FETCH, CLOSE). A query is
-//     parsed by DuckDB (json_serialize_sql, which only accepts SELECT
+//     CURSOR [WITH HOLD] FOR, FETCH, CLOSE; through the extended protocol
+//     too, with DECLARE's parameters and FETCH's result formats; SAVEPOINT,
+//     RELEASE, ROLLBACK TO, which mark where a failed transaction resumes).
+//     A query is parsed by DuckDB (json_serialize_sql, which only accepts SELECT
 //     statements) and walked: every table it names must be one of the
 //     role's views, a CTE of the query, or a pg_catalog / information_schema
 //     table; every table function must be on a short list (range,
@@ -33,7 +35,14 @@
 //   - Roles: a role's views live in a schema of its own (role_<name>), each
 //     selecting only the columns the role may see; a connection's search
 //     path is that schema. A hidden column does not exist for the role
-//     (42703); a table of another role is 42501.
+//     (42703); a table of another role is 42501. The catalog tables and
+//     views clients read to list and describe tables (pg_class,
+//     pg_attribute, pg_type, pg_index, pg_constraint, pg_description, …,
+//     information_schema.tables and columns; those DuckDB lacks, like
+//     pg_policy or pg_inherits, empty) list only the role's tables and
+//     columns, with Postgres type oids and names (format_type, udt_name);
+//     clients' Postgres-only syntax in them (::regclass, OPERATOR(…),
+//     = ANY(column), format('%I'), json_build_object) is rewritten first.
 //   - Logins: SCRAM-SHA-256 only (Config: users with hashed secrets, never
 //     passwords; HashPassword makes them). An unknown user goes through the
 //     same exchange and fails the same way (28P01). Failed logins are logged
@@ -52,7 +61,8 @@
 //     bool, bytea; other DuckDB types are sent as text. server_version is
 //     ServerVersion.
 //   - Not supported: COPY FROM, COPY TO a file or program, binary COPY,
-//     scrolling or binary cursors, cursors through the extended protocol,
+//     scrolling cursors, DECLARE … BINARY CURSOR (binary rows come from the
+//     extended protocol's result formats),
 //     LISTEN/NOTIFY, the replication protocol, SSL client certificates,
 //     and channel binding (SCRAM-SHA-256-PLUS).
 //

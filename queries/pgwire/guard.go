@@ -15,18 +15,19 @@ import (
 type stmtKind int
 
 const (
-	kindEmpty    stmtKind = iota // only whitespace and comments
-	kindQuery                    // a query DuckDB runs after the guard allowed it
-	kindSet                      // SET name = value / SET name TO value / RESET
-	kindShow                     // SHOW name
-	kindBegin                    // BEGIN / START TRANSACTION
-	kindCommit                   // COMMIT / END
-	kindRollback                 // ROLLBACK / ABORT
-	kindDiscard                  // DISCARD ALL, DEALLOCATE, CLOSE
-	kindCopy                     // COPY … TO STDOUT
-	kindDeclare                  // DECLARE name CURSOR … FOR query
-	kindFetch                    // FETCH [n] FROM name
-	kindClose                    // CLOSE name | ALL
+	kindEmpty     stmtKind = iota // only whitespace and comments
+	kindQuery                     // a query DuckDB runs after the guard allowed it
+	kindSet                       // SET name = value / SET name TO value / RESET
+	kindShow                      // SHOW name
+	kindBegin                     // BEGIN / START TRANSACTION
+	kindCommit                    // COMMIT / END
+	kindRollback                  // ROLLBACK / ABORT
+	kindDiscard                   // DISCARD ALL, DEALLOCATE, CLOSE
+	kindCopy                      // COPY … TO STDOUT
+	kindDeclare                   // DECLARE name CURSOR … FOR query
+	kindFetch                     // FETCH [n] FROM name
+	kindClose                     // CLOSE name | ALL
+	kindSavepoint                 // SAVEPOINT, RELEASE, ROLLBACK TO
 )
 
 // classify says what kind of statement stmt is, by its first keywords.
@@ -34,6 +35,9 @@ func classify(stmt string) (stmtKind, []string) {
 	words := keywords(stmt, 4)
 	if len(words) == 0 {
 		return kindEmpty, nil
+	}
+	if isSavepoint(words) {
+		return kindSavepoint, words
 	}
 	switch words[0] {
 	case "SELECT", "WITH", "VALUES", "FROM", "TABLE", "(":
