@@ -70,7 +70,7 @@ stderr.`,
 	f.Uint64Var(&o.seed, "seed", 1, "world seed")
 	f.Float64Var(&o.badRate, "bad-rate", 0.002, "fraction of extra malformed records")
 	f.BoolVar(&o.fresh, "fresh", false, "start clean even if an interrupted demo could resume")
-	f.BoolVar(&o.faults, "faults", false, "inject stock-record faults (shrink, phantom stock, receipt errors, late POS, stale snapshots) for reconcile to find")
+	f.BoolVar(&o.faults, "faults", true, "inject stock-record faults (shrink, phantom stock, receipt errors, late POS, stale snapshots) for reconcile to find; --faults=false: records equal to the shelf")
 	return cmd
 }
 
