@@ -48,6 +48,11 @@ type BenchConfig struct {
 	// directory dir) is opened with, e.g. to publish Iceberg metadata after
 	// each commit. Default: lake.Options{}.
 	LakeOptions func(dir string) (lake.Options, error)
+	// AfterIngest, when set, runs after the throughput phase with the
+	// broker still up and holding the same records (topic schema.TopicPOS,
+	// records documents of bytes bytes in all), e.g. to run a peer on
+	// them. Its error ends the benchmark.
+	AfterIngest func(ctx context.Context, broker string, records, bytes int64) error
 }
 
 // BenchResult is what RunBench measured.
@@ -170,6 +175,12 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 	res.LinesPerS = float64(tot.Lines) / secs
 	res.RatioToConsumeOnly = res.MBPerS / res.ConsumeOnlyMBPerS
 	res.IngestPeakHeapBytes = int64(peakHeap.Load()) - int64(heap0)
+
+	if cfg.AfterIngest != nil {
+		if err := cfg.AfterIngest(ctx, addr, tot.Docs, tot.Bytes); err != nil {
+			return res, err
+		}
+	}
 
 	if cfg.FreshnessRate > 0 {
 		log.Info("bench: freshness", "rate", cfg.FreshnessRate, "duration", cfg.FreshnessDuration)

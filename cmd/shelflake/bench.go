@@ -42,6 +42,7 @@ func newBenchIngestCmd(a *app) *cobra.Command {
 		iceberg bool
 		bf      ingest.BackfillConfig
 		bfOnly  bool
+		peer    string
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest",
@@ -58,7 +59,14 @@ transaction each per day and an inventory snapshot every third day) into a
 fresh broker, ingests it into a fresh lake and runs "shelflake compact
 --unified" over that lake as a child process. Figures: drain and first-commit
 seconds, the longest time without a commit, files before and after
-compaction, compaction's peak RSS.`,
+compaction, compaction's peak RSS.
+
+--peer PATH (or auto: bin/benthos-peer of the checkout, built from tools/peer
+if missing) runs a peer after the throughput phase on the same records from
+the same broker: Benthos v4.27.0, kafka_franz -> mapping -> parquet_encode ->
+file output, a Parquet file per batch, at least once. It reports the peer's MB
+per CPU-second (its process's rusage) and shelflake's ratio to it, and fails
+unless the peer's files hold exactly the records it consumed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, cleanup, err := benchDir(dir)
@@ -81,7 +89,19 @@ compaction, compaction's peak RSS.`,
 			}
 			var out struct {
 				*ingest.BenchResult
+				Peer     *peerFigures     `json:"peer,omitempty"`
 				Backfill *backfillFigures `json:"backfill,omitempty"`
+			}
+			if peer != "" {
+				bin, err := resolvePeer(cmd.Context(), peer, a.log)
+				if err != nil {
+					return fmt.Errorf("bench ingest: %w", err)
+				}
+				cfg.AfterIngest = func(ctx context.Context, broker string, records, nbytes int64) error {
+					fig, err := runPeer(ctx, bin, broker, d, records, nbytes, a.log)
+					out.Peer = fig
+					return err
+				}
 			}
 			if !bfOnly {
 				res, err := ingest.RunBench(cmd.Context(), cfg)
@@ -89,6 +109,9 @@ compaction, compaction's peak RSS.`,
 					return fmt.Errorf("bench ingest: %w", err)
 				}
 				out.BenchResult = &res
+				if out.Peer != nil {
+					out.Peer.Ratio = res.MBPerSPerCore / out.Peer.MBPerCPUSecond
+				}
 			}
 			if bf.Years > 0 {
 				fig, err := benchBackfill(cmd.Context(), a, bf, d)
@@ -102,6 +125,10 @@ compaction, compaction's peak RSS.`,
 			}
 			if res := out.BenchResult; res != nil {
 				printBenchIngest(a, res)
+			}
+			if p := out.Peer; p != nil {
+				fmt.Fprintf(a.stdout, "peer (Benthos)      %.1f MB per CPU-second (%.1f CPU-s, %.1fs), %d rows in %d Parquet files; shelflake/peer %.2fx per CPU-second\n",
+					p.MBPerCPUSecond, p.CPUSeconds, p.Seconds, p.Rows, p.Files, p.Ratio)
 			}
 			if b := out.Backfill; b != nil {
 				fmt.Fprintf(a.stdout, "backfill            %d records, %d store-SKUs x %d dates\n", b.Records, b.Pairs, b.Dates)
@@ -126,6 +153,7 @@ compaction, compaction's peak RSS.`,
 	f.DurationVar(&cfg.FlushInterval, "flush-interval", ingest.DefaultFlushInterval, "ingest freshness bound")
 	f.IntVar(&cfg.FreshnessRate, "freshness-rate", 10_000, "events per second of the freshness phase (negative skips it)")
 	f.DurationVar(&freshFl, "freshness-duration", 20*time.Second, "how long the freshness phase lasts")
+	f.StringVar(&peer, "peer", "", "also run the peer (Benthos) on the same records: its binary, or auto")
 	f.BoolVar(&iceberg, "iceberg", false, "publish Iceberg metadata after every commit (to measure its cost)")
 	return cmd
 }
