@@ -6,11 +6,13 @@ GO      ?= go
 TAGS    := duckdb_arrow
 BIN     := $(CURDIR)/bin
 export SHELFLAKE_VERSITYGW := $(BIN)/versitygw
+# The peer `shelflake bench ingest --peer` compares against (tools/peer).
+export SHELFLAKE_PEER := $(BIN)/benthos-peer
 export GOFLAGS := -tags=$(TAGS)
 # Test artifacts people look at (the report's screenshot in headless Chromium).
 export SHELFLAKE_ARTIFACTS := $(CURDIR)/artifacts
 
-.PHONY: test deps tools build lint fuzz bench deploy-test
+.PHONY: test deps tools build lint fuzz bench deploy-test peer
 
 test: deps tools lint deploy-test
 	$(GO) test -timeout 25m ./...
@@ -28,10 +30,18 @@ deps:
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 # Test servers, built from the Go module proxy at the versions pinned in tools/go.mod.
-tools: $(BIN)/versitygw
+tools: $(BIN)/versitygw $(BIN)/benthos-peer
 
 $(BIN)/versitygw: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(BIN)/versitygw github.com/versity/versitygw/cmd/versitygw
+
+# Benthos v4.27.0 with only the components bench ingest --peer runs, pinned in
+# tools/peer/go.mod (the proxy does not list the module, so no go install).
+# Its parquet-go uses go:linkname into the runtime: link with -checklinkname=0.
+peer: $(BIN)/benthos-peer
+
+$(BIN)/benthos-peer: tools/peer/go.mod tools/peer/go.sum tools/peer/main.go
+	cd tools/peer && GOFLAGS= $(GO) build -ldflags=-checklinkname=0 -o $(BIN)/benthos-peer .
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
