@@ -144,28 +144,47 @@ func columnKind(gt reflect.Type, pt parquet.Type) (columnOf, bool) {
 // are (the column buffers copy them).
 func planValues[T any](p *columnPlan, col int, rows []T) []parquet.Value {
 	c := &p.cols[col]
-	vals := p.vals[:0]
+	if cap(p.vals) < len(rows) {
+		p.vals = make([]parquet.Value, len(rows))
+	}
+	vals := p.vals[:len(rows)]
+	if c.kind == constant {
+		for i := range vals {
+			vals[i] = c.konst
+		}
+		return vals
+	}
+	// Present values of an optional column have definition level 1.
+	def := 0
+	if c.optional {
+		def = 1
+	}
+	null := parquet.Value{}.Level(0, 0, col)
 	for i := range rows {
 		f := unsafe.Add(unsafe.Pointer(&rows[i]), c.offset)
 		var v parquet.Value
-		def := 0
 		switch c.kind {
-		case constant:
-			vals = append(vals, c.konst)
-			continue
 		case fieldString:
 			s := *(*string)(f)
-			if len(s) > 0 || !c.optional {
-				v, def = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s))), 1
+			if len(s) == 0 && c.optional {
+				vals[i] = null
+				continue
 			}
+			v = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s)))
 		case fieldInt32:
-			if n := *(*int32)(f); n != 0 || !c.optional {
-				v, def = parquet.Int32Value(n), 1
+			n := *(*int32)(f)
+			if n == 0 && c.optional {
+				vals[i] = null
+				continue
 			}
+			v = parquet.Int32Value(n)
 		case fieldInt64:
-			if n := *(*int64)(f); n != 0 || !c.optional {
-				v, def = parquet.Int64Value(n), 1
+			n := *(*int64)(f)
+			if n == 0 && c.optional {
+				vals[i] = null
+				continue
 			}
+			v = parquet.Int64Value(n)
 		case fieldBool:
 			v = parquet.BooleanValue(*(*bool)(f))
 		case fieldFloat64:
@@ -177,11 +196,7 @@ func planValues[T any](p *columnPlan, col int, rows []T) []parquet.Value {
 		case fieldTimeNanos:
 			v = parquet.Int64Value((*time.Time)(f).UnixNano())
 		}
-		if !c.optional {
-			def = 0
-		}
-		vals = append(vals, v.Level(0, def, col))
+		vals[i] = v.Level(0, def, col)
 	}
-	p.vals = vals
 	return vals
 }
