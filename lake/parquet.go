@@ -163,6 +163,7 @@ type fileEncoder[T any] struct {
 	rgStart   int64 // bytes written when the current row group began
 	rgRows    int64 // rows in the current row group
 	rowBuf    []parquet.Row
+	plan      *columnPlan // nil: rows go through Deconstruct
 }
 
 func newFileEncoder[T any](sch *parquet.Schema, skipStats string, o WriteOptions) (e *fileEncoder[T], err error) {
@@ -175,19 +176,25 @@ func newFileEncoder[T any](sch *parquet.Schema, skipStats string, o WriteOptions
 		}
 	}()
 	e.w = parquet.NewGenericWriter[T](&e.out, writerOptions(sch, o)...)
+	e.plan = newColumnPlan[T](sch)
 	return e, nil
 }
 
-// writeRows hands rows to the parquet writer as parquet.Rows built by the
-// schema's Deconstruct. parquet-go v0.32.0's typed GenericWriter.Write path
-// writes some zero values of optional columns as present empty strings
-// instead of nulls once a writer has seen several batches (measured:
-// TestOptionalColumnsStayNullAcrossBatches); Deconstruct maps a zero value
-// of an optional field to null every time.
+// writeRows hands rows to the parquet writer. parquet-go v0.32.0's typed
+// GenericWriter.Write path writes some zero values of optional columns as
+// present empty strings instead of nulls once a writer has seen several
+// batches (measured: TestOptionalColumnsStayNullAcrossBatches), so it is not
+// used. Flat row types (every table of the lake) go column by column through
+// their columnPlan, which sets each value's definition level itself; other
+// types as parquet.Rows built by the schema's Deconstruct, which maps a zero
+// value of an optional field to null every time.
 //
-// The rows go in groups of deconstructRows, so the parquet.Rows held between
-// writes stay small.
+// The rows go in groups of deconstructRows, so a page never overshoots its
+// buffer size by much and the values held between writes stay small.
 func (e *fileEncoder[T]) writeRows(rows []T) error {
+	if e.plan != nil {
+		return e.writeColumns(rows)
+	}
 	if e.rowBuf == nil {
 		e.rowBuf = make([]parquet.Row, deconstructRows)
 	}
@@ -199,6 +206,23 @@ func (e *fileEncoder[T]) writeRows(rows []T) error {
 		}
 		if _, err := e.w.WriteRows(buf); err != nil {
 			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// writeColumns writes rows through e.plan: each column's values of a group
+// of rows straight into that column's writer (the same ColumnWriter
+// .WriteRowValues that WriteRows ends in, without a parquet.Row per row).
+func (e *fileEncoder[T]) writeColumns(rows []T) error {
+	cols := e.w.ColumnWriters()
+	for len(rows) > 0 {
+		n := min(len(rows), deconstructRows)
+		for c, cw := range cols {
+			if _, err := cw.WriteRowValues(planValues(e.plan, c, rows[:n])); err != nil {
+				return err
+			}
 		}
 		rows = rows[n:]
 	}
