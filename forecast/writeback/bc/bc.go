@@ -141,8 +141,8 @@ type Channel struct {
 	o       Options
 	api     string
 	client  *http.Client
-	tokens  *erphttp.Tokens
-	reach   erphttp.Reach
+	tokens  *writeback.TokenCache
+	reach   writeback.Reachability
 	quota   *erphttp.Quota
 	sem     chan struct{}
 	timeout time.Duration
@@ -199,7 +199,7 @@ func New(cfg Config, opts Options) (*Channel, error) {
 		opts.Transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = erphttp.Sleep
+		opts.Sleep = writeback.Sleep
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -221,7 +221,7 @@ func New(cfg Config, opts Options) (*Channel, error) {
 		skuOf: map[string]string{}}
 	c.client = &http.Client{Transport: c.reach.Transport(opts.Transport),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	c.tokens = erphttp.NewTokens(&clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+	c.tokens = writeback.NewTokenCache(&clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		TokenURL: cfg.TokenURL, Scopes: []string{cfg.Scope}}, c.client)
 	c.quota = erphttp.NewQuota(cfg.RequestsPer5Min, 5*time.Minute, opts.Now, opts.Sleep)
 	for sku, no := range cfg.Items {
@@ -395,7 +395,7 @@ func (c *Channel) Send(ctx context.Context, docs []writeback.Outgoing) []writeba
 			case r.err != nil && r.unreachable:
 				res[i].Status = schema.WritebackFailed
 				return true
-			case r.err == nil && !erphttp.Retryable(r.code), r.final:
+			case r.err == nil && !writeback.Retryable(r.code), r.final:
 				res[i].Status = schema.WritebackRejected
 				if res[i].Err == nil {
 					res[i].Err = fmt.Errorf("business central refused the document: http %d: %s", r.code, erphttp.ODataMessage(r.body))
@@ -455,7 +455,7 @@ func (c *Channel) Send(ctx context.Context, docs []writeback.Outgoing) []writeba
 			}
 			break
 		}
-		d := erphttp.Backoff(round, c.o.BaseBackoff, c.o.MaxBackoff, c.o.Jitter)
+		d := writeback.Backoff(round, c.o.BaseBackoff, c.o.MaxBackoff, c.o.Jitter)
 		if wait > d {
 			d = min(wait, c.o.MaxRetryAfter)
 		}
@@ -550,7 +550,7 @@ func (c *Channel) try(ctx context.Context, ops []op, first bool) (rs []opResult,
 	defer cancel()
 	tok, err := c.tokens.Token(ctx)
 	if err != nil {
-		code, refused := erphttp.TokenRefused(err)
+		code, refused := writeback.TokenRefused(err)
 		r := opResult{code: code, err: fmt.Errorf("oauth2 token: %w", err), final: refused}
 		if ue := c.reach.Unreachable(err); ue != nil {
 			r.err, r.unreachable = ue, true
@@ -583,7 +583,7 @@ func (c *Channel) try(ctx context.Context, ops []op, first bool) (rs []opResult,
 	}
 	r := opResult{code: resp.StatusCode, body: body}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		r.retryAfter = erphttp.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		r.retryAfter = writeback.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	if rerr != nil {
 		r.err = fmt.Errorf("read response: %w", rerr)
@@ -682,7 +682,7 @@ func (c *Channel) batchResults(ops []op, body []byte) []opResult {
 		}
 		out[i] = opResult{code: r.Status, body: r.Body}
 		if r.Status == http.StatusTooManyRequests || r.Status == http.StatusServiceUnavailable {
-			out[i].retryAfter = erphttp.RetryAfter(r.Headers["Retry-After"], time.Now())
+			out[i].retryAfter = writeback.ParseRetryAfter(r.Headers["Retry-After"], time.Now())
 		}
 	}
 	return out
