@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
@@ -85,9 +84,8 @@ func (o HTTPOptions) withDefaults() HTTPOptions {
 func (o HTTPOptions) validate() error {
 	var errs []error
 	for _, u := range []struct{ name, v string }{{"erp url", o.URL}, {"token url", o.TokenURL}} {
-		p, err := url.Parse(u.v)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("%s %q: want an http(s) URL", u.name, u.v))
+		if err := CheckHTTPURL(u.name, u.v); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if o.ClientID == "" || o.ClientSecret == "" {
@@ -129,15 +127,7 @@ func NewHTTPChannel(o HTTPOptions) (*HTTPChannel, error) {
 	}
 	o = o.withDefaults()
 	h := &HTTPChannel{o: o}
-	tr := o.Transport
-	if tr == nil {
-		tr = http.DefaultTransport
-	}
-	h.client = &http.Client{
-		Transport: h.reach.Transport(tr),
-		// A redirected POST would turn into a GET: never follow.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	h.client = h.reach.Client(o.Transport)
 	cfg := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
 	h.tokens = NewTokenCache(cfg, h.client)
 	return h, nil

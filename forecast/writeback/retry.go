@@ -3,6 +3,7 @@ package writeback
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -246,4 +247,24 @@ func (r *Reachability) Unreachable(err error) *UnreachableError {
 		return nil
 	}
 	return &UnreachableError{URL: at, Err: err}
+}
+
+// Client returns the HTTP client of an ERP endpoint over next (nil: a clone
+// of http.DefaultTransport): it records answers in r and never follows a
+// redirect (a redirected POST would turn into a GET).
+func (r *Reachability) Client(next http.RoundTripper) *http.Client {
+	if next == nil {
+		next = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	return &http.Client{Transport: r.Transport(next),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// CheckHTTPURL says, naming field, when v is not an absolute http(s) URL.
+func CheckHTTPURL(field, v string) error {
+	p, err := url.Parse(v)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return fmt.Errorf("%s %q: want an http(s) URL", field, v)
+	}
+	return nil
 }

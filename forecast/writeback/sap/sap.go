@@ -58,7 +58,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -119,22 +118,10 @@ type Config struct {
 	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"`
 }
 
-// Options are the channel's dependencies (tests replace them).
-type Options struct {
-	// Transport carries every request. Default: a clone of
-	// http.DefaultTransport.
-	Transport http.RoundTripper
-	// Sleep waits d or until ctx ends. Now is not read (it was the clock
-	// of Repeatability-First-Sent, which FirstSent now derives from the
-	// document).
-	Sleep  func(ctx context.Context, d time.Duration) error
-	Now    func() time.Time
-	Jitter func() float64
-	// BaseBackoff and MaxBackoff: defaults 500ms and 30s. MaxRetryAfter
-	// caps a Retry-After (default 5m).
-	BaseBackoff, MaxBackoff, MaxRetryAfter time.Duration
-	Logger                                 *slog.Logger
-}
+// Options are the channel's dependencies (tests replace them): Transport,
+// Sleep, Jitter, the backoff bounds and Logger. Now is not read: the
+// Repeatability-First-Sent derives from the document (FirstSent).
+type Options = erphttp.Options
 
 // Channel delivers documents to one S/4HANA system. It implements
 // writeback.Channel and writeback.OutcomeReader.
@@ -177,9 +164,8 @@ func New(cfg Config, opts Options) (*Channel, error) {
 		cfg.TimeoutSeconds = 30
 	}
 	var errs []error
-	base, err := url.Parse(cfg.BaseURL)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		errs = append(errs, fmt.Errorf("base_url %q: want an http(s) URL", cfg.BaseURL))
+	if err := writeback.CheckHTTPURL("base_url", cfg.BaseURL); err != nil {
+		errs = append(errs, err)
 	}
 	switch cfg.Auth {
 	case "basic":
@@ -202,35 +188,16 @@ func New(cfg Config, opts Options) (*Channel, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("sap write-back: %w", err)
 	}
-	if opts.Transport == nil {
-		opts.Transport = http.DefaultTransport.(*http.Transport).Clone()
-	}
-	if opts.Sleep == nil {
-		opts.Sleep = writeback.Sleep
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.BaseBackoff <= 0 {
-		opts.BaseBackoff = 500 * time.Millisecond
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
-	}
-	if opts.MaxRetryAfter <= 0 {
-		opts.MaxRetryAfter = 5 * time.Minute
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.WithDefaults()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, err
 	}
+	base, _ := url.Parse(cfg.BaseURL) // checked above
 	c := &Channel{cfg: cfg, o: opts, svc: strings.TrimRight(cfg.BaseURL, "/") + ServicePath, host: base.Host,
 		timeout: time.Duration(cfg.TimeoutSeconds * float64(time.Second)), skuOf: map[string]string{}}
-	c.client = &http.Client{Transport: c.reach.Transport(opts.Transport), Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c.client = c.reach.Client(opts.Transport)
+	c.client.Jar = jar
 	if cfg.Auth == "oauth2" {
 		var scopes []string
 		if cfg.Scope != "" {

@@ -2,18 +2,64 @@
 // writeback share (forecast/writeback/bc, forecast/writeback/sap) beyond
 // what package writeback itself gives every adapter (token cache, backoff,
 // Retry-After, reachability): a client-side sliding-window quota of an
-// ERP's request limit and the message of an OData error body (V2 and V4).
+// ERP's request limit, the message of an OData error body (V2 and V4) and
+// the adapters' Options.
 package erphttp
 
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
 )
+
+// Options are an OData adapter's dependencies (tests replace them); the
+// Options of packages bc and sap.
+type Options struct {
+	// Transport carries token and API requests. Default: a clone of
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+	// Sleep waits d or until ctx ends; Now is the clock of a request quota.
+	Sleep func(ctx context.Context, d time.Duration) error
+	Now   func() time.Time
+	// Jitter returns a number in [0, 1) for the backoff.
+	Jitter func() float64
+	// BaseBackoff and MaxBackoff: defaults 500ms and 30s. MaxRetryAfter
+	// caps a Retry-After (default 5m).
+	BaseBackoff, MaxBackoff, MaxRetryAfter time.Duration
+	Logger                                 *slog.Logger
+}
+
+// WithDefaults fills the zero fields.
+func (o Options) WithDefaults() Options {
+	if o.Transport == nil {
+		o.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	if o.Sleep == nil {
+		o.Sleep = writeback.Sleep
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.BaseBackoff <= 0 {
+		o.BaseBackoff = 500 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = 5 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
 
 // ODataMessage returns "code: message" of an OData error body, V4
 // ({"error":{"code","message"}}) or V2 ({"error":{"code","message":{"value"}}}),
