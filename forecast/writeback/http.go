@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -57,28 +56,17 @@ func (o HTTPOptions) withDefaults() HTTPOptions {
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = 30 * time.Second
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 8
-	}
-	if o.BaseBackoff <= 0 {
-		o.BaseBackoff = 500 * time.Millisecond
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 30 * time.Second
-	}
-	if o.MaxRetryAfter <= 0 {
-		o.MaxRetryAfter = 5 * time.Minute
-	}
+	p := o.retryPolicy().WithDefaults()
+	o.MaxAttempts, o.BaseBackoff, o.MaxBackoff, o.MaxRetryAfter, o.Sleep, o.Jitter = p.MaxAttempts, p.Base, p.Max, p.MaxRetryAfter, p.Sleep, p.Jitter
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	if o.Sleep == nil {
-		o.Sleep = Sleep
-	}
-	if o.Jitter == nil {
-		o.Jitter = rand.Float64
-	}
 	return o
+}
+
+// retryPolicy is o's retry schedule.
+func (o HTTPOptions) retryPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: o.MaxAttempts, Base: o.BaseBackoff, Max: o.MaxBackoff, MaxRetryAfter: o.MaxRetryAfter, Sleep: o.Sleep, Jitter: o.Jitter}
 }
 
 func (o HTTPOptions) validate() error {
@@ -220,11 +208,7 @@ func (h *HTTPChannel) send(ctx context.Context, o Outgoing) Result {
 			r.Status = schema.WritebackFailed
 			return r
 		}
-		wait := Backoff(n, h.o.BaseBackoff, h.o.MaxBackoff, h.o.Jitter)
-		if a.retryAfter > wait {
-			wait = min(a.retryAfter, h.o.MaxRetryAfter)
-		}
-		if err := h.o.Sleep(ctx, wait); err != nil {
+		if err := h.o.Sleep(ctx, h.o.retryPolicy().Wait(n, a.retryAfter)); err != nil {
 			r.Status, r.Err = schema.WritebackFailed, err
 			return r
 		}

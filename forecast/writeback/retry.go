@@ -19,7 +19,7 @@ import (
 	"github.com/shelflake/shelflake/lake/objstore"
 )
 
-// RetryPolicy is the retry schedule ERP adapters share with the HTTP
+// RetryPolicy is the retry schedule every ERP adapter shares with the HTTP
 // channel: exponential backoff with jitter, a server's Retry-After honoured
 // up to a cap.
 type RetryPolicy struct {
@@ -62,18 +62,17 @@ func (p RetryPolicy) WithDefaults() RetryPolicy {
 // Wait returns the wait after the n-th failed attempt (1-based): the
 // jittered backoff, or retryAfter (capped) when the server asked for longer.
 func (p RetryPolicy) Wait(n int, retryAfter time.Duration) time.Duration {
-	d := Backoff(n, p.Base, p.Max, p.Jitter)
+	d := backoff(n, p.Base, p.Max, p.Jitter)
 	if retryAfter > d {
 		d = min(retryAfter, p.MaxRetryAfter)
 	}
 	return d
 }
 
-// Backoff is the wait after the n-th failed attempt (1-based):
+// backoff is the wait after the n-th failed attempt (1-based):
 // base·2^(n−1) capped at max, jittered into [d/2, d) by jitter (nil:
-// math/rand/v2). RetryPolicy, the HTTP channel and the ERP adapters all
-// wait by it.
-func Backoff(n int, base, max time.Duration, jitter func() float64) time.Duration {
+// math/rand/v2).
+func backoff(n int, base, max time.Duration, jitter func() float64) time.Duration {
 	if jitter == nil {
 		jitter = rand.Float64
 	}

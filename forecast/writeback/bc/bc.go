@@ -421,11 +421,7 @@ func (c *Channel) Send(ctx context.Context, docs []writeback.Outgoing) []writeba
 			}
 			break
 		}
-		d := writeback.Backoff(round, c.o.BaseBackoff, c.o.MaxBackoff, c.o.Jitter)
-		if wait > d {
-			d = min(wait, c.o.MaxRetryAfter)
-		}
-		if err := c.o.Sleep(ctx, d); err != nil {
+		if err := c.o.Sleep(ctx, c.o.Retry().Wait(round, wait)); err != nil {
 			for _, i := range pending {
 				res[i].Status, res[i].Err = schema.WritebackFailed, err
 			}

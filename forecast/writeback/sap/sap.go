@@ -406,11 +406,7 @@ func (c *Channel) send(ctx context.Context, d *writeback.Document, validate bool
 			}
 			return r
 		}
-		wait := writeback.Backoff(n, c.o.BaseBackoff, c.o.MaxBackoff, c.o.Jitter)
-		if a.retryAfter > wait {
-			wait = min(a.retryAfter, c.o.MaxRetryAfter)
-		}
-		if err := c.o.Sleep(ctx, wait); err != nil {
+		if err := c.o.Sleep(ctx, c.o.Retry().Wait(n, a.retryAfter)); err != nil {
 			r.Status, r.Err = schema.WritebackFailed, err
 			return r
 		}

@@ -40,25 +40,20 @@ func (o Options) WithDefaults() Options {
 	if o.Transport == nil {
 		o.Transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	if o.Sleep == nil {
-		o.Sleep = writeback.Sleep
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.BaseBackoff <= 0 {
-		o.BaseBackoff = 500 * time.Millisecond
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 30 * time.Second
-	}
-	if o.MaxRetryAfter <= 0 {
-		o.MaxRetryAfter = 5 * time.Minute
-	}
+	p := o.Retry().WithDefaults()
+	o.BaseBackoff, o.MaxBackoff, o.MaxRetryAfter, o.Sleep, o.Jitter = p.Base, p.Max, p.MaxRetryAfter, p.Sleep, p.Jitter
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// Retry is o's retry schedule (the attempts are the Config's).
+func (o Options) Retry() writeback.RetryPolicy {
+	return writeback.RetryPolicy{Base: o.BaseBackoff, Max: o.MaxBackoff, MaxRetryAfter: o.MaxRetryAfter, Sleep: o.Sleep, Jitter: o.Jitter}
 }
 
 // ODataMessage returns "code: message" of an OData error body, V4
