@@ -100,8 +100,11 @@ type Quota struct {
 	per      time.Duration
 	done     []time.Time // completion times within the window, oldest first
 	inflight int
-	now      func() time.Time
-	sleep    func(context.Context, time.Duration) error
+	// completed is closed (and replaced) whenever requests complete, to
+	// wake a Take waiting for requests in flight.
+	completed chan struct{}
+	now       func() time.Time
+	sleep     func(context.Context, time.Duration) error
 }
 
 // NewQuota returns the quota of limit requests per per. now and sleep are
@@ -113,7 +116,7 @@ func NewQuota(limit int, per time.Duration, now func() time.Time, sleep func(con
 	if sleep == nil {
 		sleep = writeback.Sleep
 	}
-	return &Quota{limit: limit, per: per, now: now, sleep: sleep}
+	return &Quota{limit: limit, per: per, now: now, sleep: sleep, completed: make(chan struct{})}
 }
 
 // Take waits until n requests may be made (n is capped at the limit) and
@@ -139,12 +142,24 @@ func (q *Quota) Take(ctx context.Context, n int) (done func(), err error) {
 				for range n {
 					q.done = append(q.done, t)
 				}
+				close(q.completed)
+				q.completed = make(chan struct{})
 			}, nil
 		}
-		wait := time.Second // until requests in flight complete
-		if k := len(q.done) + q.inflight + n - q.limit; k <= len(q.done) {
-			wait = max(q.done[k-1].Add(q.per).Sub(now), time.Millisecond)
+		k := len(q.done) + q.inflight + n - q.limit
+		if k > len(q.done) {
+			// Only requests in flight can make room: wait until one
+			// completes (not for a time, which says nothing of them).
+			completed := q.completed
+			q.mu.Unlock()
+			select {
+			case <-completed:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
+		wait := max(q.done[k-1].Add(q.per).Sub(now), time.Millisecond)
 		q.mu.Unlock()
 		if err := q.sleep(ctx, wait); err != nil {
 			return nil, err
