@@ -40,6 +40,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 )
 
 // ServicePath is where the service lives.
@@ -423,16 +425,6 @@ func (s *Server) tooMany(w http.ResponseWriter, code int) {
 	writeJSON(w, code, odataError("/IWFND/CM_BEC/026", "Service temporarily unavailable"))
 }
 
-func drop(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic("sapfake: response writer cannot be hijacked")
-	}
-	if c, _, err := hj.Hijack(); err == nil {
-		_ = c.Close()
-	}
-}
-
 func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
 	// CSRF first, as the Gateway does.
 	tok := r.Header.Get("x-csrf-token")
@@ -529,7 +521,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeJSON(w, http.StatusInternalServerError, odataError("/IWBEP/CM_MGW_RT/000", "Internal server error"))
 		return
 	case DropBefore:
-		drop(w)
+		erptest.Drop(w)
 		return
 	case ExpireCSRF:
 		s.mu.Lock()
@@ -564,7 +556,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
 		<-r.Context().Done()
 		return
 	case DropAfter:
-		drop(w)
+		erptest.Drop(w)
 		return
 	}
 	w.Header().Set("Repeatability-Result", "accepted")
