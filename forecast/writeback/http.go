@@ -6,13 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -61,36 +56,24 @@ func (o HTTPOptions) withDefaults() HTTPOptions {
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = 30 * time.Second
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 8
-	}
-	if o.BaseBackoff <= 0 {
-		o.BaseBackoff = 500 * time.Millisecond
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 30 * time.Second
-	}
-	if o.MaxRetryAfter <= 0 {
-		o.MaxRetryAfter = 5 * time.Minute
-	}
+	p := o.retryPolicy().WithDefaults()
+	o.MaxAttempts, o.BaseBackoff, o.MaxBackoff, o.MaxRetryAfter, o.Sleep, o.Jitter = p.MaxAttempts, p.Base, p.Max, p.MaxRetryAfter, p.Sleep, p.Jitter
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	if o.Sleep == nil {
-		o.Sleep = sleep
-	}
-	if o.Jitter == nil {
-		o.Jitter = rand.Float64
-	}
 	return o
+}
+
+// retryPolicy is o's retry schedule.
+func (o HTTPOptions) retryPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: o.MaxAttempts, Base: o.BaseBackoff, Max: o.MaxBackoff, MaxRetryAfter: o.MaxRetryAfter, Sleep: o.Sleep, Jitter: o.Jitter}
 }
 
 func (o HTTPOptions) validate() error {
 	var errs []error
 	for _, u := range []struct{ name, v string }{{"erp url", o.URL}, {"token url", o.TokenURL}} {
-		p, err := url.Parse(u.v)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("%s %q: want an http(s) URL", u.name, u.v))
+		if err := CheckHTTPURL(u.name, u.v); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if o.ClientID == "" || o.ClientSecret == "" {
@@ -99,27 +82,15 @@ func (o HTTPOptions) validate() error {
 	return errors.Join(errs...)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // HTTPChannel posts documents to the ERP.
 type HTTPChannel struct {
 	o      HTTPOptions
 	client *http.Client
-	tokens *tokenCache
-	// answered holds the hosts (token endpoint, ERP) that gave an HTTP
-	// response; down holds the *UnreachableError of a first contact with a
-	// host that could not connect, after which documents are not attempted.
-	answered sync.Map
-	down     atomic.Pointer[UnreachableError]
+	tokens *TokenCache
+	// reach tells a host (token endpoint, ERP) that never answered from one
+	// that fails now; once one could not be connected to, documents are not
+	// attempted.
+	reach Reachability
 }
 
 // UnreachableError says that the ERP (or its token endpoint) could not be
@@ -137,20 +108,6 @@ func (e *UnreachableError) Error() string {
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
-// answeredTransport records each host that gave an HTTP response.
-type answeredTransport struct {
-	next     http.RoundTripper
-	answered *sync.Map
-}
-
-func (t answeredTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
-	if err == nil {
-		t.answered.Store(req.URL.Host, true)
-	}
-	return resp, err
-}
-
 // NewHTTPChannel returns the HTTP channel of o.
 func NewHTTPChannel(o HTTPOptions) (*HTTPChannel, error) {
 	if err := o.validate(); err != nil {
@@ -158,17 +115,9 @@ func NewHTTPChannel(o HTTPOptions) (*HTTPChannel, error) {
 	}
 	o = o.withDefaults()
 	h := &HTTPChannel{o: o}
-	tr := o.Transport
-	if tr == nil {
-		tr = http.DefaultTransport
-	}
-	h.client = &http.Client{
-		Transport: answeredTransport{next: tr, answered: &h.answered},
-		// A redirected POST would turn into a GET: never follow.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	h.client = h.reach.Client(o.Transport)
 	cfg := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
-	h.tokens = &tokenCache{cfg: cfg, client: h.client}
+	h.tokens = NewTokenCache(cfg, h.client)
 	return h, nil
 }
 
@@ -216,7 +165,7 @@ func (h *HTTPChannel) send(ctx context.Context, o Outgoing) Result {
 		if r.First.IsZero() {
 			r.First = now
 		}
-		if d := h.down.Load(); d != nil {
+		if d := h.reach.Down(); d != nil {
 			r.Status, r.Err, r.Last = schema.WritebackFailed, d, now
 			return r
 		}
@@ -224,8 +173,7 @@ func (h *HTTPChannel) send(ctx context.Context, o Outgoing) Result {
 		a := h.post(ctx, o)
 		r.Last = time.Now()
 		r.Code, r.Response, r.Err = a.code, a.body, a.err
-		if d := h.unreachable(a.err); d != nil {
-			h.down.CompareAndSwap(nil, d)
+		if d := h.reach.Check(a.err); d != nil {
 			r.Status, r.Err = schema.WritebackFailed, d
 			return r
 		}
@@ -240,11 +188,11 @@ func (h *HTTPChannel) send(ctx context.Context, o Outgoing) Result {
 			return r
 		case a.err == nil && a.code == http.StatusUnauthorized && !reauthed:
 			// The token may have been revoked early: fetch a new one, once.
-			h.tokens.invalidate(a.token)
+			h.tokens.Invalidate(a.token)
 			reauthed = true
 			n-- // not the document's fault
 			continue
-		case a.err == nil && !retryable(a.code):
+		case a.err == nil && !Retryable(a.code):
 			r.Status = schema.WritebackRejected
 			r.Err = fmt.Errorf("erp refused the document: http %d", a.code)
 			return r
@@ -260,49 +208,11 @@ func (h *HTTPChannel) send(ctx context.Context, o Outgoing) Result {
 			r.Status = schema.WritebackFailed
 			return r
 		}
-		wait := h.backoff(n)
-		if a.retryAfter > wait {
-			wait = min(a.retryAfter, h.o.MaxRetryAfter)
-		}
-		if err := h.o.Sleep(ctx, wait); err != nil {
+		if err := h.o.Sleep(ctx, h.o.retryPolicy().Wait(n, a.retryAfter)); err != nil {
 			r.Status, r.Err = schema.WritebackFailed, err
 			return r
 		}
 	}
-}
-
-// unreachable returns the *UnreachableError of err when it is a failure to
-// connect to a host that never answered.
-func (h *HTTPChannel) unreachable(err error) *UnreachableError {
-	var ue *url.Error
-	if err == nil || !objstore.IsDialError(err) || !errors.As(err, &ue) {
-		return nil
-	}
-	u, perr := url.Parse(ue.URL)
-	if perr != nil {
-		return nil
-	}
-	if _, ok := h.answered.Load(u.Host); ok {
-		return nil
-	}
-	return &UnreachableError{URL: ue.URL, Err: err}
-}
-
-// retryable reports whether an HTTP status is worth another try: 408, 429
-// and every 5xx.
-func retryable(code int) bool {
-	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
-}
-
-// backoff is the wait after the n-th failed attempt: BaseBackoff·2^(n−1)
-// capped at MaxBackoff, jittered into [d/2, d).
-func (h *HTTPChannel) backoff(n int) time.Duration {
-	d := h.o.BaseBackoff
-	for i := 1; i < n && d < h.o.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, h.o.MaxBackoff)
-	return d/2 + time.Duration(h.o.Jitter()*float64(d/2))
 }
 
 // maxBody bounds the response body read.
@@ -312,15 +222,15 @@ const maxBody = 64 << 10
 func (h *HTTPChannel) post(ctx context.Context, o Outgoing) attempt {
 	ctx, cancel := context.WithTimeout(ctx, h.o.AttemptTimeout)
 	defer cancel()
-	tok, err := h.tokens.token(ctx)
+	tok, err := h.tokens.Token(ctx)
 	if err != nil {
+		code, refused := TokenRefused(err)
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil {
-			code := re.Response.StatusCode
-			return attempt{code: code, body: string(re.Body), err: fmt.Errorf("oauth2 token: %w", err),
-				tokenRejected: code/100 == 4 && !retryable(code)}
+		body := ""
+		if errors.As(err, &re) {
+			body = string(re.Body)
 		}
-		return attempt{err: fmt.Errorf("oauth2 token: %w", err)}
+		return attempt{code: code, body: body, err: fmt.Errorf("oauth2 token: %w", err), tokenRejected: refused}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.o.URL, bytes.NewReader(o.JSON))
 	if err != nil {
@@ -346,57 +256,7 @@ func (h *HTTPChannel) post(ctx context.Context, o Outgoing) attempt {
 		a.err = fmt.Errorf("read response: %w", err)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		a.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		a.retryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return a
-}
-
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date
-// (0 when absent or unreadable).
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(min(s, 1<<31)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
-}
-
-// tokenCache holds the current access token; one fetch at a time.
-type tokenCache struct {
-	mu     sync.Mutex
-	cfg    *clientcredentials.Config
-	client *http.Client
-	tok    *oauth2.Token
-}
-
-func (c *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tok.Valid() {
-		return c.tok, nil
-	}
-	t, err := c.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, c.client))
-	if err != nil {
-		return nil, err
-	}
-	c.tok = t
-	return t, nil
-}
-
-// invalidate drops old if it is still the current token.
-func (c *tokenCache) invalidate(old *oauth2.Token) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tok == old {
-		c.tok = nil
-	}
 }

@@ -2,6 +2,7 @@ package writeback
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -55,4 +56,40 @@ type OutcomeLine struct {
 // as we sent them, so suggested quantities are known.
 type OutcomeReader interface {
 	Outcomes(ctx context.Context, docs []*Document) ([]Outcome, error)
+}
+
+// CompareLines matches the planner's quantities per SKU (the ERP's lines,
+// mapped back to our SKUs and summed; nil when the document is gone) to the
+// document's lines: ours first in line order, then the ones the planner
+// added, by SKU. A line of ours the planner removed has PlannerQty 0.
+func CompareLines(d *Document, planner map[string]int64) []OutcomeLine {
+	out := make([]OutcomeLine, 0, len(d.Lines))
+	ours := make(map[string]bool, len(d.Lines))
+	for _, l := range d.Lines {
+		out = append(out, OutcomeLine{SKU: l.SKU, SuggestedQty: l.Qty, PlannerQty: planner[l.SKU]})
+		ours[l.SKU] = true
+	}
+	var added []string
+	for s := range planner {
+		if !ours[s] {
+			added = append(added, s)
+		}
+	}
+	slices.Sort(added)
+	for _, s := range added {
+		out = append(out, OutcomeLine{SKU: s, PlannerQty: planner[s]})
+	}
+	return out
+}
+
+// ApprovedDecision is the decision on a document the planner approved:
+// OutcomeChanged when a line's planner quantity differs from ours (changed,
+// removed or added), else OutcomeAccepted.
+func ApprovedDecision(lines []OutcomeLine) string {
+	for _, l := range lines {
+		if l.PlannerQty != l.SuggestedQty {
+			return OutcomeChanged
+		}
+	}
+	return OutcomeAccepted
 }

@@ -53,7 +53,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -118,21 +117,10 @@ type Config struct {
 	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"`
 }
 
-// Options are the channel's dependencies (tests replace them).
-type Options struct {
-	// Transport carries token and API requests. Default: a clone of
-	// http.DefaultTransport.
-	Transport http.RoundTripper
-	// Sleep waits d or until ctx ends; Now is the clock of the quota.
-	Sleep func(ctx context.Context, d time.Duration) error
-	Now   func() time.Time
-	// Jitter returns a number in [0, 1) for the backoff.
-	Jitter func() float64
-	// BaseBackoff and MaxBackoff: defaults 500ms and 30s. MaxRetryAfter
-	// caps a Retry-After (default 5m).
-	BaseBackoff, MaxBackoff, MaxRetryAfter time.Duration
-	Logger                                 *slog.Logger
-}
+// Options are the channel's dependencies (tests replace them): Transport,
+// Sleep, Now (the clock of the request quota), Jitter, the backoff bounds
+// and Logger.
+type Options = erphttp.Options
 
 // Channel delivers documents to one Business Central company. It
 // implements writeback.Channel and writeback.OutcomeReader.
@@ -141,8 +129,8 @@ type Channel struct {
 	o       Options
 	api     string
 	client  *http.Client
-	tokens  *erphttp.Tokens
-	reach   erphttp.Reach
+	tokens  *writeback.TokenCache
+	reach   writeback.Reachability
 	quota   *erphttp.Quota
 	sem     chan struct{}
 	timeout time.Duration
@@ -178,9 +166,8 @@ func New(cfg Config, opts Options) (*Channel, error) {
 	}
 	var errs []error
 	for _, u := range []struct{ name, v string }{{"base_url", cfg.BaseURL}, {"token_url (or tenant_id)", cfg.TokenURL}} {
-		p, err := url.Parse(u.v)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("%s %q: want an http(s) URL", u.name, u.v))
+		if err := writeback.CheckHTTPURL(u.name, u.v); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if cfg.CompanyID == "" {
@@ -195,33 +182,12 @@ func New(cfg Config, opts Options) (*Channel, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("business central write-back: %w", err)
 	}
-	if opts.Transport == nil {
-		opts.Transport = http.DefaultTransport.(*http.Transport).Clone()
-	}
-	if opts.Sleep == nil {
-		opts.Sleep = erphttp.Sleep
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.BaseBackoff <= 0 {
-		opts.BaseBackoff = 500 * time.Millisecond
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
-	}
-	if opts.MaxRetryAfter <= 0 {
-		opts.MaxRetryAfter = 5 * time.Minute
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.WithDefaults()
 	c := &Channel{cfg: cfg, o: opts, api: strings.TrimRight(cfg.BaseURL, "/") + "/api/v2.0/",
 		sem: make(chan struct{}, cfg.MaxConcurrent), timeout: time.Duration(cfg.TimeoutSeconds * float64(time.Second)),
 		skuOf: map[string]string{}}
-	c.client = &http.Client{Transport: c.reach.Transport(opts.Transport),
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	c.tokens = erphttp.NewTokens(&clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+	c.client = c.reach.Client(opts.Transport)
+	c.tokens = writeback.NewTokenCache(&clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		TokenURL: cfg.TokenURL, Scopes: []string{cfg.Scope}}, c.client)
 	c.quota = erphttp.NewQuota(cfg.RequestsPer5Min, 5*time.Minute, opts.Now, opts.Sleep)
 	for sku, no := range cfg.Items {
@@ -395,7 +361,7 @@ func (c *Channel) Send(ctx context.Context, docs []writeback.Outgoing) []writeba
 			case r.err != nil && r.unreachable:
 				res[i].Status = schema.WritebackFailed
 				return true
-			case r.err == nil && !erphttp.Retryable(r.code), r.final:
+			case r.err == nil && !writeback.Retryable(r.code), r.final:
 				res[i].Status = schema.WritebackRejected
 				if res[i].Err == nil {
 					res[i].Err = fmt.Errorf("business central refused the document: http %d: %s", r.code, erphttp.ODataMessage(r.body))
@@ -455,11 +421,7 @@ func (c *Channel) Send(ctx context.Context, docs []writeback.Outgoing) []writeba
 			}
 			break
 		}
-		d := erphttp.Backoff(round, c.o.BaseBackoff, c.o.MaxBackoff, c.o.Jitter)
-		if wait > d {
-			d = min(wait, c.o.MaxRetryAfter)
-		}
-		if err := c.o.Sleep(ctx, d); err != nil {
+		if err := c.o.Sleep(ctx, c.o.Retry().Wait(round, wait)); err != nil {
 			for _, i := range pending {
 				res[i].Status, res[i].Err = schema.WritebackFailed, err
 			}
@@ -550,7 +512,7 @@ func (c *Channel) try(ctx context.Context, ops []op, first bool) (rs []opResult,
 	defer cancel()
 	tok, err := c.tokens.Token(ctx)
 	if err != nil {
-		code, refused := erphttp.TokenRefused(err)
+		code, refused := writeback.TokenRefused(err)
 		r := opResult{code: code, err: fmt.Errorf("oauth2 token: %w", err), final: refused}
 		if ue := c.reach.Unreachable(err); ue != nil {
 			r.err, r.unreachable = ue, true
@@ -583,7 +545,7 @@ func (c *Channel) try(ctx context.Context, ops []op, first bool) (rs []opResult,
 	}
 	r := opResult{code: resp.StatusCode, body: body}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		r.retryAfter = erphttp.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		r.retryAfter = writeback.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	if rerr != nil {
 		r.err = fmt.Errorf("read response: %w", rerr)
@@ -682,7 +644,7 @@ func (c *Channel) batchResults(ops []op, body []byte) []opResult {
 		}
 		out[i] = opResult{code: r.Status, body: r.Body}
 		if r.Status == http.StatusTooManyRequests || r.Status == http.StatusServiceUnavailable {
-			out[i].retryAfter = erphttp.RetryAfter(r.Headers["Retry-After"], time.Now())
+			out[i].retryAfter = writeback.ParseRetryAfter(r.Headers["Retry-After"], time.Now())
 		}
 	}
 	return out

@@ -55,12 +55,7 @@ func Decide(status string, lines []writeback.OutcomeLine) string {
 	default:
 		return writeback.OutcomePending
 	}
-	for _, l := range lines {
-		if l.SuggestedQty != l.PlannerQty {
-			return writeback.OutcomeChanged
-		}
-	}
-	return writeback.OutcomeAccepted
+	return writeback.ApprovedDecision(lines)
 }
 
 func (c *Channel) outcome(d *writeback.Document, po *PurchaseOrder, seen time.Time) writeback.Outcome {
@@ -68,14 +63,11 @@ func (c *Channel) outcome(d *writeback.Document, po *PurchaseOrder, seen time.Ti
 	if po == nil {
 		o.Decision = writeback.OutcomeRejected
 		o.ERPStatus = "deleted"
-		for _, l := range d.Lines {
-			o.Lines = append(o.Lines, writeback.OutcomeLine{SKU: l.SKU, SuggestedQty: l.Qty})
-		}
+		o.Lines = writeback.CompareLines(d, nil)
 		return o
 	}
 	o.DocID, o.ERPStatus = po.ID, po.Status
 	planner := map[string]int64{}
-	var order []string
 	for _, l := range po.Lines {
 		if l.LineType != "Item" {
 			continue
@@ -84,21 +76,9 @@ func (c *Channel) outcome(d *writeback.Document, po *PurchaseOrder, seen time.Ti
 		if !ok {
 			sku = l.LineObjectNumber // an item the planner added that we do not map
 		}
-		if _, ok := planner[sku]; !ok {
-			order = append(order, sku)
-		}
 		planner[sku] += quantity(l.Quantity)
 	}
-	ours := map[string]bool{}
-	for _, l := range d.Lines {
-		ours[l.SKU] = true
-		o.Lines = append(o.Lines, writeback.OutcomeLine{SKU: l.SKU, SuggestedQty: l.Qty, PlannerQty: planner[l.SKU]})
-	}
-	for _, sku := range order {
-		if !ours[sku] {
-			o.Lines = append(o.Lines, writeback.OutcomeLine{SKU: sku, PlannerQty: planner[sku]})
-		}
-	}
+	o.Lines = writeback.CompareLines(d, planner)
 	o.Decision = Decide(po.Status, o.Lines)
 	return o
 }

@@ -259,7 +259,7 @@ func (s *Server) suggestion(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	case DropBefore:
-		drop(w)
+		Drop(w)
 		return
 	case BadRequest:
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "refused", "external_ref": key})
@@ -271,7 +271,7 @@ func (s *Server) suggestion(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	case DropAfter:
-		drop(w)
+		Drop(w)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -318,16 +318,15 @@ func (s *Server) handle(authed bool, key, ctype string, body []byte) (int, []byt
 	return http.StatusCreated, resp
 }
 
-// drop closes the request's connection without a response.
-func drop(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		w.WriteHeader(http.StatusInternalServerError)
-		return
+// Drop closes the request's connection without a response: a request the
+// server may or may not have handled, as a client sees a crash or a cut
+// network. The fakes of every ERP drop requests by it.
+func Drop(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			_ = c.Close()
+			return
+		}
 	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	_ = conn.Close()
+	panic(http.ErrAbortHandler) // net/http aborts the response without one
 }

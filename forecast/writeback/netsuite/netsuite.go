@@ -149,16 +149,12 @@ func New(cfg Config, o Options) (*Channel, error) {
 	if base == "" {
 		base = "https://" + strings.ToLower(strings.ReplaceAll(cfg.AccountID, "_", "-")) + ".suitetalk.api.netsuite.com"
 	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("netsuite: base_url %q: want an http(s) URL", base)
+	if err := writeback.CheckHTTPURL("base_url", base); err != nil {
+		return nil, fmt.Errorf("netsuite: %w", err)
 	}
 	base = strings.TrimRight(base, "/")
-	tr := o.Transport
-	if tr == nil {
-		tr = http.DefaultTransport.(*http.Transport).Clone()
-	}
 	reach := &writeback.Reachability{URL: base}
-	client := &http.Client{Transport: reach.Transport(tr), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := reach.Client(o.Transport)
 	scope := cfg.Scope
 	if len(scope) == 0 {
 		scope = []string{"rest_webservices"}

@@ -3,7 +3,6 @@ package netsuite
 import (
 	"context"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
@@ -47,7 +46,7 @@ func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]w
 		code, _, err := c.do(ctx, http.MethodGet, recordPath(d.ExternalRef)+"?expandSubResources=true", nil, &rec)
 		o := writeback.Outcome{ExternalRef: d.ExternalRef, Channel: c.name, Seen: time.Now().UTC()}
 		if code == http.StatusNotFound {
-			o.Decision, o.ERPStatus, o.Lines = writeback.OutcomeRejected, "deleted", compare(d, nil)
+			o.Decision, o.ERPStatus, o.Lines = writeback.OutcomeRejected, "deleted", writeback.CompareLines(d, nil)
 			out = append(out, o)
 			continue
 		}
@@ -63,7 +62,7 @@ func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]w
 			}
 			erp[sku] += int64(l.Quantity + 0.5)
 		}
-		o.Lines = compare(d, erp)
+		o.Lines = writeback.CompareLines(d, erp)
 		approval, status := "", ""
 		if rec.ApprovalStatus != nil {
 			approval = rec.ApprovalStatus.ID
@@ -78,7 +77,7 @@ func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]w
 		}
 		o.Decision = Decision(approval, status, o.Lines)
 		if o.Decision == writeback.OutcomeRejected {
-			o.Lines = compare(d, nil) // a rejected order orders nothing
+			o.Lines = writeback.CompareLines(d, nil) // a rejected order orders nothing
 		}
 		out = append(out, o)
 	}
@@ -92,35 +91,8 @@ func Decision(approval, status string, lines []writeback.OutcomeLine) string {
 	case approval == approvalRejected || status == "H":
 		return writeback.OutcomeRejected
 	case approval == approvalApproved:
-		for _, l := range lines {
-			if l.PlannerQty != l.SuggestedQty {
-				return writeback.OutcomeChanged
-			}
-		}
-		return writeback.OutcomeAccepted
+		return writeback.ApprovedDecision(lines)
 	default:
 		return writeback.OutcomePending
 	}
-}
-
-// compare matches the ERP's quantities per SKU to the document's lines
-// (ours in line order, then the ones added, by SKU).
-func compare(d *writeback.Document, erp map[string]int64) []writeback.OutcomeLine {
-	var out []writeback.OutcomeLine
-	seen := map[string]bool{}
-	for _, l := range d.Lines {
-		out = append(out, writeback.OutcomeLine{SKU: l.SKU, SuggestedQty: l.Qty, PlannerQty: erp[l.SKU]})
-		seen[l.SKU] = true
-	}
-	var added []string
-	for s := range erp {
-		if !seen[s] {
-			added = append(added, s)
-		}
-	}
-	sort.Strings(added)
-	for _, s := range added {
-		out = append(out, writeback.OutcomeLine{SKU: s, PlannerQty: erp[s]})
-	}
-	return out
 }

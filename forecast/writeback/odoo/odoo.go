@@ -175,14 +175,9 @@ func New(cfg Config, o Options) (*Channel, error) {
 	if key.key == "" {
 		return nil, errors.New("odoo: api_key, api_key_file or api_key_env is required")
 	}
-	tr := o.Transport
-	if tr == nil {
-		tr = http.DefaultTransport.(*http.Transport).Clone()
-	}
 	base := strings.TrimRight(cfg.URL, "/")
 	reach := &writeback.Reachability{URL: base}
-	client := &http.Client{Transport: reach.Transport(tr),
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := reach.Client(o.Transport)
 	c := &Channel{cfg: cfg, reach: reach, products: map[string]int64{}, skus: map[int64]string{}, partners: map[string]int64{}, currencys: map[string]int64{}}
 	switch cfg.Protocol {
 	case "", "json2":

@@ -3,7 +3,6 @@ package odoo
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
@@ -92,16 +91,16 @@ func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]w
 			if !ok {
 				o.Decision = writeback.OutcomeRejected
 				o.ERPStatus = "deleted"
-				o.Lines = compare(d, nil)
+				o.Lines = writeback.CompareLines(d, nil)
 				out = append(out, o)
 				continue
 			}
 			o.DocID = strconv.FormatInt(id, 10)
 			o.ERPStatus = state[id]
-			o.Lines = compare(d, lines[id])
+			o.Lines = writeback.CompareLines(d, lines[id])
 			o.Decision = Decision(o.ERPStatus, o.Lines)
 			if o.Decision == writeback.OutcomeRejected {
-				o.Lines = compare(d, nil) // a cancelled order orders nothing
+				o.Lines = writeback.CompareLines(d, nil) // a cancelled order orders nothing
 			}
 			out = append(out, o)
 		}
@@ -114,40 +113,12 @@ func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]w
 func Decision(state string, lines []writeback.OutcomeLine) string {
 	switch state {
 	case "purchase", "done":
-		for _, l := range lines {
-			if l.PlannerQty != l.SuggestedQty {
-				return writeback.OutcomeChanged
-			}
-		}
-		return writeback.OutcomeAccepted
+		return writeback.ApprovedDecision(lines)
 	case "cancel":
 		return writeback.OutcomeRejected
 	default: // draft, sent, to approve
 		return writeback.OutcomePending
 	}
-}
-
-// compare matches the ERP's quantities per SKU to the document's lines:
-// ours first in line order, then the ones the planner added, by SKU. With
-// erp nil (the order is gone) every planner quantity is 0.
-func compare(d *writeback.Document, erp map[string]int64) []writeback.OutcomeLine {
-	var out []writeback.OutcomeLine
-	seen := map[string]bool{}
-	for _, l := range d.Lines {
-		out = append(out, writeback.OutcomeLine{SKU: l.SKU, SuggestedQty: l.Qty, PlannerQty: erp[l.SKU]})
-		seen[l.SKU] = true
-	}
-	var added []string
-	for s := range erp {
-		if !seen[s] {
-			added = append(added, s)
-		}
-	}
-	sort.Strings(added)
-	for _, s := range added {
-		out = append(out, writeback.OutcomeLine{SKU: s, PlannerQty: erp[s]})
-	}
-	return out
 }
 
 // many2one reads the id of a many2one value, [id, "display name"] (0 for

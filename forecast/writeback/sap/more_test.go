@@ -1,8 +1,10 @@
 package sap_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
 	"github.com/shelflake/shelflake/forecast/writeback/sap"
@@ -202,5 +204,78 @@ func TestAnUnreachableERPFailsAtOnceWithTheCause(t *testing.T) {
 	}
 	if rep.Failed != 5 || !strings.Contains(rep.Unreachable, "cannot reach ERP endpoint") || len(sl.Waits()) != 0 {
 		t.Errorf("report %+v, waits %v", rep, sl.Waits())
+	}
+}
+
+func TestFirstSentIsTheStartOfTheKeysWeek(t *testing.T) {
+	for _, tc := range []struct {
+		asOf schema.Date
+		want string
+	}{
+		{schema.NewDate(2026, 3, 2), "Mon, 02 Mar 2026 00:00:00 GMT"}, // a Monday
+		{schema.NewDate(2026, 3, 8), "Mon, 02 Mar 2026 00:00:00 GMT"}, // the Sunday of that week
+		{schema.NewDate(2026, 3, 9), "Mon, 09 Mar 2026 00:00:00 GMT"},
+		{schema.NewDate(2026, 1, 1), "Mon, 29 Dec 2025 00:00:00 GMT"}, // ISO week 2026-W01 starts in 2025
+	} {
+		d := &writeback.Document{AsOf: tc.asOf}
+		if got := sap.FirstSent(d).Format(http.TimeFormat); got != tc.want {
+			t.Errorf("as of %s: First-Sent %s, want %s", tc.asOf, got, tc.want)
+		}
+	}
+}
+
+// A process killed after SAP created a requisition but before it answered
+// leaves the document failed in the log; the next process (with another
+// clock), or the next run of the same week, sends the same
+// Repeatability-Request-ID, and must send the same First-Sent with it, as
+// the fake enforces like SAP: then SAP answers with the first create.
+func TestARepeatedCreateCarriesTheSameFirstSentAcrossProcesses(t *testing.T) {
+	w, sl := newWorld(), &sleeps{}
+	docs := w.docs(t, 1)
+	erp := fake(t, w, func(o *sapfake.Options) {
+		o.Faults = func(_ string, attempt int) sapfake.Fault {
+			if attempt == 1 {
+				return sapfake.HiddenTimeout // created; lookups lag until the next create
+			}
+			return sapfake.None
+		}
+	})
+	first := channel(t, w, erp, sl, "basic", func(c *sap.Config) { c.MaxAttempts = 1 })
+	l := openLake(t)
+	if _, err := deliverer(t, l, first).Deliver(t.Context(), docs); err != nil {
+		t.Fatal(err)
+	}
+	if row := latest(t, l, first.Name())[docs[0].ExternalRef]; row.Status != schema.WritebackFailed {
+		t.Fatalf("first process: %s (%s), want failed (no answer)", row.Status, row.Error)
+	}
+	// The next run of the week: another as-of, the same key.
+	again := *docs[0]
+	again.AsOf, again.RunID = asOf+2, "run-2"
+	if err := again.Finalize(); err != nil {
+		t.Fatal(err)
+	}
+	if again.ExternalRef != docs[0].ExternalRef {
+		t.Fatalf("key %s, want %s", again.ExternalRef, docs[0].ExternalRef)
+	}
+	o := erp.Options()
+	cfg := sap.Config{BaseURL: erp.URL, SAPClient: "100", Auth: "basic", Username: o.Username, Password: o.Password,
+		PurchasingGroup: "001", Plants: w.plants, Suppliers: w.suppliers, Materials: w.materials, MaxAttempts: 3, TimeoutSeconds: 1}
+	later := func() time.Time { return time.Now().Add(7 * time.Hour) }
+	second, err := sap.New(cfg, sap.Options{Sleep: sl.Sleep, Now: later, Jitter: func() float64 { return 0.5 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deliverer(t, l, second).Deliver(t.Context(), []*writeback.Document{&again}); err != nil {
+		t.Fatal(err)
+	}
+	row := latest(t, l, second.Name())[again.ExternalRef]
+	if row.Status != schema.WritebackAccepted {
+		t.Errorf("second process: %s after %d attempts (%s), want accepted", row.Status, row.Attempts, row.Error)
+	}
+	if v := erp.Violations(); len(v) != 0 {
+		t.Errorf("contract violations: %q", v)
+	}
+	if erp.Replays() != 1 || erp.Held()[again.ExternalRef] != 1 {
+		t.Errorf("%d replays, held %d times: want the first create answered again, once", erp.Replays(), erp.Held()[again.ExternalRef])
 	}
 }

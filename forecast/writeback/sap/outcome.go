@@ -69,7 +69,6 @@ func (c *Channel) Outcomes(ctx context.Context, docs []*writeback.Document) ([]w
 func (c *Channel) outcome(d *writeback.Document, r *Requisition, seen time.Time) writeback.Outcome {
 	o := writeback.Outcome{ExternalRef: d.ExternalRef, Channel: c.Name(), Seen: seen}
 	planner := map[string]int64{}
-	var order []string
 	live, refused, approved := 0, 0, false
 	if r != nil {
 		o.DocID = r.PurchaseRequisition
@@ -92,22 +91,10 @@ func (c *Channel) outcome(d *writeback.Document, r *Requisition, seen time.Time)
 			if !ok {
 				sku = it.Material
 			}
-			if _, ok := planner[sku]; !ok {
-				order = append(order, sku)
-			}
 			planner[sku] += quantity(it.RequestedQuantity)
 		}
 	}
-	ours := map[string]bool{}
-	for _, l := range d.Lines {
-		ours[l.SKU] = true
-		o.Lines = append(o.Lines, writeback.OutcomeLine{SKU: l.SKU, SuggestedQty: l.Qty, PlannerQty: planner[l.SKU]})
-	}
-	for _, sku := range order {
-		if !ours[sku] {
-			o.Lines = append(o.Lines, writeback.OutcomeLine{SKU: sku, PlannerQty: planner[sku]})
-		}
-	}
+	o.Lines = writeback.CompareLines(d, planner)
 	switch {
 	case r == nil || live == 0:
 		o.Decision = writeback.OutcomeRejected
@@ -119,12 +106,7 @@ func (c *Channel) outcome(d *writeback.Document, r *Requisition, seen time.Time)
 	case !approved:
 		o.Decision = writeback.OutcomePending
 	default:
-		o.Decision = writeback.OutcomeAccepted
-		for _, l := range o.Lines {
-			if l.PlannerQty != l.SuggestedQty {
-				o.Decision = writeback.OutcomeChanged
-			}
-		}
+		o.Decision = writeback.ApprovedDecision(o.Lines)
 	}
 	return o
 }

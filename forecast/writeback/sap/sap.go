@@ -26,7 +26,8 @@
 //
 // Two guards. Each create is a SAP Gateway repeatable request: the
 // Repeatability-Request-ID header is a UUID derived from the document key
-// and Repeatability-First-Sent the time of its first send, so SAP answers a
+// and Repeatability-First-Sent the start of the key's week (FirstSent: the
+// same in every process and run that sends the key), so SAP answers a
 // resend with the first answer instead of creating again. And before every
 // create the channel looks the key up ($filter=PurReqnDescription eq …): a
 // requisition holding it is the document (accepted, not created again),
@@ -57,7 +58,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -118,21 +118,10 @@ type Config struct {
 	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"`
 }
 
-// Options are the channel's dependencies (tests replace them).
-type Options struct {
-	// Transport carries every request. Default: a clone of
-	// http.DefaultTransport.
-	Transport http.RoundTripper
-	// Sleep waits d or until ctx ends; Now is the clock of
-	// Repeatability-First-Sent.
-	Sleep  func(ctx context.Context, d time.Duration) error
-	Now    func() time.Time
-	Jitter func() float64
-	// BaseBackoff and MaxBackoff: defaults 500ms and 30s. MaxRetryAfter
-	// caps a Retry-After (default 5m).
-	BaseBackoff, MaxBackoff, MaxRetryAfter time.Duration
-	Logger                                 *slog.Logger
-}
+// Options are the channel's dependencies (tests replace them): Transport,
+// Sleep, Jitter, the backoff bounds and Logger. Now is not read: the
+// Repeatability-First-Sent derives from the document (FirstSent).
+type Options = erphttp.Options
 
 // Channel delivers documents to one S/4HANA system. It implements
 // writeback.Channel and writeback.OutcomeReader.
@@ -142,14 +131,13 @@ type Channel struct {
 	svc     string
 	host    string
 	client  *http.Client
-	tokens  *erphttp.Tokens // nil with basic auth
-	reach   erphttp.Reach
+	tokens  *writeback.TokenCache // nil with basic auth
+	reach   writeback.Reachability
 	timeout time.Duration
 	skuOf   map[string]string // material → SKU
 
-	mu        sync.Mutex
-	csrf      string
-	firstSent map[string]time.Time
+	mu   sync.Mutex
+	csrf string
 }
 
 // New validates cfg and returns its channel.
@@ -176,9 +164,8 @@ func New(cfg Config, opts Options) (*Channel, error) {
 		cfg.TimeoutSeconds = 30
 	}
 	var errs []error
-	base, err := url.Parse(cfg.BaseURL)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		errs = append(errs, fmt.Errorf("base_url %q: want an http(s) URL", cfg.BaseURL))
+	if err := writeback.CheckHTTPURL("base_url", cfg.BaseURL); err != nil {
+		errs = append(errs, err)
 	}
 	switch cfg.Auth {
 	case "basic":
@@ -201,41 +188,22 @@ func New(cfg Config, opts Options) (*Channel, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("sap write-back: %w", err)
 	}
-	if opts.Transport == nil {
-		opts.Transport = http.DefaultTransport.(*http.Transport).Clone()
-	}
-	if opts.Sleep == nil {
-		opts.Sleep = erphttp.Sleep
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.BaseBackoff <= 0 {
-		opts.BaseBackoff = 500 * time.Millisecond
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
-	}
-	if opts.MaxRetryAfter <= 0 {
-		opts.MaxRetryAfter = 5 * time.Minute
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.WithDefaults()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, err
 	}
+	base, _ := url.Parse(cfg.BaseURL) // checked above
 	c := &Channel{cfg: cfg, o: opts, svc: strings.TrimRight(cfg.BaseURL, "/") + ServicePath, host: base.Host,
-		timeout: time.Duration(cfg.TimeoutSeconds * float64(time.Second)), skuOf: map[string]string{}, firstSent: map[string]time.Time{}}
-	c.client = &http.Client{Transport: c.reach.Transport(opts.Transport), Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		timeout: time.Duration(cfg.TimeoutSeconds * float64(time.Second)), skuOf: map[string]string{}}
+	c.client = c.reach.Client(opts.Transport)
+	c.client.Jar = jar
 	if cfg.Auth == "oauth2" {
 		var scopes []string
 		if cfg.Scope != "" {
 			scopes = []string{cfg.Scope}
 		}
-		c.tokens = erphttp.NewTokens(&clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		c.tokens = writeback.NewTokenCache(&clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			TokenURL: cfg.TokenURL, Scopes: scopes}, c.client)
 	}
 	for sku, m := range cfg.Materials {
@@ -264,6 +232,29 @@ func RequestID(key string) string {
 	h[6] = h[6]&0x0f | 0x80
 	h[8] = h[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// FirstSent is the Repeatability-First-Sent of a document's create:
+// 00:00 UTC on the Monday of the ISO week of its as-of date.
+//
+// The repeatable-requests contract wants the same Request-ID and the same
+// creation time on every retry of a request, and RequestID depends on the
+// key alone, which names the week, location and supplier. So First-Sent
+// must depend on the key's document alone too, not on a clock: a clock
+// read in memory would change when the process is killed and the outbox is
+// delivered again by another one (or by another run of the same week),
+// sending the same ID with a new First-Sent, which SAP refuses or, worse,
+// takes for a new request. The start of the key's week is the earliest
+// moment any run could have sent the key, so it is never in the future of
+// a real send, and every process and every run derives the same instant.
+// Its price: the time is up to a week older than the first real send; a
+// server that keeps request IDs for less than that refuses the create as
+// too old to repeat (a 4xx: the document is rejected with SAP's message,
+// never doubled).
+func FirstSent(d *writeback.Document) time.Time {
+	t := d.AsOf.Time()
+	wd := (int(t.Weekday()) + 6) % 7 // days since Monday
+	return time.Date(t.Year(), t.Month(), t.Day()-wd, 0, 0, 0, 0, time.UTC)
 }
 
 // Header is the part of A_PurchaseRequisitionHeader the channel writes.
@@ -398,7 +389,7 @@ func (c *Channel) send(ctx context.Context, d *writeback.Document, validate bool
 		case a.err == nil && a.code/100 == 2:
 			r.Status = schema.WritebackAccepted
 			return r
-		case a.final || (a.err == nil && !erphttp.Retryable(a.code) && !a.transient):
+		case a.final || (a.err == nil && !writeback.Retryable(a.code) && !a.transient):
 			r.Status = schema.WritebackRejected
 			if r.Err == nil {
 				r.Err = fmt.Errorf("sap refused the requisition: http %d: %s", a.code, a.message)
@@ -415,11 +406,7 @@ func (c *Channel) send(ctx context.Context, d *writeback.Document, validate bool
 			}
 			return r
 		}
-		wait := erphttp.Backoff(n, c.o.BaseBackoff, c.o.MaxBackoff, c.o.Jitter)
-		if a.retryAfter > wait {
-			wait = min(a.retryAfter, c.o.MaxRetryAfter)
-		}
-		if err := c.o.Sleep(ctx, wait); err != nil {
+		if err := c.o.Sleep(ctx, c.o.Retry().Wait(n, a.retryAfter)); err != nil {
 			r.Status, r.Err = schema.WritebackFailed, err
 			return r
 		}
@@ -451,15 +438,6 @@ func (c *Channel) attempt(ctx context.Context, d *writeback.Document, h *Header,
 			return answer{code: http.StatusOK, response: ledger(found.PurchaseRequisition)}
 		}
 	}
-	c.mu.Lock()
-	first, ok := c.firstSent[d.ExternalRef]
-	if !ok || validate {
-		first = c.o.Now()
-		if !validate {
-			c.firstSent[d.ExternalRef] = first
-		}
-	}
-	c.mu.Unlock()
 	body, err := json.Marshal(h)
 	if err != nil {
 		return answer{err: err, final: true}
@@ -467,7 +445,7 @@ func (c *Channel) attempt(ctx context.Context, d *writeback.Document, h *Header,
 	hdr := http.Header{}
 	if !validate {
 		hdr.Set("Repeatability-Request-ID", RequestID(d.ExternalRef))
-		hdr.Set("Repeatability-First-Sent", first.UTC().Format(http.TimeFormat))
+		hdr.Set("Repeatability-First-Sent", FirstSent(d).Format(http.TimeFormat))
 	}
 	a, raw := c.do(ctx, http.MethodPost, "/A_PurchaseRequisitionHeader", hdr, body)
 	if a.err == nil && a.code == http.StatusCreated {
@@ -594,7 +572,7 @@ func (c *Channel) try(ctx context.Context, method, path string, hdr http.Header,
 		a.transient = true
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		a.retryAfter = erphttp.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		a.retryAfter = writeback.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	if rerr != nil {
 		a.err = fmt.Errorf("read response: %w", rerr)
@@ -617,7 +595,7 @@ func (c *Channel) auth(ctx context.Context, req *http.Request) (*oauth2.Token, a
 	}
 	t, err := c.tokens.Token(ctx)
 	if err != nil {
-		code, refused := erphttp.TokenRefused(err)
+		code, refused := writeback.TokenRefused(err)
 		a := answer{code: code, err: fmt.Errorf("oauth2 token: %w", err), final: refused}
 		if ue := c.reach.Unreachable(err); ue != nil {
 			a.err, a.unreachable = ue, true
@@ -664,7 +642,7 @@ func (c *Channel) csrfToken(ctx context.Context) (string, answer) {
 	if resp.StatusCode != http.StatusOK || csrf == "" || strings.EqualFold(csrf, "required") {
 		a := answer{code: resp.StatusCode, response: excerpt(raw), message: erphttp.ODataMessage(raw)}
 		a.err = fmt.Errorf("fetch csrf token: http %d: %s", resp.StatusCode, a.message)
-		a.final = resp.StatusCode/100 == 4 && !erphttp.Retryable(resp.StatusCode) && (c.tokens == nil || resp.StatusCode != http.StatusUnauthorized)
+		a.final = resp.StatusCode/100 == 4 && !writeback.Retryable(resp.StatusCode) && (c.tokens == nil || resp.StatusCode != http.StatusUnauthorized)
 		if c.tokens != nil && resp.StatusCode == http.StatusUnauthorized {
 			c.tokens.Invalidate(tok) // the next attempt fetches a new one
 		}

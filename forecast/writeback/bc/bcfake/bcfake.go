@@ -39,6 +39,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 )
 
 // Scope is the only scope the token endpoint grants.
@@ -402,7 +404,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	}
 	switch worst {
 	case DropBefore:
-		drop(w)
+		erptest.Drop(w)
 		return
 	case ExpireToken:
 		s.ExpireTokens()
@@ -427,7 +429,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	case DropAfter:
-		drop(w)
+		erptest.Drop(w)
 		return
 	}
 	if !batch {
@@ -507,17 +509,6 @@ func (s *Server) write(w http.ResponseWriter, a answer) {
 	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
 	w.WriteHeader(a.code)
 	_, _ = w.Write(a.body)
-}
-
-func drop(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic("bcfake: response writer cannot be hijacked")
-	}
-	c, _, err := hj.Hijack()
-	if err == nil {
-		_ = c.Close()
-	}
 }
 
 var pathRE = regexp.MustCompile(`^companies\(([^)]*)\)/purchaseOrders(?:\(([^)]*)\))?$`)

@@ -40,21 +40,6 @@ func TestQuotaNeverLetsMoreThanTheLimitIntoAWindow(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0}, {"7", 7 * time.Second}, {"-3", 0}, {"soon", 0},
-		{"Mon, 02 Mar 2026 08:00:30 GMT", 30 * time.Second}, {"Mon, 02 Mar 2026 07:00:00 GMT", 0},
-	} {
-		if got := RetryAfter(tc.in, now); got != tc.want {
-			t.Errorf("RetryAfter(%q) = %s, want %s", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestODataMessage(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{`{"error":{"code":"BadRequest","message":"The property 'x' does not exist"}}`, "BadRequest: The property 'x' does not exist"},

@@ -56,6 +56,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 )
 
 // Fault is what the server does to one request.
@@ -411,7 +413,7 @@ func before(w http.ResponseWriter, f Fault) bool {
 		nsError(w, 500, "Internal Server Error", "UNEXPECTED_ERROR", "", "An unexpected error occurred.")
 		return false
 	case DropBefore:
-		drop(w)
+		erptest.Drop(w)
 		return false
 	}
 	return true
@@ -423,20 +425,10 @@ func after(w http.ResponseWriter, r *http.Request, f Fault) bool {
 		<-r.Context().Done()
 		return false
 	case DropAfter:
-		drop(w)
+		erptest.Drop(w)
 		return false
 	}
 	return true
-}
-
-func drop(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			c.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
 }
 
 // eid returns the external id of a {id} path value "eid:<key>".

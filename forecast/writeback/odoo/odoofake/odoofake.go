@@ -44,6 +44,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 )
 
 // Fault is what the server does to one call instead of (or after) it.
@@ -399,7 +401,7 @@ func before(w http.ResponseWriter, r *http.Request, f Fault) bool {
 		writeJSON(w, http.StatusInternalServerError, &odooError{Name: "psycopg2.OperationalError", Message: "server closed the connection unexpectedly"})
 		return false
 	case DropBefore:
-		drop(w)
+		erptest.Drop(w)
 		return false
 	}
 	return true
@@ -413,20 +415,10 @@ func after(w http.ResponseWriter, r *http.Request, f Fault) bool {
 		<-r.Context().Done()
 		return false
 	case DropAfter:
-		drop(w)
+		erptest.Drop(w)
 		return false
 	}
 	return true
-}
-
-func drop(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			c.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -40,6 +40,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 )
 
 // ServicePath is where the service lives.
@@ -124,6 +126,7 @@ type Server struct {
 	seq          int
 	attempts     map[string]int
 	repeat       map[string]stored
+	firstSent    map[string]string // Repeatability-Request-ID → its First-Sent
 	requests     int
 	replays      int
 	csrfFetches  int
@@ -147,7 +150,7 @@ func New(o Options) *Server {
 		o.RetryAfter = 7
 	}
 	s := &Server{o: o, tokens: map[string]time.Time{}, csrf: map[string]string{}, reqs: map[string]*Requisition{},
-		attempts: map[string]int{}, repeat: map[string]stored{}}
+		attempts: map[string]int{}, repeat: map[string]stored{}, firstSent: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /sap/bc/sec/oauth2/token", s.token)
 	mux.HandleFunc(ServicePath+"/", s.service)
@@ -177,7 +180,8 @@ func (s *Server) CSRFRefusals() int { s.mu.Lock(); defer s.mu.Unlock(); return s
 func (s *Server) Validations() int  { s.mu.Lock(); defer s.mu.Unlock(); return s.validations }
 
 // Violations are requests that broke the contract without the answer
-// saying so (a create without repeatability headers).
+// saying so (a create without repeatability headers), and repeated
+// Repeatability-Request-IDs whose First-Sent changed.
 func (s *Server) Violations() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -421,16 +425,6 @@ func (s *Server) tooMany(w http.ResponseWriter, code int) {
 	writeJSON(w, code, odataError("/IWFND/CM_BEC/026", "Service temporarily unavailable"))
 }
 
-func drop(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic("sapfake: response writer cannot be hijacked")
-	}
-	if c, _, err := hj.Hijack(); err == nil {
-		_ = c.Close()
-	}
-}
-
 func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
 	// CSRF first, as the Gateway does.
 	tok := r.Header.Get("x-csrf-token")
@@ -485,6 +479,19 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeJSON(w, http.StatusBadRequest, odataError("/IWFND/CM_BEC/100", "Invalid repeatability headers"))
 		return
 	}
+	if rid != "" {
+		// A repeatable request carries the same ID and the same creation
+		// time on every retry: the same ID with another First-Sent is a
+		// different request reusing an ID, which the server refuses.
+		if was, seen := s.firstSent[rid]; seen && was != first {
+			s.violations = append(s.violations, "create of "+key+" repeats Repeatability-Request-ID "+rid+" with First-Sent "+first+", first sent "+was)
+			s.mu.Unlock()
+			writeJSON(w, http.StatusBadRequest, odataError("/IWFND/CM_BEC/101", "Repeatability-First-Sent differs from the first request with this Repeatability-Request-ID"))
+			return
+		} else if !seen {
+			s.firstSent[rid] = first
+		}
+	}
 	fault := None
 	if s.o.Faults != nil {
 		fault = s.o.Faults(key, attempt)
@@ -514,7 +521,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeJSON(w, http.StatusInternalServerError, odataError("/IWBEP/CM_MGW_RT/000", "Internal server error"))
 		return
 	case DropBefore:
-		drop(w)
+		erptest.Drop(w)
 		return
 	case ExpireCSRF:
 		s.mu.Lock()
@@ -549,7 +556,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
 		<-r.Context().Done()
 		return
 	case DropAfter:
-		drop(w)
+		erptest.Drop(w)
 		return
 	}
 	w.Header().Set("Repeatability-Result", "accepted")
