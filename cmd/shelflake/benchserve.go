@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"time"
@@ -44,6 +45,7 @@ func newBenchServeCmd(a *app) *cobra.Command {
 		sessions int
 		runs     int
 		asJSON   bool
+		cpuProf  string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -58,7 +60,7 @@ distributions and the ratio of their medians.`,
 			if lakeURI == "" {
 				return errors.New("--lake is required (shelflake demo makes one)")
 			}
-			res, err := benchServe(cmd.Context(), a, lakeURI, sessions, runs)
+			res, err := benchServe(cmd.Context(), a, lakeURI, sessions, runs, cpuProf)
 			if err != nil {
 				return fmt.Errorf("bench serve: %w", err)
 			}
@@ -77,6 +79,7 @@ distributions and the ratio of their medians.`,
 	f.IntVar(&sessions, "sessions", 32, "concurrent sessions")
 	f.IntVar(&runs, "runs", 3, "runs of each query per session")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write a Go CPU profile of the phase through serve to this file")
 	return cmd
 }
 
@@ -136,7 +139,7 @@ func benchArg(v any) any {
 	return v
 }
 
-func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int) (*benchServeResult, error) {
+func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int, cpuProf string) (*benchServeResult, error) {
 	if sessions < 1 || runs < 1 {
 		return nil, errors.New("--sessions and --runs: want ≥ 1")
 	}
@@ -217,6 +220,17 @@ func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int)
 	defer func() { stop(); <-served }()
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	dsn := fmt.Sprintf("host=%s port=%s user=bench password=%s dbname=lake sslmode=require connect_timeout=30", host, port, password)
+	if cpuProf != "" {
+		f, err := os.Create(cpuProf)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	viaServe, err := benchSessions(ctx, sessions, runs, qs, func(ctx context.Context) (func(context.Context, benchQuery) error, func(), error) {
 		c, err := pgx.Connect(ctx, dsn)
 		if err != nil {
