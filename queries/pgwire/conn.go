@@ -468,7 +468,13 @@ func (c *conn) sendRowsTagged(pt *portal, maxRows int64, fetch bool) error {
 		}
 		return nil, false, nil
 	}
-	text, binary := c.srv.metrics.values.WithLabelValues("text"), c.srv.metrics.values.WithLabelValues("binary")
+	// Counted here and added to the metrics once, not per value.
+	var nText, nBinary, nBytes int
+	defer func() {
+		c.srv.metrics.values.WithLabelValues("text").Add(float64(nText))
+		c.srv.metrics.values.WithLabelValues("binary").Add(float64(nBinary))
+		c.srv.metrics.bytesOut.Add(float64(nBytes))
+	}()
 	for maxRows <= 0 || n < maxRows {
 		vals, ok, err := next()
 		if err != nil {
@@ -487,16 +493,16 @@ func (c *conn) sendRowsTagged(pt *portal, maxRows int64, fetch bool) error {
 		for i, v := range vals {
 			f := formatOf(pt.formats, i)
 			if f == 1 {
-				binary.Inc()
+				nBinary++
 			} else {
-				text.Inc()
+				nText++
 			}
 			b, err := c.enc.encode(pt.cols[i], f, v)
 			if err != nil {
 				return refuse(codeInternal, "column %s row %d: %v", pt.cols[i].name, pt.sent+1, err)
 			}
 			row[i] = b
-			c.srv.metrics.bytesOut.Add(float64(len(b)))
+			nBytes += len(b)
 		}
 		c.be.Send(&pgproto3.DataRow{Values: row})
 		n++
