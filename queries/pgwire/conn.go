@@ -602,6 +602,7 @@ func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) error {
 	}
 	if m.Name != "" {
 		if _, ok := c.stmts[m.Name]; ok {
+			p.ds.release()
 			return refuse("42P05", "prepared statement %q already exists", m.Name)
 		}
 	}

@@ -95,3 +95,24 @@ func TestPreparedPortalsInterleaved(t *testing.T) {
 		}
 	}
 }
+
+// TestPreparedNameTaken: a Parse under a name in use is refused (42P05)
+// and the statement already there keeps working.
+func TestPreparedNameTaken(t *testing.T) {
+	ts := startServer(t)
+	pc := ts.connect(t, "admin").PgConn()
+	ctx := t.Context()
+	if _, err := pc.Prepare(ctx, "s1", "SELECT count(*) FROM pos_lines", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pc.Prepare(ctx, "s1", "SELECT 1", nil)
+	if code := pgCode(err); code != "42P05" {
+		t.Fatalf("second Parse of s1: %v (SQLSTATE %q), want 42P05", err, code)
+	}
+	for range 2 {
+		res := pc.ExecPrepared(ctx, "s1", nil, nil, nil).Read()
+		if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "3" {
+			t.Fatalf("s1: %v %q, want one row 3", res.Err, res.Rows)
+		}
+	}
+}
