@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +38,13 @@ type benchServeResult struct {
 	ServeP90     float64 `json:"serve_p90_seconds"`
 	// RatioP50 is ServeP50 / InProcessP50.
 	RatioP50 float64 `json:"ratio_p50"`
+	// MemoryLimit and Threads are the DuckDB settings both sides ran
+	// with ("" and 0: DuckDB's defaults, 80% of RAM and every core).
+	MemoryLimit string `json:"duckdb_memory_limit"`
+	Threads     int    `json:"duckdb_threads"`
+	// MaxRSS is the process's peak resident memory, in bytes (both sides
+	// and the clients).
+	MaxRSS int64 `json:"max_rss_bytes"`
 }
 
 func newBenchServeCmd(a *app) *cobra.Command {
@@ -44,6 +53,8 @@ func newBenchServeCmd(a *app) *cobra.Command {
 		sessions int
 		runs     int
 		asJSON   bool
+		cpuProf  string
+		duck     queries.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -52,13 +63,21 @@ func newBenchServeCmd(a *app) *cobra.Command {
 tables the lake has) from --sessions concurrent sessions, --runs times each,
 first on DuckDB connections in this process, then through an in-process
 shelflake serve over TLS with pgx clients, and reports both latency
-distributions and the ratio of their medians.`,
+distributions and the ratio of their medians.
+
+Like with like: both sides run the same statements with the same parameters,
+from the same number of concurrent sessions, each on one DuckDB database of
+the same lake snapshot opened with the same settings (--duckdb-memory,
+--threads), and each side first runs every query once, unmeasured, so that
+neither pays alone for cold file and Parquet metadata caches. The serve
+side's time includes what a client pays: TLS, the wire protocol, the guard,
+and the pgx clients decoding the rows (in this process, on the same cores).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if lakeURI == "" {
 				return errors.New("--lake is required (shelflake demo makes one)")
 			}
-			res, err := benchServe(cmd.Context(), a, lakeURI, sessions, runs)
+			res, err := benchServe(cmd.Context(), a, lakeURI, sessions, runs, duck, cpuProf)
 			if err != nil {
 				return fmt.Errorf("bench serve: %w", err)
 			}
@@ -69,6 +88,7 @@ distributions and the ratio of their medians.`,
 			fmt.Fprintf(a.stdout, "in process  p50     %.4fs  p90 %.4fs\n", res.InProcessP50, res.InProcessP90)
 			fmt.Fprintf(a.stdout, "serve       p50     %.4fs  p90 %.4fs\n", res.ServeP50, res.ServeP90)
 			fmt.Fprintf(a.stdout, "ratio p50           %.2fx\n", res.RatioP50)
+			fmt.Fprintf(a.stdout, "peak RSS            %d MiB\n", res.MaxRSS>>20)
 			return nil
 		},
 	}
@@ -77,6 +97,9 @@ distributions and the ratio of their medians.`,
 	f.IntVar(&sessions, "sessions", 32, "concurrent sessions")
 	f.IntVar(&runs, "runs", 3, "runs of each query per session")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.StringVar(&duck.MemoryLimit, "duckdb-memory", "", "DuckDB memory limit of each side, e.g. 4GB (default DuckDB's)")
+	f.IntVar(&duck.Threads, "threads", 0, "DuckDB threads of each side (default: every core)")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write a Go CPU profile of the phase through serve to this file")
 	return cmd
 }
 
@@ -136,7 +159,7 @@ func benchArg(v any) any {
 	return v
 }
 
-func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int) (*benchServeResult, error) {
+func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int, duck queries.Options, cpuProf string) (*benchServeResult, error) {
 	if sessions < 1 || runs < 1 {
 		return nil, errors.New("--sessions and --runs: want ≥ 1")
 	}
@@ -150,7 +173,7 @@ func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int)
 		return nil, err
 	}
 	defer l.Close()
-	sess, err := queries.Open(ctx, l, queries.Options{Logger: a.log})
+	sess, err := queries.Open(ctx, l, queries.Options{Logger: a.log, MemoryLimit: duck.MemoryLimit, Threads: duck.Threads})
 	if err != nil {
 		return nil, err
 	}
@@ -159,12 +182,12 @@ func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int)
 	if err != nil {
 		return nil, err
 	}
-	res := &benchServeResult{Sessions: sessions, Runs: runs}
+	res := &benchServeResult{Sessions: sessions, Runs: runs, MemoryLimit: duck.MemoryLimit, Threads: duck.Threads}
 	for _, q := range qs {
 		res.Queries = append(res.Queries, q.name)
 	}
 	// In process: one DuckDB connection per session.
-	inProc, err := benchSessions(ctx, sessions, runs, qs, func(ctx context.Context) (func(context.Context, benchQuery) error, func(), error) {
+	inProcOpen := func(ctx context.Context) (func(context.Context, benchQuery) error, func(), error) {
 		c, err := sess.DB().Conn(ctx)
 		if err != nil {
 			return nil, nil, err
@@ -179,7 +202,11 @@ func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int)
 			rows.Close()
 			return rows.Err()
 		}, func() { c.Close() }, nil
-	})
+	}
+	if _, err := benchSessions(ctx, 1, 1, qs, inProcOpen); err != nil { // warm-up
+		return nil, fmt.Errorf("in process: %w", err)
+	}
+	inProc, err := benchSessions(ctx, sessions, runs, qs, inProcOpen)
 	if err != nil {
 		return nil, fmt.Errorf("in process: %w", err)
 	}
@@ -202,6 +229,7 @@ func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int)
 		allowed = append(allowed, dirs...)
 	}
 	srv, err := pgwire.New(ctx, pgwire.Options{Lake: l, Config: cfg, TLS: tlsCfg, RequireTLS: true, AllowedDirs: allowed,
+		Session: queries.Options{MemoryLimit: duck.MemoryLimit, Threads: duck.Threads},
 		TempDir: tmp, Refresh: time.Hour, MaxConns: sessions + 4, Logger: a.log})
 	if err != nil {
 		return nil, err
@@ -217,7 +245,7 @@ func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int)
 	defer func() { stop(); <-served }()
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	dsn := fmt.Sprintf("host=%s port=%s user=bench password=%s dbname=lake sslmode=require connect_timeout=30", host, port, password)
-	viaServe, err := benchSessions(ctx, sessions, runs, qs, func(ctx context.Context) (func(context.Context, benchQuery) error, func(), error) {
+	serveOpen := func(ctx context.Context) (func(context.Context, benchQuery) error, func(), error) {
 		c, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			return nil, nil, err
@@ -232,7 +260,22 @@ func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int)
 			rows.Close()
 			return rows.Err()
 		}, func() { c.Close(context.Background()) }, nil
-	})
+	}
+	if _, err := benchSessions(ctx, 1, 1, qs, serveOpen); err != nil { // warm-up
+		return nil, fmt.Errorf("through serve: %w", err)
+	}
+	if cpuProf != "" {
+		f, err := os.Create(cpuProf)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	viaServe, err := benchSessions(ctx, sessions, runs, qs, serveOpen)
 	if err != nil {
 		return nil, fmt.Errorf("through serve: %w", err)
 	}
@@ -240,6 +283,10 @@ func benchServe(ctx context.Context, a *app, lakeURI string, sessions, runs int)
 	res.ServeP50, res.ServeP90 = quantile(viaServe, 0.5), quantile(viaServe, 0.9)
 	if res.InProcessP50 > 0 {
 		res.RatioP50 = res.ServeP50 / res.InProcessP50
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		res.MaxRSS = int64(ru.Maxrss) * 1024 // kilobytes on Linux
 	}
 	return res, nil
 }

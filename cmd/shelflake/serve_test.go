@@ -168,7 +168,8 @@ func TestServeCommand(t *testing.T) {
 // through both paths without error.
 func TestBenchServe(t *testing.T) {
 	lakeDir, _ := sqlLake(t)
-	out, _, err := sqlCLI(t, "", "bench", "serve", "--lake", lakeDir, "--sessions", "2", "--runs", "1", "--json")
+	out, _, err := sqlCLI(t, "", "bench", "serve", "--lake", lakeDir, "--sessions", "2", "--runs", "1", "--json",
+		"--threads", "1", "--duckdb-memory", "1GB")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,8 @@ func TestBenchServe(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if len(res.Queries) == 0 || res.InProcessP50 <= 0 || res.ServeP50 <= 0 || res.RatioP50 <= 0 {
+	if len(res.Queries) == 0 || res.InProcessP50 <= 0 || res.ServeP50 <= 0 || res.RatioP50 <= 0 ||
+		res.Threads != 1 || res.MemoryLimit != "1GB" || res.MaxRSS <= 0 {
 		t.Errorf("result %+v", res)
 	}
 }

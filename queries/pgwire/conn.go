@@ -27,6 +27,8 @@ type prepared struct {
 	words  []string
 	params []uint32 // parameter type OIDs
 	cols   []column // result columns; nil: no rows
+	// ds is the DuckDB statement Parse prepared, which Execute runs.
+	ds *duckStmt
 }
 
 // portal is a bound statement, possibly suspended mid-result.
@@ -36,7 +38,7 @@ type portal struct {
 	formats []int16
 	// rows is the open result of a suspended portal; buffered holds its
 	// remaining rows once another statement needed the connection.
-	rows     *sql.Rows
+	rows     rowSource
 	buffered [][]any
 	cols     []column
 	sent     int64
@@ -174,7 +176,7 @@ func (c *conn) serve(ctx context.Context) error {
 			c.ready()
 		case *pgproto3.Close:
 			if m.ObjectType == 'S' {
-				delete(c.stmts, m.Name)
+				c.dropStmt(m.Name)
 			} else {
 				c.closePortal(m.Name)
 			}
@@ -226,9 +228,7 @@ func (c *conn) closeAll() {
 		c.closePortal(name)
 	}
 	c.closeCursors(true)
-	if c.duck != nil {
-		c.duck.Close()
-	}
+	c.closeDuck()
 	for _, s := range []*snapshot{c.latest, c.travel, c.txSnap} {
 		if s != nil {
 			s.release()
@@ -252,9 +252,8 @@ func (c *conn) snapshotFor() *snapshot {
 			if err := c.parkPortals(); err != nil {
 				c.log.Warn("reading a suspended portal before a snapshot change", "err", err)
 			}
-			if c.duckOf == c.latest && c.duck != nil {
-				c.duck.Close()
-				c.duck, c.duckOf = nil, nil
+			if c.duckOf == c.latest {
+				c.closeDuck()
 			}
 			c.latest.release()
 		}
@@ -276,10 +275,7 @@ func (c *conn) duckConn(ctx context.Context) (*sql.Conn, error) {
 	if c.duck != nil && c.duckOf == s {
 		return c.duck, nil
 	}
-	if c.duck != nil {
-		c.duck.Close()
-		c.duck = nil
-	}
+	c.closeDuck()
 	d, err := s.conn(ctx, c.role)
 	if err != nil {
 		return nil, err
@@ -315,10 +311,6 @@ func (c *conn) parkPortals() error {
 		}
 	}
 	return nil
-}
-
-func (c *conn) guard() *guard {
-	return &guard{role: c.role, others: c.snapshotFor().names}
 }
 
 // runCtx returns a context for one statement that CancelRequest cancels.
@@ -412,7 +404,9 @@ func (c *conn) run(ctx context.Context, p *prepared, pt *portal, maxRows int64, 
 	case kindDiscard:
 		tag := strings.Join(p.words[:min(2, len(p.words))], " ")
 		if len(p.words) > 0 && p.words[0] == "DISCARD" {
-			c.stmts = map[string]*prepared{}
+			for name := range c.stmts {
+				c.dropStmt(name)
+			}
 			c.setTravel(nil, "", "")
 			c.defaults()
 		}
@@ -474,7 +468,13 @@ func (c *conn) sendRowsTagged(pt *portal, maxRows int64, fetch bool) error {
 		}
 		return nil, false, nil
 	}
-	text, binary := c.srv.metrics.values.WithLabelValues("text"), c.srv.metrics.values.WithLabelValues("binary")
+	// Counted here and added to the metrics once, not per value.
+	var nText, nBinary, nBytes int
+	defer func() {
+		c.srv.metrics.values.WithLabelValues("text").Add(float64(nText))
+		c.srv.metrics.values.WithLabelValues("binary").Add(float64(nBinary))
+		c.srv.metrics.bytesOut.Add(float64(nBytes))
+	}()
 	for maxRows <= 0 || n < maxRows {
 		vals, ok, err := next()
 		if err != nil {
@@ -493,16 +493,16 @@ func (c *conn) sendRowsTagged(pt *portal, maxRows int64, fetch bool) error {
 		for i, v := range vals {
 			f := formatOf(pt.formats, i)
 			if f == 1 {
-				binary.Inc()
+				nBinary++
 			} else {
-				text.Inc()
+				nText++
 			}
 			b, err := c.enc.encode(pt.cols[i], f, v)
 			if err != nil {
 				return refuse(codeInternal, "column %s row %d: %v", pt.cols[i].name, pt.sent+1, err)
 			}
 			row[i] = b
-			c.srv.metrics.bytesOut.Add(float64(len(b)))
+			nBytes += len(b)
 		}
 		c.be.Send(&pgproto3.DataRow{Values: row})
 		n++
@@ -516,7 +516,7 @@ func (c *conn) sendRowsTagged(pt *portal, maxRows int64, fetch bool) error {
 	return nil
 }
 
-func scanRow(rows *sql.Rows, n int) ([]any, error) {
+func scanRow(rows rowSource, n int) ([]any, error) {
 	vals := make([]any, n)
 	ptrs := make([]any, n)
 	for i := range vals {
@@ -561,9 +561,8 @@ func (c *conn) endTx() {
 		if err := c.parkPortals(); err != nil {
 			c.log.Warn("materializing held cursors", "err", err)
 		}
-		if c.duckOf == c.txSnap && c.duck != nil {
-			c.duck.Close()
-			c.duck, c.duckOf = nil, nil
+		if c.duckOf == c.txSnap {
+			c.closeDuck()
 		}
 		c.txSnap.release()
 		c.txSnap = nil
@@ -586,13 +585,13 @@ func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) error {
 		if err != nil {
 			return c.queryError(err)
 		}
-		q, err := c.guard().check(rctx, d, p.query)
+		q, err := c.check(rctx, c.duckOf, d, p.query)
 		if err != nil {
 			c.countRefusal(err)
 			return c.queryError(err)
 		}
 		p.exec = q
-		if err := describeStmt(rctx, d, p); err != nil {
+		if err := describeStmt(rctx, d, p, true); err != nil {
 			return c.queryError(err)
 		}
 	}
@@ -603,17 +602,19 @@ func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) error {
 	}
 	if m.Name != "" {
 		if _, ok := c.stmts[m.Name]; ok {
+			p.ds.release()
 			return refuse("42P05", "prepared statement %q already exists", m.Name)
 		}
 	}
+	c.dropStmt(m.Name)
 	c.stmts[m.Name] = p
 	c.be.Send(&pgproto3.ParseComplete{})
 	return nil
 }
 
-// describeStmt prepares p.query in DuckDB for its parameter and column
-// types.
-func describeStmt(ctx context.Context, d *sql.Conn, p *prepared) error {
+// describeStmt prepares p.exec in DuckDB for its parameter and column
+// types; with keep, p keeps the prepared statement for Execute.
+func describeStmt(ctx context.Context, d *sql.Conn, p *prepared, keep bool) error {
 	return d.Raw(func(dc any) error {
 		pc, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
@@ -623,10 +624,19 @@ func describeStmt(ctx context.Context, d *sql.Conn, p *prepared) error {
 		if err != nil {
 			return err
 		}
-		defer ds.Close()
 		st, ok := ds.(*duckdb.Stmt)
 		if !ok {
+			ds.Close()
 			return fmt.Errorf("prepared statement is %T", ds)
+		}
+		if keep {
+			defer func() {
+				if p.ds == nil {
+					st.Close()
+				}
+			}()
+		} else {
+			defer st.Close()
 		}
 		n := st.NumInput()
 		params := make([]uint32, n)
@@ -656,6 +666,9 @@ func describeStmt(ctx context.Context, d *sql.Conn, p *prepared) error {
 			}
 			info, _ := st.ColumnTypeInfo(i)
 			p.cols[i] = columnOf(name, duckTypeName(t, info))
+		}
+		if keep {
+			p.ds = &duckStmt{st: st, on: d}
 		}
 		return nil
 	})
@@ -825,12 +838,20 @@ func (c *conn) startPortal(ctx context.Context, p *prepared, pt *portal) error {
 		return c.queryError(err)
 	}
 	if p.exec == "" {
-		q, err := c.guard().check(rctx, d, p.query)
+		q, err := c.check(rctx, c.duckOf, d, p.query)
 		if err != nil {
 			c.countRefusal(err)
 			return c.queryError(err)
 		}
 		p.exec = q
+	}
+	if ds := p.ds; ds != nil && ds.on == d && ds.open == nil && !ds.closing {
+		rows, err := ds.query(rctx, d, pt.args)
+		if err != nil {
+			return c.queryError(err)
+		}
+		pt.cols, pt.rows, pt.started = columnsOf(rows.rows), rows, true
+		return nil
 	}
 	rows, err := d.QueryContext(rctx, p.exec, pt.args...)
 	if err != nil {
@@ -847,4 +868,14 @@ func (c *conn) startPortal(ctx context.Context, p *prepared, pt *portal) error {
 	}
 	pt.rows, pt.started = rows, true
 	return nil
+}
+
+// dropStmt forgets the prepared statement name, closing its DuckDB
+// statement.
+func (c *conn) dropStmt(name string) {
+	if p, ok := c.stmts[name]; ok {
+		p.ds.release()
+		p.ds = nil
+		delete(c.stmts, name)
+	}
 }

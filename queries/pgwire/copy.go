@@ -142,7 +142,7 @@ func (c *conn) copyOut(ctx context.Context, stmt string) error {
 	if err != nil {
 		return c.queryError(err)
 	}
-	q, err := c.guard().check(rctx, d, spec.query)
+	q, err := c.check(rctx, c.duckOf, d, spec.query)
 	if err != nil {
 		c.countRefusal(err)
 		return c.queryError(err)

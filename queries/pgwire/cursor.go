@@ -82,11 +82,11 @@ func (c *conn) parseDeclare(ctx context.Context, p *prepared) error {
 	if err != nil {
 		return c.queryError(err)
 	}
-	if q.exec, err = c.guard().check(rctx, d, q.query); err != nil {
+	if q.exec, err = c.check(rctx, c.duckOf, d, q.query); err != nil {
 		c.countRefusal(err)
 		return c.queryError(err)
 	}
-	if err := describeStmt(rctx, d, q); err != nil {
+	if err := describeStmt(rctx, d, q, false); err != nil {
 		return c.queryError(err)
 	}
 	p.params = q.params

@@ -32,6 +32,11 @@
 //     DuckDB runs it. Underneath, each DuckDB database has external access
 //     off except the lake's and its own directories, and its configuration
 //     locked (lock_configuration) once set up.
+//     The guard's verdict on an allowed statement is kept per snapshot,
+//     role and statement text, so the same query from many sessions is
+//     parsed once (a refused one is checked every time); a statement
+//     prepared with Parse is prepared in DuckDB once, and Execute runs that
+//     prepared statement.
 //   - Roles: a role's views live in a schema of its own (role_<name>), each
 //     selecting only the columns the role may see; a connection's search
 //     path is that schema. A hidden column does not exist for the role

@@ -110,8 +110,7 @@ func (c *conn) timeTravel(ctx context.Context, asOf, version string) error {
 func (c *conn) setTravel(s *snapshot, asOf, version string) {
 	if c.travel != nil {
 		if c.duckOf == c.travel {
-			c.duck.Close()
-			c.duck, c.duckOf = nil, nil
+			c.closeDuck()
 		}
 		c.travel.release()
 	}

@@ -26,6 +26,8 @@ type snapshot struct {
 	names map[string]bool
 	// versions identifies the snapshot: table → version.
 	versions map[string]int64
+	// verdicts are the guard's, on the statements it allowed here.
+	verdicts verdicts
 
 	mu   sync.Mutex
 	refs int
