@@ -177,7 +177,14 @@ func TestWritebackRetrySurvivesSIGKILLInFourERPs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgText := string(raw)
+	// SAP sends one document at a time here, so a kill at its k-th create
+	// leaves the documents after it to create (its default is 4 in flight).
+	cfgText := strings.Replace(string(raw), `"timeout_seconds": 2}}
+]}`, `"timeout_seconds": 2, "max_concurrent": 1}}
+]}`, 1)
+	if cfgText == string(raw) {
+		t.Fatal("the four-ERP config no longer ends with the SAP route's timeout_seconds")
+	}
 	for _, r := range [][2]string{{e.bc.URL, bcProxy.URL}, {e.sap.URL, sapProxy.URL}} {
 		cfgText = strings.ReplaceAll(cfgText, `"`+r[0]+`"`, `"`+r[1]+`"`)
 		cfgText = strings.ReplaceAll(cfgText, `"`+r[0]+`/`, `"`+r[1]+`/`)
@@ -314,17 +321,30 @@ func TestWritebackRetrySurvivesSIGKILLInFourERPs(t *testing.T) {
 	}
 	createKills := map[string]int{}
 	for round, p := range plans {
+		another := false // a create kill of this ERP is still to come
+		for _, q := range plans[round+1:] {
+			another = another || (q.erp == p.erp && q.kind == "create")
+		}
 		p.k = 1 + rng.Int64N(int64(lookups[p.erp]))
+		if p.kind == "lookup" && another {
+			// A later lookup comes after the creates of the documents
+			// looked up before it: kill at the first, so the create kills
+			// to come still find documents to create.
+			p.k = 1
+		}
 		if p.kind == "create" {
 			left := perERP[p.erp] - held(p.erp)
-			for _, q := range plans[round+1:] {
-				if q.erp == p.erp && q.kind == "create" && left > 1 {
-					left-- // leave a create for the next create kill
-				}
-			}
-			if left <= 0 {
+			switch {
+			case left <= 0:
 				p.kind, p.hidden = "lookup", false
-			} else {
+			case another:
+				// Creates run concurrently (SAP: 4 in flight), so a kill at
+				// a later create may find every document created by the
+				// time it lands. Killing at the first one leaves at least
+				// perERP − concurrency documents for the next create kill.
+				p.k = 1
+				createKills[p.erp]++
+			default:
 				p.k = 1 + rng.Int64N(int64(left))
 				createKills[p.erp]++
 			}
