@@ -183,8 +183,8 @@ func printReconcileReport(a *app, rep *reconcile.Report, top int) {
 	fmt.Fprintf(w, "CYCLE COUNT %s\tSKU\tREASON\tAGE\tRECORD\tEXPECTED\tVALUE AT RISK\tEXCEPTION\tEVIDENCE\n", rep.AsOf)
 	for _, s := range order {
 		for _, r := range reconcile.CountList(rep.Queue, s, top) {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s %s\t%s\t%s\n", r.LocationID, r.SKU, r.Reason, r.AgeDays,
-				r.RecordOnHand, r.ExpectedOnHand, r.ValueAtRisk.String(), r.Currency, r.ExceptionID, r.Evidence)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.LocationID, r.SKU, r.Reason, r.AgeDays,
+				r.RecordOnHand, r.ExpectedOnHand, r.ValueAtRisk.Format(r.Currency), r.ExceptionID, r.Evidence)
 		}
 	}
 	w.Flush()
@@ -213,7 +213,7 @@ func demoReconcile(ctx context.Context, a *app, l *lake.Lake, asOf schema.Date) 
 	fmt.Fprintf(a.stdout, "reconcile  as of %s: %d open stock exceptions over %d store-SKUs, record accuracy %.1f%%\n",
 		asOf, open, rep.Series, 100*rep.RecordAccuracy)
 	for _, r := range top[:min(len(top), 5)] {
-		fmt.Fprintf(a.stdout, "           %s %s %s: %s (value at risk %s, loss at cost %s %s)\n", r.LocationID, r.SKU, r.Reason, r.Evidence, r.ValueAtRisk, r.LossValue, r.Currency)
+		fmt.Fprintf(a.stdout, "           %s %s %s: %s (value at risk %s, loss at cost %s)\n", r.LocationID, r.SKU, r.Reason, r.Evidence, r.ValueAtRisk.Format(r.Currency), r.LossValue.Format(r.Currency))
 	}
 	return nil
 }
