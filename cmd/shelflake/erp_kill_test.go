@@ -56,28 +56,7 @@ func TestWritebackRetrySurvivesSIGKILLAtRandomPoints(t *testing.T) {
 		}
 		north.SetFaults(plan)
 		south.SetFaults(plan)
-		var errb bytes.Buffer
-		cmd := exec.Command(bin, "writeback", "retry", "--lake", dir, "--erp-config", cfg, "--log-level", "warn")
-		cmd.Env = append(os.Environ(), "TEST_ODOO_KEY=key-1", "SHELFLAKE_BROKERS=", "SHELFLAKE_PUSHGATEWAY_URL=")
-		cmd.Stdout, cmd.Stderr = &errb, &errb
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-hit:
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			<-done
-			return true, errb.String()
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("retry exited: %v\n%s", err, errb.String())
-			}
-			return false, errb.String()
-		}
+		return retryUntilHit(t, bin, dir, cfg, hit, "TEST_ODOO_KEY=key-1")
 	}
 	// killAt stops the process at the k-th call of method (counted over the
 	// run): a create is carried out first and left unanswered.
@@ -164,5 +143,35 @@ func TestWritebackRetrySurvivesSIGKILLAtRandomPoints(t *testing.T) {
 		if r.Status != schema.WritebackAccepted {
 			t.Errorf("log row %+v", r)
 		}
+	}
+}
+
+// retryUntilHit runs `shelflake writeback retry` (binary bin, lake dir, ERP
+// config cfg, env added to the environment) and SIGKILLs it as soon as hit
+// fires: killed says whether it was killed, out is what it printed. A run
+// that ends by itself must succeed.
+func retryUntilHit(t *testing.T, bin, dir, cfg string, hit <-chan struct{}, env ...string) (killed bool, out string) {
+	t.Helper()
+	var outb bytes.Buffer
+	cmd := exec.Command(bin, "writeback", "retry", "--lake", dir, "--erp-config", cfg, "--log-level", "warn")
+	cmd.Env = append(append(os.Environ(), "SHELFLAKE_BROKERS=", "SHELFLAKE_PUSHGATEWAY_URL="), env...)
+	cmd.Stdout, cmd.Stderr = &outb, &outb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-hit:
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		return true, outb.String()
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("retry exited: %v\n%s", err, outb.String())
+		}
+		return false, outb.String()
 	}
 }

@@ -276,28 +276,7 @@ func TestWritebackRetrySurvivesSIGKILLInFourERPs(t *testing.T) {
 		t.Helper()
 		hit := make(chan struct{}, 1)
 		arm(p, hit)
-		var outb bytes.Buffer
-		cmd := exec.Command(bin, "writeback", "retry", "--lake", dir, "--erp-config", cfg, "--log-level", "warn")
-		cmd.Env = append(os.Environ(), "SHELFLAKE_BROKERS=", "SHELFLAKE_PUSHGATEWAY_URL=")
-		cmd.Stdout, cmd.Stderr = &outb, &outb
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-hit:
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			<-done
-			return true, outb.String()
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("retry exited: %v\n%s", err, outb.String())
-			}
-			return false, outb.String()
-		}
+		return retryUntilHit(t, bin, dir, cfg, hit)
 	}
 
 	// Per ERP, in route order (the order the run writes into them, one
