@@ -509,7 +509,7 @@ func (r *runner) compute(ctx context.Context) (*computed, error) {
 		return nil, err
 	}
 	defer release()
-	if r.reconciled, err = r.applyReconciliation(ctx, db); err != nil {
+	if r.reconciled, err = r.applyReconciliation(ctx, db, versions, ids); err != nil {
 		return nil, err
 	}
 	r.runID = runID(o, versions, ids)

@@ -3,11 +3,9 @@ package job
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/shelflake/shelflake/lake"
-	"github.com/shelflake/shelflake/lake/delta"
 	"github.com/shelflake/shelflake/schema"
 )
 
@@ -54,29 +52,19 @@ SELECT location_id, sku, CAST(dt - 1 AS DATE) AS dt, TIMESTAMPTZ '9999-12-31 00:
 FROM reconciled;`
 
 // applyReconciliation installs the feedback and returns the reconciled
-// store-SKUs ("location/sku"); none when the lake has no stock_exceptions.
-func (r *runner) applyReconciliation(ctx context.Context, db *sql.DB) (map[string]bool, error) {
-	if r.o.NoReconciliation {
-		return nil, nil
-	}
-	t := schema.TableStockExceptions()
-	dt, err := delta.NewTable(r.l.Bucket(), lake.TablePrefix(t), delta.Options{})
-	if err != nil {
-		return nil, err
-	}
-	snap, err := dt.Snapshot(ctx)
-	if errors.Is(err, delta.ErrTableNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", t.Name, err)
-	}
+// store-SKUs ("location/sku"), none when the lake has no stock_exceptions,
+// and records the queue's version and id in versions and ids: it is one of
+// the run's inputs (its run id changes with it), and a shard reads the
+// version its --train step read.
+func (r *runner) applyReconciliation(ctx context.Context, db *sql.DB, versions map[string]int64, ids map[string]string) (map[string]bool, error) {
 	last := r.o.AsOf
-	files, release, err := r.l.LocalFiles(ctx, t.Name, snap, nil, &last)
+	t := schema.TableStockExceptions()
+	files, v, id, release, err := r.localFiles(ctx, input{table: t, to: &last, skip: r.o.NoReconciliation})
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	versions[t.Name], ids[t.Name] = v, id
 	if len(files) == 0 {
 		return nil, nil
 	}

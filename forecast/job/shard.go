@@ -210,6 +210,11 @@ func Train(ctx context.Context, l *lake.Lake, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	defer release()
+	// The reconciliation changes the training series (phantom-stock days
+	// are censored) as in an unsharded run; the plan pins its version.
+	if r.reconciled, err = r.applyReconciliation(ctx, db, versions, ids); err != nil {
+		return nil, err
+	}
 	r.runID = runID(o, versions, ids)
 	if err := r.seriesTable(ctx, db); err != nil {
 		return nil, err
