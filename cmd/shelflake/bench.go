@@ -14,7 +14,6 @@ import (
 	"github.com/shelflake/shelflake/forecast/backtest"
 	"github.com/shelflake/shelflake/forecast/job"
 	"github.com/shelflake/shelflake/ingest"
-	"github.com/shelflake/shelflake/ingest/importer"
 	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/lake/compact"
 	"github.com/shelflake/shelflake/lake/delta"
@@ -219,6 +218,7 @@ func newBenchForecastCmd(a *app) *cobra.Command {
 		horizon int
 		inPlace bool
 		preset  string
+		mapping string
 	)
 	cmd := &cobra.Command{
 		Use:   "forecast",
@@ -251,7 +251,8 @@ The scale run always uses the classic world.
 With --real LAKEDIR it backtests the job on an existing lake holding the
 unified tables instead (with --real FILE, a POS export, e.g. the UCI Online
 Retail CSV: it is first streamed through import, an embedded broker, ingest
-and compaction into a temporary lake): at the last --origins weekly as-of dates whose
+and compaction into a temporary lake, its columns read with --preset and/or
+--mapping as shelflake import reads them): at the last --origins weekly as-of dates whose
 --horizon days end by the last sales date, printed as markdown tables (or
 --json). The job's runs of those past dates write forecasts, suggestions and
 suggested purchase orders into the lake, where "writeback retry" would send
@@ -261,7 +262,11 @@ them: so the lake is copied to a temporary directory first, unless
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if realDir != "" {
-				res, err := benchRealLake(ctx, a, realDir, preset, origins, horizon, inPlace, o)
+				imp := importOpts{preset: preset, mapping: mapping}
+				if mapping != "" && !cmd.Flags().Changed("preset") {
+					imp.preset = "" // the mapping file alone
+				}
+				res, err := benchRealLake(ctx, a, realDir, imp, origins, horizon, inPlace, o)
 				if err != nil {
 					return fmt.Errorf("bench forecast --real: %w", err)
 				}
@@ -287,7 +292,8 @@ them: so the lake is copied to a temporary directory first, unless
 	f.Float64SliceVar(&o.CurveLevels, "curve-levels", nil, "service levels of the fill-rate-vs-inventory curve (default 0.85,0.9,0.95,0.98)")
 	f.BoolVar(&o.NoCurve, "no-curve", false, "leave out the fill-rate-vs-inventory curve")
 	f.StringVar(&realDir, "real", "", "backtest the forecast job on this lake directory (unified tables built), or on a POS export file (CSV, gzip or not) imported with --preset, instead of a generated world")
-	f.StringVar(&preset, "preset", "online-retail", "with --real FILE: the importer's column mapping")
+	f.StringVar(&preset, "preset", "online-retail", "with --real FILE: the importer's built-in column mapping")
+	f.StringVar(&mapping, "mapping", "", "with --real FILE: a JSON column mapping file (as for shelflake import), on its own or over an explicit --preset")
 	f.IntVar(&origins, "origins", 8, "with --real: weekly as-of origins")
 	f.IntVar(&horizon, "horizon", 28, "with --real: days scored from each origin")
 	f.Float64Var(&o.GlobalWeight, "global-weight", 0, "the global model's share of the forecast, in (0, 1] (default: the job's)")
@@ -358,9 +364,9 @@ func writeForecastBench(w io.Writer, res *job.BenchResult) error {
 
 // benchRealLake opens the lake directory dir (a temporary copy of it
 // unless inPlace), or builds a temporary lake from dir when it is a POS
-// export file (the importer's preset), and backtests the forecast job on
-// it (runRealBench).
-func benchRealLake(ctx context.Context, a *app, dir, preset string, origins, horizon int, inPlace bool, o job.BenchOptions) (*backtest.Result, error) {
+// export file (read with the importer's preset and/or mapping imp), and
+// backtests the forecast job on it (runRealBench).
+func benchRealLake(ctx context.Context, a *app, dir string, imp importOpts, origins, horizon int, inPlace bool, o job.BenchOptions) (*backtest.Result, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, err
@@ -368,7 +374,7 @@ func benchRealLake(ctx context.Context, a *app, dir, preset string, origins, hor
 	if !st.IsDir() {
 		// A POS export: streamed into a new lake through import, the
 		// broker, ingest and compaction first.
-		m, err := importer.Preset(preset)
+		m, err := loadMapping(imp)
 		if err != nil {
 			return nil, err
 		}

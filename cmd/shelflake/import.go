@@ -40,7 +40,9 @@ pos.transactions records to Kafka (--brokers) and/or JSONL (--out DIR writes
 DIR/<topic>.jsonl like gen; --out FILE.jsonl writes that one file).
 
 The columns come from a preset (--preset online-retail: the UCI Online Retail
-export) and/or a JSON mapping (--mapping FILE, applied over the preset). Rows
+export) and/or a JSON mapping (--mapping FILE, applied over the preset). An
+export of daily totals per store and item maps too: no "invoice" (a negative
+quantity is a return), "default_unit_price" without a price column. Rows
 that are not sale or return lines (bad-debt adjustments, non-merchandise codes,
 stock adjustments, zero prices, duplicates, unparseable rows) are rejected with
 a reason and written to --rejects FILE (JSONL) when given. At the end it prints

@@ -73,6 +73,19 @@
 // A blank customer id is omitted (it is optional). SKUs are kept exactly as
 // written (case-sensitive).
 //
+// # Daily totals
+//
+// An export of daily totals per store and product has no invoices: with
+// Mapping.Invoice empty a row's direction is its sign (a negative quantity
+// is the day's returns, so the stock_adjustment and positive_return rules
+// never apply), and a transaction is a run of consecutive accepted rows of
+// one store, customer, business date and direction, named
+// "<store_id>-<date>-L<line of its first row>": unique in the file and the
+// same on every import of it. Mapping.DefaultUnitPrice prices every line
+// when there is no price column, Mapping.DefaultStore names the store of a
+// one-store file. A row whose total is zero is rejected as zero_quantity
+// (a day without sales is no line).
+//
 // # The online-retail preset
 //
 // Preset("online-retail") maps the UCI Online Retail export (InvoiceNo,

@@ -21,7 +21,23 @@ func FuzzDecodeRow(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	c, err := Mapping.compile(mustPreset(f))
+	fuzzRows(f, mustPreset(f), header)
+}
+
+// FuzzDecodeDailyTotalsRow is FuzzDecodeRow for an export of daily totals:
+// no invoice, no price column, a negative quantity a return.
+func FuzzDecodeDailyTotalsRow(f *testing.F) {
+	for _, s := range []string{
+		"2013-01-01,1,1,13", "2013-01-02,1,1,-2", "2013-01-03,10,50,0", "2013-13-01,1,1,3", "2013-01-01,,1,3",
+		"2013-01-01,1,1,9223372036854775807",
+	} {
+		f.Add(s)
+	}
+	fuzzRows(f, dailyTotalsMapping(), "date,store,item,sales")
+}
+
+func fuzzRows(f *testing.F, m Mapping, header string) {
+	c, err := m.compile()
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -39,7 +55,7 @@ func FuzzDecodeRow(f *testing.F) {
 			return
 		}
 		st := &run{im: &Importer{c: c, cols: cols}, seen: map[string]struct{}{}, closed: map[string]int{}}
-		st.start(&r)
+		st.start(&r, 2)
 		if rej := st.add(&r, rec); rej.reason != "" {
 			return
 		}
@@ -52,6 +68,14 @@ func FuzzDecodeRow(f *testing.F) {
 			t.Fatalf("accepted row %q makes a record the decoder refuses: %v\n%s", line, err, b)
 		}
 	})
+}
+
+// dailyTotalsMapping reads date,store,item,sales: one row per store, item
+// and day, no invoices and no prices.
+func dailyTotalsMapping() Mapping {
+	return Mapping{SKU: "item", Quantity: "sales", Time: "date", Store: "store", StorePrefix: "store-",
+		DefaultUnitPrice: "1", TimeLayout: "2006-01-02", TimeZone: "UTC", Currency: "USD", Register: "export",
+		Merchandise: "."}
 }
 
 func mustPreset(t testing.TB) Mapping {

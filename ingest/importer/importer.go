@@ -230,7 +230,7 @@ func (st *run) row(ctx context.Context, line int, rec []string) error {
 		if err := st.close(ctx); err != nil {
 			return err
 		}
-		st.start(&r)
+		st.start(&r, line)
 	}
 	if rej = st.add(&r, rec); rej.reason != "" {
 		return st.reject(line, rec, rej)
@@ -239,14 +239,23 @@ func (st *run) row(ctx context.Context, line int, rec []string) error {
 	return nil
 }
 
-// start opens a run for r's transaction.
-func (st *run) start(r *row) {
+// start opens a run for r's transaction, read at line.
+func (st *run) start(r *row, line int) {
 	st.cur = r.key()
 	st.open = true
-	st.curPart = st.closed[r.invoice] + 1
-	id := r.invoice
-	if st.curPart > 1 {
-		id += "#" + strconv.Itoa(st.curPart)
+	var id string
+	if st.im.cols.invoice < 0 {
+		// Daily totals: the run is named by the store, the date and the
+		// line it starts on, unique in the file and the same on every
+		// import of it.
+		st.curPart = 1
+		id = r.store + "-" + r.date.String() + "-L" + strconv.Itoa(line)
+	} else {
+		st.curPart = st.closed[r.invoice] + 1
+		id = r.invoice
+		if st.curPart > 1 {
+			id += "#" + strconv.Itoa(st.curPart)
+		}
 	}
 	typ := schema.TxnSale
 	if r.ret {
@@ -265,6 +274,9 @@ func (st *run) add(r *row, rec []string) rejection {
 	if !st.im.opts.KeepDuplicates {
 		k := strings.Join(rec, "\x00")
 		if _, dup := st.seen[k]; dup {
+			if r.invoice == "" {
+				return rejection{ReasonDuplicate, "same as an earlier row of the same store and day"}
+			}
 			return rejection{ReasonDuplicate, "same as an earlier row of invoice " + r.invoice}
 		}
 		st.seen[k] = struct{}{}
@@ -289,7 +301,9 @@ func (st *run) close(ctx context.Context) error {
 		return nil
 	}
 	st.open = false
-	st.closed[st.cur.invoice] = st.curPart
+	if st.cur.invoice != "" {
+		st.closed[st.cur.invoice] = st.curPart
+	}
 	t := &st.txn
 	if len(t.Lines) == 0 {
 		return nil

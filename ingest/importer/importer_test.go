@@ -192,7 +192,13 @@ func TestReadMapping(t *testing.T) {
 		{"bad zone", `{"time_zone":"Mars/Olympus"}`, `time_zone "Mars/Olympus" is not a known IANA zone`},
 		{"bad currency", `{"currency":"XXY"}`, `currency "XXY" is not an ISO 4217 code`},
 		{"bad regexp", `{"merchandise":"["}`, `merchandise "[" is not a valid regexp`},
-		{"unset", `{"invoice":""}`, `"invoice" is not set`},
+		{"unset", `{"sku":""}`, `"sku" is not set`},
+		{"return prefix without invoices", `{"invoice":""}`, `"return_prefix" and "adjustment_prefix" need an "invoice" column`},
+		{"no price", `{"unit_price":""}`, `give "default_unit_price"`},
+		{"price twice", `{"default_unit_price":"1"}`, `"unit_price" and "default_unit_price" are both set`},
+		{"bad default price", `{"unit_price":"","default_unit_price":"0"}`, `default_unit_price "0": want a positive plain decimal`},
+		{"no store", `{"store":""}`, `give "default_store"`},
+		{"store twice", `{"default_store":"Main"}`, `"store" and "default_store" are both set`},
 		{"syntax", "{\n\"store\": ,}", "m.json:2:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

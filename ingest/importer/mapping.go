@@ -16,14 +16,22 @@ import (
 // Mapping says which CSV columns hold what, and how to read them. Column
 // names are matched exactly against the header (after trimming spaces and
 // a UTF-8 byte-order mark). Customer is optional (empty: no customer ids).
+//
+// An export of daily totals per store and product (no invoices, often no
+// prices) maps too: leave Invoice empty (a negative quantity is then a
+// return, see the package doc), give DefaultUnitPrice when there is no
+// price column and DefaultStore when there is no store column.
 type Mapping struct {
-	Invoice   string `json:"invoice"`    // column: invoice (transaction) number
+	Invoice   string `json:"invoice"`    // column: invoice (transaction) number; "": none (daily totals)
 	SKU       string `json:"sku"`        // column: product code
 	Quantity  string `json:"quantity"`   // column: integer quantity, negative on returns
 	Time      string `json:"time"`       // column: local date and time of the sale
-	UnitPrice string `json:"unit_price"` // column: price per unit, a plain decimal
+	UnitPrice string `json:"unit_price"` // column: price per unit, a plain decimal; "": DefaultUnitPrice
 	Customer  string `json:"customer"`   // column: customer id (optional)
-	Store     string `json:"store"`      // column: what tells stores apart (slugged into store_id)
+	Store     string `json:"store"`      // column: what tells stores apart (slugged into store_id); "": DefaultStore
+
+	DefaultUnitPrice string `json:"default_unit_price"` // price of every line when there is no price column, e.g. "1"
+	DefaultStore     string `json:"default_store"`      // the store of every row when there is no store column
 
 	TimeLayout  string `json:"time_layout"`  // Go time layout of the time column
 	TimeZone    string `json:"time_zone"`    // IANA zone the times are wall times in
@@ -70,7 +78,7 @@ func ReadMapping(r io.Reader, name string, base Mapping) (Mapping, error) {
 			line := 1 + bytes.Count(b[:min(int(se.Offset), len(b))], []byte("\n"))
 			return Mapping{}, fmt.Errorf("mapping %s:%d: %v; fix the JSON", name, line, err)
 		}
-		return Mapping{}, fmt.Errorf("mapping %s: %v; keys are invoice, sku, quantity, time, unit_price, customer, store, time_layout, time_zone, currency, register, store_prefix, return_prefix, adjustment_prefix, merchandise", name, err)
+		return Mapping{}, fmt.Errorf("mapping %s: %v; keys are invoice, sku, quantity, time, unit_price, customer, store, default_unit_price, default_store, time_layout, time_zone, currency, register, store_prefix, return_prefix, adjustment_prefix, merchandise", name, err)
 	}
 	if dec.More() {
 		return Mapping{}, fmt.Errorf("mapping %s: more than one JSON value; the file holds one object", name)
@@ -86,6 +94,8 @@ type compiled struct {
 	m     Mapping
 	loc   *time.Location
 	merch *regexp.Regexp
+	price schema.Money // DefaultUnitPrice (no price column)
+	store string       // DefaultStore's store_id (no store column)
 }
 
 // Validate checks that every required field is set and usable.
@@ -95,17 +105,47 @@ func (m Mapping) Validate() error {
 }
 
 func (m Mapping) compile() (*compiled, error) {
-	for _, f := range []struct{ key, v string }{
-		{"invoice", m.Invoice}, {"sku", m.SKU}, {"quantity", m.Quantity}, {"time", m.Time},
-		{"unit_price", m.UnitPrice}, {"store", m.Store}, {"time_layout", m.TimeLayout},
-		{"time_zone", m.TimeZone}, {"currency", m.Currency}, {"register", m.Register},
-		{"return_prefix", m.ReturnPrefix}, {"merchandise", m.Merchandise},
-	} {
+	c := &compiled{m: m}
+	required := []struct{ key, v string }{
+		{"sku", m.SKU}, {"quantity", m.Quantity}, {"time", m.Time},
+		{"time_layout", m.TimeLayout}, {"time_zone", m.TimeZone}, {"currency", m.Currency},
+		{"register", m.Register}, {"merchandise", m.Merchandise},
+	}
+	if m.Invoice != "" {
+		required = append(required, struct{ key, v string }{"return_prefix", m.ReturnPrefix})
+	}
+	for _, f := range required {
 		if strings.TrimSpace(f.v) == "" {
 			return nil, fmt.Errorf("%q is not set; give it in the mapping or start from a preset", f.key)
 		}
 	}
-	if m.AdjustmentPrefix == m.ReturnPrefix {
+	switch {
+	case m.UnitPrice == "" && m.DefaultUnitPrice == "":
+		return nil, errors.New(`"unit_price" is not set: name the price column, or give "default_unit_price" (e.g. "1") for an export without prices`)
+	case m.UnitPrice != "" && m.DefaultUnitPrice != "":
+		return nil, errors.New(`"unit_price" and "default_unit_price" are both set: give one`)
+	case m.DefaultUnitPrice != "":
+		p, err := schema.ParseMoney([]byte(m.DefaultUnitPrice))
+		if err != nil || p <= 0 {
+			return nil, fmt.Errorf("default_unit_price %q: want a positive plain decimal, e.g. 1 or 2.50", m.DefaultUnitPrice)
+		}
+		c.price = p
+	}
+	switch {
+	case m.Store == "" && m.DefaultStore == "":
+		return nil, errors.New(`"store" is not set: name the store column, or give "default_store" for a one-store export`)
+	case m.Store != "" && m.DefaultStore != "":
+		return nil, errors.New(`"store" and "default_store" are both set: give one`)
+	case m.DefaultStore != "":
+		if c.store = slug(m.DefaultStore); c.store == "" {
+			return nil, fmt.Errorf("default_store %q has no letters or digits to name a store", m.DefaultStore)
+		}
+		c.store = m.StorePrefix + c.store
+	}
+	if m.Invoice == "" && (m.AdjustmentPrefix != "" || m.ReturnPrefix != "") {
+		return nil, errors.New(`"return_prefix" and "adjustment_prefix" need an "invoice" column; without one a negative quantity is a return`)
+	}
+	if m.Invoice != "" && m.AdjustmentPrefix == m.ReturnPrefix {
 		return nil, fmt.Errorf("return_prefix and adjustment_prefix are both %q; they must differ", m.ReturnPrefix)
 	}
 	if !schema.IsCurrency(m.Currency) {
@@ -119,7 +159,8 @@ func (m Mapping) compile() (*compiled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("merchandise %q is not a valid regexp: %v", m.Merchandise, err)
 	}
-	return &compiled{m: m, loc: loc, merch: re}, nil
+	c.loc, c.merch = loc, re
+	return c, nil
 }
 
 // columns are the indexes of the mapped columns in a header (-1: absent).
@@ -145,7 +186,7 @@ func (c *compiled) resolve(header []string) (columns, error) {
 		return 0, fmt.Errorf("column %q (mapping %s) is not in the header (%s); fix the mapping or the file",
 			name, key, strings.Join(header, ","))
 	}
-	cols := columns{customer: -1, n: len(header)}
+	cols := columns{invoice: -1, price: -1, customer: -1, store: -1, n: len(header)}
 	var err error
 	for _, f := range []struct {
 		key, name string
@@ -154,13 +195,12 @@ func (c *compiled) resolve(header []string) (columns, error) {
 		{"invoice", c.m.Invoice, &cols.invoice}, {"sku", c.m.SKU, &cols.sku},
 		{"quantity", c.m.Quantity, &cols.quantity}, {"time", c.m.Time, &cols.time},
 		{"unit_price", c.m.UnitPrice, &cols.price}, {"store", c.m.Store, &cols.store},
+		{"customer", c.m.Customer, &cols.customer},
 	} {
-		if *f.dst, err = find(f.key, f.name); err != nil {
-			return columns{}, err
+		if f.name == "" {
+			continue // optional, checked by compile
 		}
-	}
-	if c.m.Customer != "" {
-		if cols.customer, err = find("customer", c.m.Customer); err != nil {
+		if *f.dst, err = find(f.key, f.name); err != nil {
 			return columns{}, err
 		}
 	}

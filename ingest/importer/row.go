@@ -48,10 +48,11 @@ type row struct {
 type groupKey struct {
 	invoice, store, customer string
 	date                     schema.Date
+	ret                      bool
 }
 
 func (r *row) key() groupKey {
-	return groupKey{invoice: r.invoice, store: r.store, customer: r.customer, date: r.date}
+	return groupKey{invoice: r.invoice, store: r.store, customer: r.customer, date: r.date, ret: r.ret}
 }
 
 // rejection is a classified row's reason and detail ("" reason: accepted).
@@ -71,19 +72,23 @@ func (c *compiled) decode(rec []string, cols *columns) (r row, rej rejection) {
 		return row{}, rejection{ReasonUnparseable, fmt.Sprintf("%d fields, the header has %d", len(rec), cols.n)}
 	}
 	m := &c.m
-	r.invoice = strings.TrimSpace(rec[cols.invoice])
-	if r.invoice == "" {
-		return bad(m.Invoice, "empty")
+	if cols.invoice >= 0 {
+		if r.invoice = strings.TrimSpace(rec[cols.invoice]); r.invoice == "" {
+			return bad(m.Invoice, "empty")
+		}
 	}
 	r.sku = strings.TrimSpace(rec[cols.sku])
 	if r.sku == "" {
 		return bad(m.SKU, "empty")
 	}
-	r.store = slug(rec[cols.store])
-	if r.store == "" {
-		return bad(m.Store, "%q has no letters or digits to name a store", rec[cols.store])
+	if cols.store < 0 {
+		r.store = c.store
+	} else {
+		if r.store = slug(rec[cols.store]); r.store == "" {
+			return bad(m.Store, "%q has no letters or digits to name a store", rec[cols.store])
+		}
+		r.store = m.StorePrefix + r.store
 	}
-	r.store = m.StorePrefix + r.store
 	if cols.customer >= 0 {
 		r.customer = strings.TrimSpace(rec[cols.customer])
 	}
@@ -102,13 +107,20 @@ func (c *compiled) decode(rec []string, cols *columns) (r row, rej rejection) {
 	}
 	r.at = at
 	r.date = schema.DateOf(at)
-	ps := strings.TrimSpace(rec[cols.price])
-	p, err := schema.ParseMoney([]byte(ps))
-	if err != nil {
-		return bad(m.UnitPrice, "%q is not a plain decimal with at most 4 fractional digits", ps)
+	p := c.price
+	if cols.price >= 0 {
+		ps := strings.TrimSpace(rec[cols.price])
+		if p, err = schema.ParseMoney([]byte(ps)); err != nil {
+			return bad(m.UnitPrice, "%q is not a plain decimal with at most 4 fractional digits", ps)
+		}
 	}
 	r.price = p
-	r.ret = strings.HasPrefix(r.invoice, m.ReturnPrefix)
+	if cols.invoice >= 0 {
+		r.ret = strings.HasPrefix(r.invoice, m.ReturnPrefix)
+	} else {
+		// Daily totals: a negative quantity is the day's net returns.
+		r.ret = q < 0
+	}
 
 	switch {
 	case m.AdjustmentPrefix != "" && strings.HasPrefix(r.invoice, m.AdjustmentPrefix):
