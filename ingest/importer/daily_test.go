@@ -120,3 +120,51 @@ func TestDailyTotalsOfOneStore(t *testing.T) {
 		t.Errorf("%+v", tx)
 	}
 }
+
+// A European export: semicolons between fields, a decimal comma and dots
+// between thousands; a price whose dots do not group thousands is refused,
+// never read a hundred times too high.
+func TestSemicolonsAndDecimalCommas(t *testing.T) {
+	m := dailyTotalsMapping()
+	m.Delimiter, m.DecimalComma, m.DefaultUnitPrice, m.UnitPrice = ";", true, "", "prix"
+	in := "date;store;item;sales;prix\n" +
+		"2024-03-01;Lyon;A;2;2,50\n" +
+		"2024-03-01;Lyon;B;1;1.234,5\n" +
+		"2024-03-01;Lyon;C;1;7\n" +
+		"2024-03-01;Lyon;D;1;2.50\n" +
+		"2024-03-01;Lyon;E;1;1,2,3\n"
+	var sink world.MemSink
+	var rej strings.Builder
+	c, err := Import(t.Context(), strings.NewReader(in), m, &sink, Options{Rejects: &rej})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lines != 3 || c.Rejected[ReasonUnparseable] != 2 || len(sink.Records) != 1 {
+		t.Fatalf("%+v\n%s", c, rej.String())
+	}
+	tx, err := schema.DecodePOS(sink.Records[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.Total != mustMoney(t, "1246.50") {
+		t.Errorf("total %s, want 2×2.50 + 1234.50 + 7", tx.Total)
+	}
+	if !strings.Contains(rej.String(), `column prix: \"2.50\" is not a decimal with a decimal comma`) {
+		t.Errorf("rejects:\n%s", rej.String())
+	}
+	for _, tc := range []struct {
+		delim string
+		comma bool
+		want  string
+	}{
+		{";;", false, `delimiter ";;": want one character`},
+		{`"`, false, `delimiter "\"": want one character`},
+		{"", true, `decimal_comma with the delimiter ","`},
+	} {
+		m := dailyTotalsMapping()
+		m.Delimiter, m.DecimalComma = tc.delim, tc.comma
+		if err := m.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("delimiter %q, decimal comma %v: %v, want %q", tc.delim, tc.comma, err, tc.want)
+		}
+	}
+}

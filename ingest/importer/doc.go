@@ -86,6 +86,14 @@
 // one-store file. A row whose total is zero is rejected as zero_quantity
 // (a day without sales is no line).
 //
+// # Separators
+//
+// Mapping.Delimiter sets the field separator (default ','). With
+// Mapping.DecimalComma prices are written with a comma before the decimals
+// and optional dots between groups of three digits (1.234,50); a price
+// whose dots do not group thousands ("2.50") is unparseable rather than
+// read as 250.
+//
 // # The online-retail preset
 //
 // Preset("online-retail") maps the UCI Online Retail export (InvoiceNo,

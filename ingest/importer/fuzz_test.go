@@ -21,7 +21,7 @@ func FuzzDecodeRow(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	fuzzRows(f, mustPreset(f), header)
+	fuzzRows(f, mustPreset(f), header, ",")
 }
 
 // FuzzDecodeDailyTotalsRow is FuzzDecodeRow for an export of daily totals:
@@ -33,20 +33,34 @@ func FuzzDecodeDailyTotalsRow(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	fuzzRows(f, dailyTotalsMapping(), "date,store,item,sales")
+	fuzzRows(f, dailyTotalsMapping(), "date,store,item,sales", ",")
 }
 
-func fuzzRows(f *testing.F, m Mapping, header string) {
+// FuzzDecodeDecimalCommaRow is FuzzDecodeRow for a semicolon-separated
+// export with decimal commas.
+func FuzzDecodeDecimalCommaRow(f *testing.F) {
+	for _, s := range []string{
+		"2024-03-01;Lyon;A;2;2,50", "2024-03-01;Lyon;B;1;1.234,5", "2024-03-01;Lyon;D;1;2.50",
+		"2024-03-01;Lyon;E;-1;1,2,3", "2024-03-01;Lyon;F;1;-1.000.000,9999", "2024-03-01;Lyon;G;1;.5",
+	} {
+		f.Add(s)
+	}
+	m := dailyTotalsMapping()
+	m.Delimiter, m.DecimalComma, m.DefaultUnitPrice, m.UnitPrice = ";", true, "", "prix"
+	fuzzRows(f, m, "date;store;item;sales;prix", ";")
+}
+
+func fuzzRows(f *testing.F, m Mapping, header, sep string) {
 	c, err := m.compile()
 	if err != nil {
 		f.Fatal(err)
 	}
-	cols, err := c.resolve(strings.Split(strings.TrimSpace(header), ","))
+	cols, err := c.resolve(strings.Split(strings.TrimSpace(header), sep))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
-		rec := strings.Split(line, ",")
+		rec := strings.Split(line, sep)
 		r, rej := c.decode(rec, &cols)
 		if rej.reason != "" {
 			if rej.detail == "" {

@@ -107,6 +107,7 @@ func New(ctx context.Context, r io.Reader, m Mapping, opts Options) (*Importer, 
 		return nil, fmt.Errorf("mapping: %w", err)
 	}
 	cr := csv.NewReader(r)
+	cr.Comma = c.comma
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	header, err := cr.Read()

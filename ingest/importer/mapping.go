@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shelflake/shelflake/schema"
 )
@@ -29,6 +30,9 @@ type Mapping struct {
 	UnitPrice string `json:"unit_price"` // column: price per unit, a plain decimal; "": DefaultUnitPrice
 	Customer  string `json:"customer"`   // column: customer id (optional)
 	Store     string `json:"store"`      // column: what tells stores apart (slugged into store_id); "": DefaultStore
+
+	Delimiter    string `json:"delimiter"`     // the field separator, one character (default ",": e.g. ";" or "\t")
+	DecimalComma bool   `json:"decimal_comma"` // prices are written 2,50 (and 1.234,50): a comma before the decimals
 
 	DefaultUnitPrice string `json:"default_unit_price"` // price of every line when there is no price column, e.g. "1"
 	DefaultStore     string `json:"default_store"`      // the store of every row when there is no store column
@@ -78,7 +82,7 @@ func ReadMapping(r io.Reader, name string, base Mapping) (Mapping, error) {
 			line := 1 + bytes.Count(b[:min(int(se.Offset), len(b))], []byte("\n"))
 			return Mapping{}, fmt.Errorf("mapping %s:%d: %v; fix the JSON", name, line, err)
 		}
-		return Mapping{}, fmt.Errorf("mapping %s: %v; keys are invoice, sku, quantity, time, unit_price, customer, store, default_unit_price, default_store, time_layout, time_zone, currency, register, store_prefix, return_prefix, adjustment_prefix, merchandise", name, err)
+		return Mapping{}, fmt.Errorf("mapping %s: %v; keys are invoice, sku, quantity, time, unit_price, customer, store, default_unit_price, default_store, delimiter, decimal_comma, time_layout, time_zone, currency, register, store_prefix, return_prefix, adjustment_prefix, merchandise", name, err)
 	}
 	if dec.More() {
 		return Mapping{}, fmt.Errorf("mapping %s: more than one JSON value; the file holds one object", name)
@@ -95,6 +99,7 @@ type compiled struct {
 	loc   *time.Location
 	merch *regexp.Regexp
 	price schema.Money // DefaultUnitPrice (no price column)
+	comma rune         // the field separator
 	store string       // DefaultStore's store_id (no store column)
 }
 
@@ -125,7 +130,7 @@ func (m Mapping) compile() (*compiled, error) {
 	case m.UnitPrice != "" && m.DefaultUnitPrice != "":
 		return nil, errors.New(`"unit_price" and "default_unit_price" are both set: give one`)
 	case m.DefaultUnitPrice != "":
-		p, err := schema.ParseMoney([]byte(m.DefaultUnitPrice))
+		p, err := c.money(m.DefaultUnitPrice)
 		if err != nil || p <= 0 {
 			return nil, fmt.Errorf("default_unit_price %q: want a positive plain decimal, e.g. 1 or 2.50", m.DefaultUnitPrice)
 		}
@@ -141,6 +146,17 @@ func (m Mapping) compile() (*compiled, error) {
 			return nil, fmt.Errorf("default_store %q has no letters or digits to name a store", m.DefaultStore)
 		}
 		c.store = m.StorePrefix + c.store
+	}
+	c.comma = ','
+	if m.Delimiter != "" {
+		r := []rune(m.Delimiter)
+		if len(r) != 1 || r[0] == '"' || r[0] == '\r' || r[0] == '\n' || r[0] == utf8.RuneError {
+			return nil, fmt.Errorf("delimiter %q: want one character other than a quote or a line break, e.g. \";\" or \"\\t\"", m.Delimiter)
+		}
+		c.comma = r[0]
+	}
+	if m.DecimalComma && c.comma == ',' {
+		return nil, errors.New(`decimal_comma with the delimiter ",": a price like 2,50 would split the row; set "delimiter" (e.g. ";")`)
 	}
 	if m.Invoice == "" && (m.AdjustmentPrefix != "" || m.ReturnPrefix != "") {
 		return nil, errors.New(`"return_prefix" and "adjustment_prefix" need an "invoice" column; without one a negative quantity is a return`)
@@ -205,4 +221,25 @@ func (c *compiled) resolve(header []string) (columns, error) {
 		}
 	}
 	return cols, nil
+}
+
+// money parses a price as the mapping writes it: a plain decimal, or with
+// DecimalComma a comma before the decimals and dots between thousands.
+func (c *compiled) money(s string) (schema.Money, error) {
+	if c.m.DecimalComma {
+		whole, frac, hasFrac := strings.Cut(s, ",")
+		// Dots may only group thousands (1.234.567): "2.50" is refused,
+		// never read as 250.
+		groups := strings.Split(strings.TrimPrefix(whole, "-"), ".")
+		for i, g := range groups {
+			if len(groups) > 1 && (len(g) == 0 || len(g) > 3 || (i > 0 && len(g) != 3)) {
+				return 0, errors.New("dots that do not group thousands")
+			}
+		}
+		s = strings.ReplaceAll(whole, ".", "")
+		if hasFrac {
+			s += "." + frac
+		}
+	}
+	return schema.ParseMoney([]byte(s))
 }

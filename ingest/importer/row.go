@@ -110,7 +110,10 @@ func (c *compiled) decode(rec []string, cols *columns) (r row, rej rejection) {
 	p := c.price
 	if cols.price >= 0 {
 		ps := strings.TrimSpace(rec[cols.price])
-		if p, err = schema.ParseMoney([]byte(ps)); err != nil {
+		if p, err = c.money(ps); err != nil {
+			if m.DecimalComma {
+				return bad(m.UnitPrice, "%q is not a decimal with a decimal comma and at most 4 fractional digits", ps)
+			}
 			return bad(m.UnitPrice, "%q is not a plain decimal with at most 4 fractional digits", ps)
 		}
 	}
