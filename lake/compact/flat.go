@@ -800,7 +800,14 @@ func readLogicalType(r *thriftReader, e *schemaElem) {
 }
 
 func (d *flatDecoder[T]) readRowGroup(r *thriftReader) {
-	d.groups = append(d.groups, rowGroupMeta{})
+	// Reuse the row group (and its column slice) of an earlier file.
+	if len(d.groups) < cap(d.groups) {
+		d.groups = d.groups[:len(d.groups)+1]
+		g := &d.groups[len(d.groups)-1]
+		*g = rowGroupMeta{cols: g.cols[:0]}
+	} else {
+		d.groups = append(d.groups, rowGroupMeta{})
+	}
 	g := &d.groups[len(d.groups)-1]
 	var last int16
 	for {

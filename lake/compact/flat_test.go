@@ -49,7 +49,7 @@ func checkFlatTable[T any](t *testing.T, l *lake.Lake, tb *schema.Table) {
 	}
 	rows := 0
 	for _, f := range snap.Files() {
-		data, err := fetchWhole(ctx, l, f)
+		data, err := fetchWhole(ctx, l, f, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func TestFlatDecoderReadsManyPagesAndRowGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, err := fetchWhole(ctx, l, delta.File{Add: adds[0], Key: key})
+		data, err := fetchWhole(ctx, l, delta.File{Add: adds[0], Key: key}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
