@@ -17,8 +17,9 @@ import (
 )
 
 // flatDecoder decodes a whole small Parquet file held in memory into rows of
-// a flat row type T (every column a top-level struct field of a plain Go
-// type: every raw table's row type), column by column.
+// a flat row type T (every column a top-level struct field of a string,
+// integer, bool, float64 or time.Time: every raw table's row type but
+// rejects', whose []byte columns take parquet-go's path), column by column.
 //
 // parquet-go's GenericReader costs ~0.2 ms of CPU per file whatever its
 // size: it decodes the whole footer (statistics included) with reflection,
@@ -252,9 +253,9 @@ func (d *flatDecoder[T]) decode(data []byte) (rows []T, err error) {
 	if err := d.mapColumns(); err != nil {
 		return nil, err
 	}
-	// A row takes at least a bit of a page (of runs, bit-packed levels or
-	// indexes, more than that): a larger count is corrupt (or left to
-	// parquet-go).
+	// The count sizes an allocation: more than 8 rows per byte of pages is
+	// left to parquet-go (a corrupt footer, or long runs of repeated
+	// values, which it reads as well).
 	if numRows < 0 || numRows > 8*int64(footerAt) {
 		return nil, errNotFlat
 	}
