@@ -367,8 +367,12 @@ func (c *Compactor) table(ctx context.Context, t *schema.Table) (*delta.Table, *
 	dtab := c.tables[t.Name]
 	c.mu.Unlock()
 	if dtab == nil {
-		ok, err := tableExists(ctx, c.l, t)
-		if err != nil || !ok {
+		// The first time, the snapshot that shows the table exists is
+		// the pass's: replaying the log once more would cost as much as
+		// reading it (every add action of every commit since the last
+		// checkpoint).
+		snap, err := existingSnapshot(ctx, c.l, t)
+		if err != nil || snap == nil {
 			return nil, nil, err
 		}
 		if dtab, err = c.l.Table(ctx, t); err != nil {
@@ -377,6 +381,11 @@ func (c *Compactor) table(ctx context.Context, t *schema.Table) (*delta.Table, *
 		c.mu.Lock()
 		c.tables[t.Name] = dtab
 		c.mu.Unlock()
+		// Commits made since it was read, if any.
+		if snap, err = dtab.Update(ctx, snap); err != nil {
+			return nil, nil, fmt.Errorf("compact %s: %w", t.Name, err)
+		}
+		return dtab, snap, nil
 	}
 	snap, err := dtab.Snapshot(ctx)
 	if err != nil {
@@ -388,17 +397,25 @@ func (c *Compactor) table(ctx context.Context, t *schema.Table) (*delta.Table, *
 // tableExists reports whether the lake holds table t (a Delta log under its
 // prefix), without creating it.
 func tableExists(ctx context.Context, l *lake.Lake, t *schema.Table) (bool, error) {
+	snap, err := existingSnapshot(ctx, l, t)
+	return snap != nil, err
+}
+
+// existingSnapshot returns the latest snapshot of table t, or nil when the
+// lake has no such table; it creates nothing.
+func existingSnapshot(ctx context.Context, l *lake.Lake, t *schema.Table) (*delta.Snapshot, error) {
 	dtab, err := delta.NewTable(l.Bucket(), lake.TablePrefix(t), delta.Options{})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if _, err := dtab.Snapshot(ctx); err != nil {
+	snap, err := dtab.Snapshot(ctx)
+	if err != nil {
 		if errors.Is(err, delta.ErrTableNotFound) {
-			return false, nil
+			return nil, nil
 		}
-		return false, fmt.Errorf("table %s: %w", t.Name, err)
+		return nil, fmt.Errorf("table %s: %w", t.Name, err)
 	}
-	return true, nil
+	return snap, nil
 }
 
 // runTask rewrites one partition and commits, re-planning it after a

@@ -178,8 +178,10 @@ func readSmall[T any](ctx context.Context, l *lake.Lake, files []delta.File, s *
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
+			dec := newFlatDecoder[T]()
+			var buf []byte
 			for f := range next {
-				rs, err := readWhole[T](ctx, l, f)
+				rs, err := readWhole(ctx, l, f, dec, &buf)
 				select {
 				case out <- fileRowsRead[T]{rows: rs, err: err}:
 				case <-ctx.Done():
@@ -209,9 +211,33 @@ func readSmall[T any](ctx context.Context, l *lake.Lake, files []delta.File, s *
 	return ctx.Err()
 }
 
-// readWhole reads every row of a small data file.
-func readWhole[T any](ctx context.Context, l *lake.Lake, f delta.File) (rs []T, err error) {
-	rr, err := openRows[T](ctx, l, f)
+// readWhole reads every row of a small data file: fetched whole into *buf
+// (reused from file to file), decoded by dec when it can (nil: never), else
+// by parquet-go.
+func readWhole[T any](ctx context.Context, l *lake.Lake, f delta.File, dec *flatDecoder[T], buf *[]byte) (rs []T, err error) {
+	data, err := fetchWhole(ctx, l, f, *buf)
+	if err != nil {
+		return nil, err
+	}
+	if dec != nil {
+		if rs, err := dec.decode(data); err == nil {
+			*buf = data // the rows copy what they hold of it
+			return rs, nil
+		}
+	}
+	*buf = nil // parquet-go's rows may point into it
+	return decodeWhole[T](data, f, nil)
+}
+
+// decodeWhole decodes the rows of a small data file's bytes: by dec when
+// it can (nil: never), else by parquet-go.
+func decodeWhole[T any](data []byte, f delta.File, dec *flatDecoder[T]) (rs []T, err error) {
+	if dec != nil {
+		if rs, err := dec.decode(data); err == nil {
+			return rs, nil
+		}
+	}
+	rr, err := openBytes[T](data, f)
 	if err != nil {
 		return nil, err
 	}
@@ -291,11 +317,26 @@ func openRows[T any](ctx context.Context, l *lake.Lake, f delta.File) (rowSource
 	if f.Size < 0 || f.Size > smallFileBytes {
 		return lake.OpenRows[T](ctx, l, f.Key, f.Size)
 	}
+	data, err := fetchWhole(ctx, l, f, nil)
+	if err != nil {
+		return nil, err
+	}
+	return openBytes[T](data, f)
+}
+
+// fetchWhole reads a small data file with one GET, into buf when it is
+// large enough.
+func fetchWhole(ctx context.Context, l *lake.Lake, f delta.File, buf []byte) ([]byte, error) {
 	rc, err := l.Bucket().Get(ctx, f.Key)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.Key, err)
 	}
-	data := make([]byte, f.Size)
+	data := buf[:0]
+	if int64(cap(data)) >= f.Size {
+		data = data[:f.Size]
+	} else {
+		data = make([]byte, f.Size)
+	}
 	_, err = io.ReadFull(rc, data)
 	if cerr := rc.Close(); err == nil {
 		err = cerr
@@ -303,7 +344,12 @@ func openRows[T any](ctx context.Context, l *lake.Lake, f delta.File) (rowSource
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.Key, err)
 	}
-	pf, err := parquet.OpenFile(bytes.NewReader(data), f.Size,
+	return data, nil
+}
+
+// openBytes opens a small data file's bytes with parquet-go.
+func openBytes[T any](data []byte, f delta.File) (rowSource[T], error) {
+	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)),
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return nil, fmt.Errorf("open parquet %s: %w", f.Key, err)
