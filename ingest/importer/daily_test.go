@@ -2,6 +2,7 @@ package importer
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -165,6 +166,28 @@ func TestSemicolonsAndDecimalCommas(t *testing.T) {
 		m.Delimiter, m.DecimalComma = tc.delim, tc.comma
 		if err := m.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("delimiter %q, decimal comma %v: %v, want %q", tc.delim, tc.comma, err, tc.want)
+		}
+	}
+}
+
+// A store-day of 2,500 items becomes three transactions of at most 1,000
+// lines, none lost.
+func TestALargeStoreDayIsCut(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("date,store,item,sales\n")
+	for i := range 2500 {
+		fmt.Fprintf(&b, "2024-01-02,1,%d,1\n", i)
+	}
+	c, txns := importDaily(t, dailyTotalsMapping(), b.String())
+	if c.Lines != 2500 || len(txns) != 3 {
+		t.Fatalf("%+v, %d transactions", c, len(txns))
+	}
+	for i, want := range []struct {
+		id    string
+		lines int
+	}{{"store-1-2024-01-02-L2", 1000}, {"store-1-2024-01-02-L1002", 1000}, {"store-1-2024-01-02-L2002", 500}} {
+		if txns[i].TransactionID != want.id || len(txns[i].Lines) != want.lines {
+			t.Errorf("transaction %d: %s with %d lines, want %s with %d", i, txns[i].TransactionID, len(txns[i].Lines), want.id, want.lines)
 		}
 	}
 }

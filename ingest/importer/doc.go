@@ -81,7 +81,8 @@
 // never apply), and a transaction is a run of consecutive accepted rows of
 // one store, customer, business date and direction, named
 // "<store_id>-<date>-L<line of its first row>": unique in the file and the
-// same on every import of it. Mapping.DefaultUnitPrice prices every line
+// same on every import of it. A run is cut every 1,000 lines, so that no
+// record outgrows a broker's message size. Mapping.DefaultUnitPrice prices every line
 // when there is no price column, Mapping.DefaultStore names the store of a
 // one-store file. A row whose total is zero is rejected as zero_quantity
 // (a day without sales is no line).

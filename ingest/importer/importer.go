@@ -147,6 +147,9 @@ func errText(err error) string {
 const (
 	batchRecords  = 256
 	progressEvery = 8192
+	// maxTotalsLines bounds the lines of a daily-totals transaction (about
+	// 100 KB of JSON).
+	maxTotalsLines = 1000
 )
 
 // run is the state of one Run.
@@ -227,7 +230,11 @@ func (st *run) row(ctx context.Context, line int, rec []string) error {
 	if rej.reason != "" {
 		return st.reject(line, rec, rej)
 	}
-	if k := r.key(); !st.open || k != st.cur {
+	// A run of daily totals is cut every maxTotalsLines lines: a store
+	// with tens of thousands of items a day would make records past a
+	// broker's message size.
+	full := st.im.cols.invoice < 0 && len(st.txn.Lines) >= maxTotalsLines
+	if k := r.key(); !st.open || k != st.cur || full {
 		if err := st.close(ctx); err != nil {
 			return err
 		}
