@@ -1,6 +1,7 @@
 package job
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -21,30 +22,11 @@ func TestReconciliationFeedback(t *testing.T) {
 	run := func(no bool) map[string]schema.ReplenishmentSuggestionRow {
 		t.Helper()
 		l := worldLake(t, w)
-		loc, sku := w.Locations()[1].ID, w.Items()[3].ID
-		tab := schema.TableStockExceptions()
-		row := schema.StockExceptionRow{DT: asOf, ExceptionID: "EX-1", LocationID: loc, SKU: sku,
-			Reason: schema.ReasonPhantomStock, State: schema.ExceptionOpen, Evidence: "no sale for 10 days",
-			RecordOnHand: 40, ExpectedOnHand: 0, VarianceUnits: 40, FirstSeen: asOf - 10, LastSeen: asOf - 1,
-			AgeDays: 10, Currency: "USD", RunAt: time.Unix(0, 0).UTC()}
+		row := phantomException(asOf, "EX-1", w.Locations()[1].ID, w.Items()[3].ID)
 		// A resolved exception changes nothing.
 		other := row
 		other.ExceptionID, other.SKU, other.State = "EX-2", w.Items()[4].ID, schema.ExceptionResolved
-		adds, err := lake.WriteFiles(ctx, l, tab, asOf, []schema.StockExceptionRow{row, other}, lake.WriteOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		dt, err := l.Table(ctx, tab)
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := dt.Snapshot(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := dt.Commit(ctx, snap, delta.Txn{Isolation: delta.Append, Adds: adds, Operation: "WRITE"}); err != nil {
-			t.Fatal(err)
-		}
+		appendExceptions(t, l, asOf, row, other)
 		if _, err := Run(ctx, l, Options{AsOf: asOf, NoReconciliation: no, NoGlobal: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -78,6 +60,38 @@ func TestReconciliationFeedback(t *testing.T) {
 	}
 	if changed != 0 {
 		t.Errorf("%d other store-SKUs changed", changed)
+	}
+}
+
+// phantomException is an open phantom-stock exception of loc/sku on asOf,
+// ten days old.
+func phantomException(asOf schema.Date, id, loc, sku string) schema.StockExceptionRow {
+	return schema.StockExceptionRow{DT: asOf, ExceptionID: id, LocationID: loc, SKU: sku,
+		Reason: schema.ReasonPhantomStock, State: schema.ExceptionOpen, Evidence: "no sale for 10 days",
+		RecordOnHand: 40, ExpectedOnHand: 0, VarianceUnits: 40, FirstSeen: asOf - 10, LastSeen: asOf - 1,
+		AgeDays: 10, Currency: "USD", RunAt: time.Unix(0, 0).UTC()}
+}
+
+// appendExceptions commits rows to the lake's stock_exceptions in one
+// commit, as a reconcile run would.
+func appendExceptions(t *testing.T, l *lake.Lake, asOf schema.Date, rows ...schema.StockExceptionRow) {
+	t.Helper()
+	ctx := t.Context()
+	tab := schema.TableStockExceptions()
+	adds, err := lake.WriteFiles(ctx, l, tab, asOf, rows, lake.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dt, err := l.Table(ctx, tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := dt.Snapshot(ctx)
+	if err != nil && !errors.Is(err, delta.ErrTableNotFound) {
+		t.Fatal(err)
+	}
+	if _, err := dt.Commit(ctx, snap, delta.Txn{Isolation: delta.Append, Adds: adds, Operation: "WRITE"}); err != nil {
+		t.Fatal(err)
 	}
 }
 

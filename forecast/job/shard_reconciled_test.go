@@ -4,40 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/shelflake/shelflake/lake"
-	"github.com/shelflake/shelflake/lake/delta"
 	"github.com/shelflake/shelflake/schema"
 	"github.com/shelflake/shelflake/schema/world"
 )
-
-// appendException commits a phantom-stock exception of loc/sku to the
-// lake's stock_exceptions, as a reconcile run would.
-func appendException(t *testing.T, l *lake.Lake, asOf schema.Date, id, loc, sku string) {
-	t.Helper()
-	ctx := t.Context()
-	tab := schema.TableStockExceptions()
-	row := schema.StockExceptionRow{DT: asOf, ExceptionID: id, LocationID: loc, SKU: sku,
-		Reason: schema.ReasonPhantomStock, State: schema.ExceptionOpen, Evidence: "no sale for 10 days",
-		RecordOnHand: 40, ExpectedOnHand: 0, VarianceUnits: 40, FirstSeen: asOf - 10, LastSeen: asOf - 1,
-		AgeDays: 10, Currency: "USD", RunAt: time.Unix(0, 0).UTC()}
-	adds, err := lake.WriteFiles(ctx, l, tab, asOf, []schema.StockExceptionRow{row}, lake.WriteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dt, err := l.Table(ctx, tab)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := dt.Snapshot(ctx)
-	if err != nil && err != delta.ErrTableNotFound {
-		t.Fatal(err)
-	}
-	if _, err := dt.Commit(ctx, snap, delta.Txn{Isolation: delta.Append, Adds: adds, Operation: "WRITE"}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // A sharded run reads the exception queue its --train step read, and
 // trains and plans with it as the unsharded run does: a reconcile run that
@@ -54,7 +25,7 @@ func TestShardsReadTheReconciliationTheTrainStepRead(t *testing.T) {
 	}
 	first, later := stores[1].ID+"/"+w.Items()[3].ID, stores[2].ID+"/"+w.Items()[5].ID
 	// The same queue (table id and version) in both lakes.
-	appendException(t, lakes[0], asOf, "EX-1", stores[1].ID, w.Items()[3].ID)
+	appendExceptions(t, lakes[0], asOf, phantomException(asOf, "EX-1", stores[1].ID, w.Items()[3].ID))
 	prefix := lake.TablePrefix(schema.TableStockExceptions())
 	if err := os.CopyFS(filepath.Join(dirs[1], prefix), os.DirFS(filepath.Join(dirs[0], prefix))); err != nil {
 		t.Fatal(err)
@@ -66,7 +37,7 @@ func TestShardsReadTheReconciliationTheTrainStepRead(t *testing.T) {
 	if _, err := Train(t.Context(), lakes[1], o); err != nil {
 		t.Fatal(err)
 	}
-	appendException(t, lakes[1], asOf, "EX-2", stores[2].ID, w.Items()[5].ID)
+	appendExceptions(t, lakes[1], asOf, phantomException(asOf, "EX-2", stores[2].ID, w.Items()[5].ID))
 	runSharded(t, lakes[1], o, 4, nil)
 	want, got := outputsOf(t, lakes[0], asOf), outputsOf(t, lakes[1], asOf)
 	sameOutputs(t, want, got)

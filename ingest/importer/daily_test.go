@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,26 +9,9 @@ import (
 	"github.com/shelflake/shelflake/schema/world"
 )
 
-// importDaily imports in with m and checks reconciliation and strict
-// decoding, returning the counts and the transactions.
 func importDaily(t *testing.T, m Mapping, in string) (Counts, []schema.POSTransaction) {
 	t.Helper()
-	var sink world.MemSink
-	c, err := Import(context.Background(), strings.NewReader(in), m, &sink, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !c.Reconciles() {
-		t.Fatalf("rows %d != lines %d + rejected %d", c.Rows, c.Lines, c.RejectedRows())
-	}
-	var txns []schema.POSTransaction
-	for _, r := range sink.Records {
-		tx, err := schema.DecodePOS(r.Value)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, r.Value)
-		}
-		txns = append(txns, tx)
-	}
+	c, txns, _ := importWith(t, m, in, Options{})
 	return c, txns
 }
 

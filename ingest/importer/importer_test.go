@@ -29,10 +29,17 @@ func preset(t testing.TB) Mapping {
 // import must satisfy: reconciliation and strict decoding.
 func importString(t *testing.T, body string, opts Options) (Counts, []schema.POSTransaction, []rejectedRow) {
 	t.Helper()
+	return importWith(t, preset(t), header+body, opts)
+}
+
+// importWith imports in with m and checks what every import must satisfy:
+// reconciliation and strict decoding.
+func importWith(t *testing.T, m Mapping, in string, opts Options) (Counts, []schema.POSTransaction, []rejectedRow) {
+	t.Helper()
 	var sink world.MemSink
 	var rej bytes.Buffer
 	opts.Rejects = &rej
-	c, err := Import(context.Background(), strings.NewReader(header+body), preset(t), &sink, opts)
+	c, err := Import(context.Background(), strings.NewReader(in), m, &sink, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
