@@ -322,24 +322,21 @@ func (c *Compactor) Compact(ctx context.Context) (Report, error) {
 		g  errgroup.Group
 	)
 	g.SetLimit(c.o.Concurrency)
-	for _, w := range work {
+	for _, ws := range bundle(work) {
 		g.Go(func() error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			tr, conflicts, skipped, err := c.runTask(ctx, w)
+			trs, conflicts, skipped, err := c.runBundle(ctx, ws)
 			mu.Lock()
 			defer mu.Unlock()
 			rep.Conflicts += conflicts
-			if skipped {
-				rep.Skipped++
-			}
+			rep.Skipped += skipped
 			if err != nil {
 				errs = append(errs, err)
-				return nil
 			}
-			if tr != nil {
-				rep.add(*tr)
+			for _, tr := range trs {
+				rep.add(tr)
 			}
 			return nil
 		})
@@ -424,12 +421,7 @@ func existingSnapshot(ctx context.Context, l *lake.Lake, t *schema.Table) (*delt
 func (c *Compactor) runTask(ctx context.Context, w plannedTask) (tr *TaskReport, conflicts int, skipped bool, err error) {
 	start := time.Now()
 	t, base, task := w.t, w.base, w.task
-	memBytes := max(c.o.MemoryBytes/int64(c.o.Concurrency), minTaskMemory)
-	cfg := execConfig{
-		memBytes: memBytes,
-		tempDir:  c.o.TempDir,
-		write:    lake.WriteOptions{TargetFileSize: c.o.Plan.TargetFileSize, TempDir: c.o.TempDir},
-	}
+	cfg := c.execConfig()
 	for attempt := 1; ; attempt++ {
 		rw, err := rewriteTask(ctx, c.l, t, task, cfg)
 		if err != nil {
@@ -523,6 +515,15 @@ func (c *Compactor) runTask(ctx context.Context, w plannedTask) (tr *TaskReport,
 			return nil, conflicts, false, nil
 		}
 		task = next[0]
+	}
+}
+
+// execConfig is what a worker's rewrites need.
+func (c *Compactor) execConfig() execConfig {
+	return execConfig{
+		memBytes: max(c.o.MemoryBytes/int64(c.o.Concurrency), minTaskMemory),
+		tempDir:  c.o.TempDir,
+		write:    lake.WriteOptions{TargetFileSize: c.o.Plan.TargetFileSize, TempDir: c.o.TempDir},
 	}
 }
 
