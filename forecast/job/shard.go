@@ -141,6 +141,52 @@ func locationFilter(col string, locs []string) string {
 	return col + " BETWEEN " + sqlString(lo) + " AND " + sqlString(hi) + " AND " + col + " IN (" + strings.Join(quoted, ", ") + ")"
 }
 
+// shardFiles keeps of files (in's files in snap) those that may hold rows
+// of the shard's locations: a file whose location column's Delta
+// statistics (add.stats min/max) lie wholly outside the shard's range is
+// left out, so DuckDB does not even open it. Files without those
+// statistics are kept. With the lake's files cut by location (compact's
+// files of a large day, the world writer's chunks of stores), a shard
+// opens only the files of its range.
+func (r *runner) shardFiles(snap *delta.Snapshot, in input, files []lake.LocalFile) []lake.LocalFile {
+	s := r.o.Shard
+	if s.Count == 0 || in.loc == "" || r.trained == nil || len(files) == 0 {
+		return files
+	}
+	locs := r.trained.ShardLocations(s)
+	if len(locs) == 0 {
+		return nil
+	}
+	lo, hi := slices.Min(locs), slices.Max(locs)
+	byKey := make(map[string]delta.File, len(files))
+	for _, f := range snap.Files() {
+		byKey[f.Key] = f
+	}
+	out := files[:0:0]
+	for _, lf := range files {
+		if f, ok := byKey[lf.Key]; ok && outsideRange(f, in.loc, lo, hi) {
+			continue
+		}
+		out = append(out, lf)
+	}
+	return out
+}
+
+// outsideRange reports whether f's statistics show no value of col in
+// [lo, hi].
+func outsideRange(f delta.File, col, lo, hi string) bool {
+	st, err := f.ParseStats()
+	if err != nil || st == nil {
+		return false
+	}
+	minV, ok1 := st.MinValues[col].(string)
+	maxV, ok2 := st.MaxValues[col].(string)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return maxV < lo || minV > hi
+}
+
 // inputSnapshot is the snapshot an input is read at: the latest, or the
 // plan's version of the table (a shard reads what the --train step read).
 func (r *runner) inputSnapshot(ctx context.Context, dt *delta.Table, in input) (*delta.Snapshot, error) {

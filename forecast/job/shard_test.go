@@ -19,6 +19,7 @@ import (
 
 	"github.com/shelflake/shelflake/forecast/writeback"
 	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/lake/delta"
 	"github.com/shelflake/shelflake/schema"
 	"github.com/shelflake/shelflake/schema/world"
 )
@@ -461,41 +462,76 @@ func TestShardOfFourReadsLessThanHalfTheInputs(t *testing.T) {
 	if readBytes() == 0 {
 		t.Skip("no /proc/self/io here: the bytes read are measured on Linux")
 	}
-	w, err := world.New(world.Config{Seed: 3, Stores: 32, SKUs: 1000, Days: 40})
+	w, err := world.New(world.Config{Seed: 3, Stores: 24, SKUs: 1000, Days: 35})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name string
+		wo   WorldOptions
+	}{
+		// One file a day, row groups of 1,024 rows: a day of sales_daily
+		// (~18,000 rows) is eighteen, a shard's stores five or six of
+		// them, found by the BETWEEN's row-group pruning.
+		{"row groups pruned", WorldOptions{RowGroupRows: 1024}},
+		// Files of three stores a day, one row group each: a shard opens
+		// the files of its range only (their add.stats).
+		{"files pruned", WorldOptions{ChunkSeries: 3000}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			wo := c.wo
+			wo.POSLines, wo.DailyPOSLines, wo.StateDays = true, true, 28
+			if _, err := WriteWorld(t.Context(), l, w, wo); err != nil {
+				t.Fatal(err)
+			}
+			o := Options{AsOf: w.Date(w.Days()), NoGlobal: true}
+			plan, err := Train(t.Context(), l, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole := scanInputs(t, l, o, plan)
+			var rows int64
+			for i := range 4 {
+				so := o
+				so.Shard = Shard{i, 4}
+				s := scanInputs(t, l, so, plan)
+				t.Logf("shard %s: %d of %d bytes (%.0f%%), %d of %d rows", so.Shard, s.bytes, whole.bytes,
+					100*float64(s.bytes)/float64(whole.bytes), s.rows, whole.rows)
+				if 2*s.bytes >= whole.bytes {
+					t.Errorf("shard %s read %d bytes of its inputs, the unsharded run %d: not less than half", so.Shard, s.bytes, whole.bytes)
+				}
+				rows += s.rows
+			}
+			// The shards' views hold every row of the plan's locations, once.
+			u := scanInputs(t, l, Options{AsOf: o.AsOf, NoGlobal: true, Shard: Shard{0, 1}}, plan)
+			if rows != u.rows || u.rows == 0 {
+				t.Errorf("the 4 shards' views hold %d rows, the plan's locations %d", rows, u.rows)
+			}
+		})
 	}
-	defer l.Close()
-	// Row groups of 1,024 rows: a day of sales_daily (~24,000 rows) is
-	// two dozen, a shard's stores five or six of them.
-	if _, err := WriteWorld(t.Context(), l, w, WorldOptions{POSLines: true, DailyPOSLines: true, StateDays: 28, RowGroupRows: 1024}); err != nil {
-		t.Fatal(err)
-	}
-	o := Options{AsOf: w.Date(w.Days()), NoGlobal: true}
-	plan, err := Train(t.Context(), l, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	whole := scanInputs(t, l, o, plan)
-	var rows int64
-	for i := range 4 {
-		so := o
-		so.Shard = Shard{i, 4}
-		s := scanInputs(t, l, so, plan)
-		t.Logf("shard %s: %d of %d bytes (%.0f%%), %d of %d rows", so.Shard, s.bytes, whole.bytes,
-			100*float64(s.bytes)/float64(whole.bytes), s.rows, whole.rows)
-		if 2*s.bytes >= whole.bytes {
-			t.Errorf("shard %s read %d bytes of its inputs, the unsharded run %d: not less than half", so.Shard, s.bytes, whole.bytes)
+}
+
+func TestOutsideRangeReadsTheLocationStatistics(t *testing.T) {
+	for _, c := range []struct {
+		stats string
+		want  bool
+	}{
+		{`{"numRecords":5,"minValues":{"store_id":"S0001"},"maxValues":{"store_id":"S0004"}}`, true},
+		{`{"numRecords":5,"minValues":{"store_id":"S0004"},"maxValues":{"store_id":"S0006"}}`, false},
+		{`{"numRecords":5,"minValues":{"store_id":"S0006"},"maxValues":{"store_id":"S0009"}}`, false},
+		{`{"numRecords":5,"minValues":{"store_id":"S0010"},"maxValues":{"store_id":"S0010"}}`, true},
+		{`{"numRecords":5,"minValues":{"store_id":"S0001"}}`, false}, // no maximum: kept
+		{`{"numRecords":5}`, false},
+		{``, false},
+	} {
+		f := delta.File{Add: delta.Add{Path: "x.parquet", Stats: c.stats}}
+		if got := outsideRange(f, "store_id", "S0005", "S0009"); got != c.want {
+			t.Errorf("stats %s: outside [S0005, S0009] %v, want %v", c.stats, got, c.want)
 		}
-		rows += s.rows
-	}
-	// The shards' views hold every row of the plan's locations, once.
-	u := scanInputs(t, l, Options{AsOf: o.AsOf, Shard: Shard{0, 1}}, plan)
-	if rows != u.rows || u.rows == 0 {
-		t.Errorf("the 4 shards' views hold %d rows, the plan's locations %d", rows, u.rows)
 	}
 }

@@ -114,7 +114,7 @@ func (r *runner) localFiles(ctx context.Context, in input) ([]lake.LocalFile, in
 	if err != nil {
 		return nil, 0, "", nil, err
 	}
-	return files, snap.Version(), snap.Metadata().ID, rel, nil
+	return r.shardFiles(snap, in, files), snap.Version(), snap.Metadata().ID, rel, nil
 }
 
 func sqlIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
