@@ -141,35 +141,24 @@ func locationFilter(col string, locs []string) string {
 	return col + " BETWEEN " + sqlString(lo) + " AND " + sqlString(hi) + " AND " + col + " IN (" + strings.Join(quoted, ", ") + ")"
 }
 
-// shardFiles keeps of files (in's files in snap) those that may hold rows
-// of the shard's locations: a file whose location column's Delta
-// statistics (add.stats min/max) lie wholly outside the shard's range is
-// left out, so DuckDB does not even open it. Files without those
-// statistics are kept. With the lake's files cut by location (compact's
-// files of a large day, the world writer's chunks of stores), a shard
+// shardFiles is the files a shard reads of input in (nil: every one):
+// a file whose location column's Delta statistics (add.stats min/max) lie
+// wholly outside the shard's range is left out before it is fetched (from
+// S3) or opened, footer included. Files without those statistics are
+// kept. With a day's files cut by location (compact's 128 MiB files of a
+// large day, the world writer's chunks of stores), a shard fetches and
 // opens only the files of its range.
-func (r *runner) shardFiles(snap *delta.Snapshot, in input, files []lake.LocalFile) []lake.LocalFile {
+func (r *runner) shardFiles(in input) func(delta.File) bool {
 	s := r.o.Shard
-	if s.Count == 0 || in.loc == "" || r.trained == nil || len(files) == 0 {
-		return files
+	if s.Count == 0 || in.loc == "" || r.trained == nil {
+		return nil
 	}
 	locs := r.trained.ShardLocations(s)
 	if len(locs) == 0 {
-		return nil
+		return func(delta.File) bool { return false }
 	}
 	lo, hi := slices.Min(locs), slices.Max(locs)
-	byKey := make(map[string]delta.File, len(files))
-	for _, f := range snap.Files() {
-		byKey[f.Key] = f
-	}
-	out := files[:0:0]
-	for _, lf := range files {
-		if f, ok := byKey[lf.Key]; ok && outsideRange(f, in.loc, lo, hi) {
-			continue
-		}
-		out = append(out, lf)
-	}
-	return out
+	return func(f delta.File) bool { return !outsideRange(f, in.loc, lo, hi) }
 }
 
 // outsideRange reports whether f's statistics show no value of col in
