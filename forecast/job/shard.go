@@ -695,6 +695,12 @@ func Merge(ctx context.Context, l *lake.Lake, opts Options, shards int) (*Report
 			timings["shard_"+k] = max(timings["shard_"+k], v)
 		}
 	}
+	// Every series once: shards that split the locations differently
+	// (another release's assignment) would leave some out or count some
+	// twice.
+	if out.summary.Series != p.Series {
+		return nil, fmt.Errorf("the %d shards of run %s forecast %d series, the plan has %d: shards of another release of shelflake split the locations differently; this run cannot be merged", shards, p.RunID, out.summary.Series, p.Series)
+	}
 	if n := out.summary.ByStatus[model.Selected]; n > 0 {
 		out.summary.MeanRMSSE = rmsseSum / float64(n)
 	}

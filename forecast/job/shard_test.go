@@ -547,3 +547,52 @@ func TestOutsideRangeReadsTheLocationStatistics(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeRefusesShardsThatMissSeries(t *testing.T) {
+	w, err := world.New(world.Config{Seed: 5, Stores: 4, SKUs: 12, Days: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := WriteWorld(t.Context(), l, w, WorldOptions{StateDays: 30}); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{AsOf: w.Date(w.Days())}
+	plan, err := Train(t.Context(), l, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := Run(t.Context(), l, Options{AsOf: o.AsOf, Shard: Shard{i, 2}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Shard 1's figures as a shard of another assignment would leave them:
+	// one location's series short.
+	key := shardStatsKey(o.AsOf, plan.RunID, Shard{1, 2})
+	raw, err := getAll(t.Context(), l.Bucket(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st shardStats
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	st.Series -= 12
+	if raw, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Bucket().Put(t.Context(), key, bytes.NewReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Merge(t.Context(), l, o, 2); err == nil || !strings.Contains(err.Error(), "cannot be merged") {
+		t.Fatalf("merge of shards missing 12 of %d series: %v", plan.Series, err)
+	}
+	if _, ok, _ := FindRun(t.Context(), l, o.AsOf); ok {
+		t.Fatal("the refused merge completed the run")
+	}
+}
