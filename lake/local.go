@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -48,7 +49,15 @@ const fetchConcurrency = 4
 // are never evicted, even if they exceed the cache bound. release is
 // idempotent and never nil on success; for a local lake it does nothing.
 func (l *Lake) LocalFiles(ctx context.Context, table string, snap *delta.Snapshot, from, to *schema.Date) (files []LocalFile, release func(), err error) {
-	files, rel, err := l.localFiles(ctx, table, snap, from, to)
+	return l.LocalFilesWhere(ctx, table, snap, from, to, nil)
+}
+
+// LocalFilesWhere is LocalFiles of the files keep accepts (nil: every
+// file), decided before any copy: a reader that can tell from a file's add
+// action (its partition values, its statistics) that it holds none of its
+// rows neither fetches nor opens it.
+func (l *Lake) LocalFilesWhere(ctx context.Context, table string, snap *delta.Snapshot, from, to *schema.Date, keep func(delta.File) bool) (files []LocalFile, release func(), err error) {
+	files, rel, err := l.localFiles(ctx, table, snap, from, to, keep)
 	if err != nil {
 		return nil, nil, fmt.Errorf("local files of %s: %w", table, err)
 	}
@@ -56,7 +65,7 @@ func (l *Lake) LocalFiles(ctx context.Context, table string, snap *delta.Snapsho
 	return files, func() { once.Do(rel) }, nil
 }
 
-func (l *Lake) localFiles(ctx context.Context, table string, snap *delta.Snapshot, from, to *schema.Date) ([]LocalFile, func(), error) {
+func (l *Lake) localFiles(ctx context.Context, table string, snap *delta.Snapshot, from, to *schema.Date, keep func(delta.File) bool) ([]LocalFile, func(), error) {
 	var files []delta.File
 	if from == nil && to == nil {
 		files = snap.Files()
@@ -73,6 +82,9 @@ func (l *Lake) localFiles(ctx context.Context, table string, snap *delta.Snapsho
 			t = to.String()
 		}
 		files = snap.FilesInRange(cols[0], f, t)
+	}
+	if keep != nil {
+		files = slices.DeleteFunc(slices.Clone(files), func(f delta.File) bool { return !keep(f) })
 	}
 	out := make([]LocalFile, len(files))
 	for i, f := range files {

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,6 +182,35 @@ func TestS3Lake(t *testing.T) {
 		defer release()
 		if len(files) != 1 || files[0].PartitionValues["dt"] != d.String() {
 			t.Errorf("files of dt=%s: %+v", d, files)
+		}
+	})
+
+	t.Run("files left out by their add action are not fetched", func(t *testing.T) {
+		cache := t.TempDir()
+		l2 := s3Lake(t, srv, "lake", Options{CacheDir: cache})
+		d := days[1] // several files
+		all := snap.FilesInRange("dt", d.String(), d.String())
+		if len(all) < 2 {
+			t.Fatalf("%d files on %s: the test needs several", len(all), d)
+		}
+		skip := all[0].Key
+		files, release, err := l2.LocalFilesWhere(ctx, tb.Name, snap, &d, &d, func(f delta.File) bool { return f.Key != skip })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		if len(files) != len(all)-1 || slices.ContainsFunc(files, func(f LocalFile) bool { return f.Key == skip }) {
+			t.Errorf("%d files kept of %d, or the left-out one among them", len(files), len(all))
+		}
+		var copies int
+		err = filepath.WalkDir(cache, func(_ string, e os.DirEntry, err error) error {
+			if err == nil && !e.IsDir() && strings.HasSuffix(e.Name(), ".parquet") {
+				copies++
+			}
+			return err
+		})
+		if err != nil || copies != len(files) {
+			t.Errorf("the cache holds %d Parquet copies (%v), want the %d kept files", copies, err, len(files))
 		}
 	})
 

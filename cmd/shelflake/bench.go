@@ -310,7 +310,7 @@ them: so the lake is copied to a temporary directory first, unless
 	f.IntVar(&o.EvalOrigins, "eval-origins", 3, "weekly as-of origins of the accuracy backtest")
 	f.BoolVar(&o.SkipScale, "skip-scale", false, "leave out the scale run")
 	f.BoolVar(&o.SkipEval, "skip-eval", false, "leave out accuracy and replenishment")
-	f.Int64Var(&o.RowGroupRows, "row-group-rows", 0, "rows per Parquet row group of the scale world's tables (0: the lake's default); small ones let a shard skip other stores' row groups")
+	f.Int64Var(&o.RowGroupRows, "row-group-rows", compact.UnifiedRowGroupRows, "rows per Parquet row group of the scale world's location-keyed tables (default: compact --unified's; 0: the lake's default, 122,880); small ones let a shard skip other stores' row groups")
 	f.IntVar(&o.Shards, "shards", 0, "run the scale run sharded: --train, each of N shards one after the other (each measured: series, seconds, bytes read), --merge")
 	return cmd
 }

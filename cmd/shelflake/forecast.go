@@ -164,8 +164,9 @@ only delivers the documents not yet accepted (see also "writeback retry").
 
 Across machines (e.g. a Kubernetes Indexed Job, deploy/k8s): --train once
 (reads every input, trains the global model, stores the plan in the lake),
-then --shard i/N for i = 0..N-1 anywhere in parallel (each forecasts the
-locations hashed to it and commits its rows once; rerunning one changes
+then --shard i/N for i = 0..N-1 anywhere in parallel (each forecasts a
+contiguous range of the plan's sorted locations, 1/N of the series, reads
+only their row groups, and commits its rows once; rerunning one changes
 nothing), then --merge --shards N (commits the run and delivers its
 documents, once). The rows and documents are those of the unsharded run.
 With SHELFLAKE_PUSHGATEWAY_URL set, the run's metrics are pushed there.`,

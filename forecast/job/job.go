@@ -63,18 +63,17 @@
 //     form) under PlanKey. The first plan of a date stays: a rerun, or a
 //     concurrent train, returns it.
 //   - Shard i/N (Run with Options.Shard) computes the plan's locations
-//     whose ShardOf is i: the MD5 of the location id, low 64 bits, modulo
-//     N (DuckDB's md5_number_lower). Every location-keyed input view
+//     of Plan.ShardLocations: a contiguous range of the plan's sorted
+//     locations, about 1/N of the series. Every location-keyed input view
 //     (sales, stockouts, inventory, open POs, item-locations, POS lines)
-//     holds only their rows, by an IN list DuckDB pushes into the Parquet
-//     scan as a statistics filter (a row group whose store range holds
-//     none of them may be skipped) and applies before any join. The
-//     unified tables are sorted by store within files of many stores,
-//     not clustered by shard bucket, so in practice a shard still reads
-//     the location-keyed columns of every file (measured in the README);
-//     files per shard bucket would let it read ~1/N. Lead times (pooled
-//     per supplier) and promotions
-//     (chain-wide) are read whole. A shard reads the plan's
+//     holds only their rows: a BETWEEN on the range's first and last
+//     location, which DuckDB pushes into the Parquet scan and prunes row
+//     groups with (the unified tables are sorted by dt, then location,
+//     in row groups of compact.UnifiedRowGroupRows), and the IN list of
+//     the locations for exactness, applied before any join. So a shard
+//     reads about 1/N of the location-keyed row groups, and every file's
+//     footer (measured in the README). Lead times (pooled per supplier)
+//     and promotions (chain-wide) are read whole. A shard reads the plan's
 //     input versions, loads its model and figures, and otherwise runs steps
 //     2 to 5 over its locations: every per-location quantity (calendar,
 //     ramp, store-department profile, store trend) needs all of a

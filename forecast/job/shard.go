@@ -3,14 +3,13 @@ package job
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,8 +27,8 @@ import (
 // maxShards bounds Shard.Count.
 const maxShards = 4096
 
-// Shard is one part of a sharded run: the locations whose ShardOf is Index
-// among Count shards.
+// Shard is one part of a sharded run: a contiguous range of the plan's
+// sorted locations (see Plan.ShardLocations), shard Index of Count.
 type Shard struct{ Index, Count int }
 
 func (s Shard) String() string { return strconv.Itoa(s.Index) + "/" + strconv.Itoa(s.Count) }
@@ -45,39 +44,136 @@ func ParseShard(s string) (Shard, error) {
 	return Shard{Index: i, Count: n}, nil
 }
 
-// ShardOf is the shard of location loc among n: the low 64 bits of the
-// MD5 of its id modulo n (in SQL: md5_number_lower(location_id) % n). A
-// stable hash: the same location lands in the same shard on every machine
-// and release.
-func ShardOf(loc string, n int) int {
-	h := md5.Sum([]byte(loc))
-	return int(binary.LittleEndian.Uint64(h[8:]) % uint64(n))
+// ShardLocations returns the locations of shard s: a contiguous run of
+// p.Locations (sorted by id, byte-wise, as DuckDB sorts VARCHAR), cut so
+// that each shard holds about p.Series/s.Count series. Shard i takes the
+// locations whose first series (the series of the locations before it,
+// summed) lies in [i·S/N, (i+1)·S/N), S the plan's series and N the
+// count: deterministic, a location in exactly one shard, never split. A
+// plan without per-location series counts (LocationSeries) cuts by
+// location count instead. Contiguous ranges are what lets a shard skip
+// data: the location-keyed tables are sorted by location within each dt
+// partition, so a shard's rows are a few adjacent row groups of each file
+// and its range predicate (see shardFilter) prunes the others by their
+// statistics.
+func (p *Plan) ShardLocations(s Shard) []string {
+	if s.Count <= 0 || len(p.Locations) == 0 {
+		return nil
+	}
+	weights := p.LocationSeries
+	if len(weights) != len(p.Locations) {
+		weights = nil
+	}
+	var total int64
+	for i := range p.Locations {
+		total += shardWeight(weights, i)
+	}
+	lo, hi := total*int64(s.Index)/int64(s.Count), total*int64(s.Index+1)/int64(s.Count)
+	var out []string
+	var before int64
+	for i, l := range p.Locations {
+		if before >= lo && before < hi {
+			out = append(out, l)
+		}
+		before += shardWeight(weights, i)
+	}
+	return out
+}
+
+// sortLocations sorts the plan's locations by id, byte-wise (the series
+// come in DuckDB's VARCHAR order, which is that already), their series
+// counts with them.
+func sortLocations(p *Plan) {
+	if slices.IsSorted(p.Locations) {
+		return
+	}
+	idx := make([]int, len(p.Locations))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(p.Locations[a], p.Locations[b]) })
+	locs, counts := make([]string, len(idx)), make([]int, len(idx))
+	for i, j := range idx {
+		locs[i], counts[i] = p.Locations[j], p.LocationSeries[j]
+	}
+	p.Locations, p.LocationSeries = locs, counts
+}
+
+func shardWeight(weights []int, i int) int64 {
+	if weights == nil {
+		return 1
+	}
+	return int64(max(weights[i], 0))
 }
 
 // shardFilter restricts a location-keyed input view to the shard's
-// locations: those of the plan's whose ShardOf is the shard's, as an IN
-// list DuckDB pushes into the Parquet scan as a statistics filter (see the
-// package doc). A shard's open POs are those of the day the plan found
-// latest over every location.
+// locations (Plan.ShardLocations): a range predicate on the location
+// column from the shard's first to its last location, which DuckDB pushes
+// into the Parquet scan and prunes row groups with (min/max statistics;
+// the tables are sorted by location within a dt partition), and, for
+// exactness, the IN list of the shard's locations (the range may hold
+// locations of no series). A shard's open POs are those of the day the
+// plan found latest over every location.
 func (r *runner) shardFilter(scan string, in input) string {
 	s := r.o.Shard
 	if s.Count == 0 || in.loc == "" || r.trained == nil {
 		return scan
 	}
-	var locs []string
-	for _, l := range r.trained.Locations {
-		if ShardOf(l, s.Count) == s.Index {
-			locs = append(locs, sqlString(l))
-		}
-	}
-	where := "false"
-	if len(locs) > 0 {
-		where = sqlIdent(in.loc) + " IN (" + strings.Join(locs, ", ") + ")"
-	}
+	where := locationFilter(sqlIdent(in.loc), r.trained.ShardLocations(s))
 	if in.table.Name == schema.TableNamePOOpen && r.trained.POOpenLast != nil {
 		where += " AND dt = DATE '1970-01-01' + " + sqlInt(*r.trained.POOpenLast)
 	}
 	return "SELECT * FROM (" + scan + ") WHERE " + where
+}
+
+// locationFilter is the SQL predicate holding exactly the rows of col in
+// locs: false for none, else col BETWEEN the least and the greatest (byte
+// order, as DuckDB compares VARCHAR) AND col IN the list.
+func locationFilter(col string, locs []string) string {
+	if len(locs) == 0 {
+		return "false"
+	}
+	lo, hi := slices.Min(locs), slices.Max(locs)
+	quoted := make([]string, len(locs))
+	for i, l := range locs {
+		quoted[i] = sqlString(l)
+	}
+	return col + " BETWEEN " + sqlString(lo) + " AND " + sqlString(hi) + " AND " + col + " IN (" + strings.Join(quoted, ", ") + ")"
+}
+
+// shardFiles is the files a shard reads of input in (nil: every one):
+// a file whose location column's Delta statistics (add.stats min/max) lie
+// wholly outside the shard's range is left out before it is fetched (from
+// S3) or opened, footer included. Files without those statistics are
+// kept. With a day's files cut by location (compact's 128 MiB files of a
+// large day, the world writer's chunks of stores), a shard fetches and
+// opens only the files of its range.
+func (r *runner) shardFiles(in input) func(delta.File) bool {
+	s := r.o.Shard
+	if s.Count == 0 || in.loc == "" || r.trained == nil {
+		return nil
+	}
+	locs := r.trained.ShardLocations(s)
+	if len(locs) == 0 {
+		return func(delta.File) bool { return false }
+	}
+	lo, hi := slices.Min(locs), slices.Max(locs)
+	return func(f delta.File) bool { return !outsideRange(f, in.loc, lo, hi) }
+}
+
+// outsideRange reports whether f's statistics show no value of col in
+// [lo, hi].
+func outsideRange(f delta.File, col, lo, hi string) bool {
+	st, err := f.ParseStats()
+	if err != nil || st == nil {
+		return false
+	}
+	minV, ok1 := st.MinValues[col].(string)
+	maxV, ok2 := st.MaxValues[col].(string)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return maxV < lo || minV > hi
 }
 
 // inputSnapshot is the snapshot an input is read at: the latest, or the
@@ -112,9 +208,12 @@ type Plan struct {
 	Versions map[string]int64  `json:"input_versions"`
 	IDs      map[string]string `json:"input_ids"`
 	Series   int               `json:"series"`
-	// Locations are the series' locations, in order: the shards split
-	// them by ShardOf.
+	// Locations are the series' locations, sorted by id: the shards
+	// split them into contiguous ranges (ShardLocations).
 	Locations []string `json:"locations"`
+	// LocationSeries are the series of each of Locations, for
+	// ShardLocations to balance the shards by series.
+	LocationSeries []int `json:"location_series,omitempty"`
 	// POOpenLast is the latest po_open day (days since the epoch) over
 	// every location, nil without open POs.
 	POOpenLast *int               `json:"po_open_last,omitempty"`
@@ -232,8 +331,11 @@ func Train(ctx context.Context, l *lake.Lake, opts Options) (*Plan, error) {
 	for i := range r.attrs {
 		if i == 0 || r.attrs[i].loc != r.attrs[i-1].loc {
 			p.Locations = append(p.Locations, r.attrs[i].loc)
+			p.LocationSeries = append(p.LocationSeries, 0)
 		}
+		p.LocationSeries[len(p.LocationSeries)-1]++
 	}
+	sortLocations(p)
 	for _, ob := range r.promoObs {
 		po := planObservation{Group: ob.Group, DiscountPct: ob.DiscountPct, Days: ob.Days, PromoRate: ob.PromoRate, BaseRate: ob.BaseRate}
 		if !math.IsNaN(ob.AfterRate) {
@@ -597,6 +699,12 @@ func Merge(ctx context.Context, l *lake.Lake, opts Options, shards int) (*Report
 		for k, v := range st.Timings {
 			timings["shard_"+k] = max(timings["shard_"+k], v)
 		}
+	}
+	// Every series once: shards that split the locations differently
+	// (another release's assignment) would leave some out or count some
+	// twice.
+	if out.summary.Series != p.Series {
+		return nil, fmt.Errorf("the %d shards of run %s forecast %d series, the plan has %d: shards of another release of shelflake split the locations differently; this run cannot be merged", shards, p.RunID, out.summary.Series, p.Series)
 	}
 	if n := out.summary.ByStatus[model.Selected]; n > 0 {
 		out.summary.MeanRMSSE = rmsseSum / float64(n)

@@ -12,12 +12,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
 	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/lake/delta"
 	"github.com/shelflake/shelflake/schema"
 	"github.com/shelflake/shelflake/schema/world"
 )
@@ -156,21 +158,6 @@ func runSharded(t *testing.T, l *lake.Lake, o Options, n int, skip map[int]bool)
 func TestShardedRunIsTheUnshardedRunByteForByte(t *testing.T) {
 	w := shardWorld(t)
 	asOf := w.Date(w.Days())
-	counts := map[int]int{}
-	for _, loc := range w.Locations() {
-		counts[ShardOf(loc.ID, 4)]++
-	}
-	if len(counts) < 3 {
-		t.Fatalf("locations by shard %v: the world does not exercise sharding", counts)
-	}
-	stores16 := map[int]bool{}
-	for _, loc := range w.Locations() {
-		stores16[ShardOf(loc.ID, 16)] = true
-	}
-	empty := 16 - len(stores16)
-	if empty == 0 {
-		t.Fatal("no empty shard among 16: the world does not exercise one")
-	}
 	cases := []struct {
 		name   string
 		o      Options
@@ -190,6 +177,19 @@ func TestShardedRunIsTheUnshardedRunByteForByte(t *testing.T) {
 			if rep.Existing || len(rep.Documents) == 0 {
 				t.Fatalf("merge: existing %v, %d documents", rep.Existing, len(rep.Documents))
 			}
+			plan, err := LoadPlan(t.Context(), lakes[1], asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			empty := 0
+			for i := range c.shards {
+				if len(plan.ShardLocations(Shard{i, c.shards})) == 0 {
+					empty++
+				}
+			}
+			if c.shards == 4 && empty > 0 || c.shards == 16 && empty == 0 {
+				t.Fatalf("%d of %d shards without a location: the world does not exercise sharding", empty, c.shards)
+			}
 			sameOutputs(t, outputsOf(t, lakes[0], asOf), outputsOf(t, lakes[1], asOf))
 			// A second merge finds the run complete and changes nothing.
 			again, err := Merge(t.Context(), lakes[1], c.o, c.shards)
@@ -200,20 +200,69 @@ func TestShardedRunIsTheUnshardedRunByteForByte(t *testing.T) {
 	}
 }
 
-func TestShardHashIsDuckDBs(t *testing.T) {
+func TestShardLocationsAreContiguousRangesBalancedBySeries(t *testing.T) {
+	locs := []string{"DC01", "S0001", "S0002", "S0003", "S0004", "S0005", "S0006", "S0007"}
+	for _, c := range []struct {
+		name   string
+		series []int
+		n      int
+		want   [][]string
+	}{
+		{"equal stores, 4 shards", []int{2, 2, 2, 2, 2, 2, 2, 2}, 4,
+			[][]string{{"DC01", "S0001"}, {"S0002", "S0003"}, {"S0004", "S0005"}, {"S0006", "S0007"}}},
+		{"a big store takes a shard of its own", []int{1, 12, 1, 1, 1, 1, 1, 2}, 2,
+			[][]string{{"DC01", "S0001"}, {"S0002", "S0003", "S0004", "S0005", "S0006", "S0007"}}},
+		{"more shards than locations", []int{1, 1, 1, 1, 1, 1, 1, 1}, 10,
+			[][]string{nil, {"DC01"}, {"S0001"}, {"S0002"}, {"S0003"}, nil, {"S0004"}, {"S0005"}, {"S0006"}, {"S0007"}}},
+		{"one shard", []int{3, 1, 4, 1, 5, 9, 2, 6}, 1, [][]string{locs}},
+		{"no series counts: by location", nil, 3,
+			[][]string{{"DC01", "S0001"}, {"S0002", "S0003", "S0004"}, {"S0005", "S0006", "S0007"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := &Plan{Locations: locs, LocationSeries: c.series}
+			var all []string
+			for i := range c.n {
+				got := p.ShardLocations(Shard{i, c.n})
+				if !slices.Equal(got, c.want[i]) {
+					t.Errorf("shard %d/%d: %v, want %v", i, c.n, got, c.want[i])
+				}
+				all = append(all, got...)
+			}
+			if !slices.Equal(all, locs) {
+				t.Errorf("the shards' locations in order are %v, want every location once", all)
+			}
+		})
+	}
+}
+
+func TestLocationFilterIsExactAndARange(t *testing.T) {
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, loc := range []string{"S0001", "S0002", "DC01", "", "Ünïcode store", "a'b"} {
-		for _, n := range []int{1, 4, 7, 1000} {
-			var got int
-			if err := db.QueryRow("SELECT CAST(md5_number_lower(?) % ? AS INTEGER)", loc, n).Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			if want := ShardOf(loc, n); got != want {
-				t.Errorf("location %q of %d shards: DuckDB says shard %d, ShardOf %d", loc, n, got, want)
+	all := []string{"", "DC01", "S0001", "S0002", "S0003", "S0010", "a'b", "Ünïcode store"}
+	for _, locs := range [][]string{nil, {"S0002"}, {"S0001", "S0003"}, {"DC01", "S0010", "a'b", "Ünïcode store"}} {
+		var vals []string
+		for _, l := range all {
+			vals = append(vals, "("+sqlString(l)+")")
+		}
+		q := "SELECT list(loc ORDER BY loc) FROM (VALUES " + strings.Join(vals, ", ") + ") t(loc) WHERE " + locationFilter("loc", locs)
+		var got []any
+		var raw any
+		if err := db.QueryRow(q).Scan(&raw); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if raw != nil {
+			got = raw.([]any)
+		}
+		if len(got) != len(locs) {
+			t.Errorf("filter of %q holds %v", locs, got)
+			continue
+		}
+		for i := range got {
+			if got[i] != locs[i] {
+				t.Errorf("filter of %q holds %v", locs, got)
 			}
 		}
 	}
@@ -280,13 +329,9 @@ func TestShardKilledAndRerunChangesNothing(t *testing.T) {
 	// The biggest shard runs in a child process, killed (SIGKILL) as soon
 	// as its first commit is in the log, or wherever it is when seen to
 	// be; then it is run again.
-	counts := map[int]int{}
-	for _, loc := range w.Locations() {
-		counts[ShardOf(loc.ID, 4)]++
-	}
 	victim := 0
-	for i, n := range counts {
-		if n > counts[victim] || n == counts[victim] && i < victim {
+	for i := range 4 {
+		if len(plan.ShardLocations(Shard{i, 4})) > len(plan.ShardLocations(Shard{victim, 4})) {
 			victim = i
 		}
 	}
@@ -374,4 +419,180 @@ func TestMergeRefusesMissingShardsAndRemovesAStrayAttempt(t *testing.T) {
 	}
 	runSharded(t, l, o, 4, map[int]bool{0: true, 1: true, 2: true})
 	sameOutputs(t, outputsOf(t, lakes[0], asOf), outputsOf(t, l, asOf))
+}
+
+// inputScan is what reading a run's location-keyed input views costs: the
+// bytes the process read (Linux rchar) scanning every column of every
+// view, and the rows the views hold.
+type inputScan struct{ bytes, rows int64 }
+
+// scanInputs opens the input views of a run of o over l (a shard's with
+// o.Shard and the plan) and scans each location-keyed one whole.
+func scanInputs(t *testing.T, l *lake.Lake, o Options, plan *Plan) inputScan {
+	t.Helper()
+	o = o.withDefaults()
+	r := &runner{l: l, o: o, log: o.Logger, histStart: o.AsOf - schema.Date(o.HistoryDays), trained: plan}
+	db, err := r.openDuckDB(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, _, release, err := r.openInputs(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	var s inputScan
+	for _, v := range []string{"sales_daily", "stockouts", "inventory_daily", "po_open", "item_locations", "pos_lines"} {
+		// Every column of every row the view holds, aggregated (nothing
+		// held or spilled): what the Parquet scan must read.
+		read0 := readBytes()
+		rows, err := db.QueryContext(t.Context(), "SELECT count(*), max(COLUMNS(*)) FROM "+v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		for i := range vals {
+			vals[i] = new(any)
+		}
+		for rows.Next() {
+			if err := rows.Scan(vals...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s.bytes += readBytes() - read0
+		s.rows += (*vals[0].(*any)).(int64)
+	}
+	return s
+}
+
+func TestShardOfFourReadsLessThanHalfTheInputs(t *testing.T) {
+	if readBytes() == 0 {
+		t.Skip("no /proc/self/io here: the bytes read are measured on Linux")
+	}
+	w, err := world.New(world.Config{Seed: 3, Stores: 24, SKUs: 1000, Days: 35})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		wo   WorldOptions
+	}{
+		// One file a day, row groups of 1,024 rows: a day of sales_daily
+		// (~18,000 rows) is eighteen, a shard's stores five or six of
+		// them, found by the BETWEEN's row-group pruning.
+		{"row groups pruned", WorldOptions{RowGroupRows: 1024}},
+		// Files of three stores a day, one row group each: a shard opens
+		// the files of its range only (their add.stats).
+		{"files pruned", WorldOptions{ChunkSeries: 3000}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			wo := c.wo
+			wo.POSLines, wo.DailyPOSLines, wo.StateDays = true, true, 28
+			if _, err := WriteWorld(t.Context(), l, w, wo); err != nil {
+				t.Fatal(err)
+			}
+			o := Options{AsOf: w.Date(w.Days()), NoGlobal: true}
+			plan, err := Train(t.Context(), l, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole := scanInputs(t, l, o, plan)
+			var rows int64
+			for i := range 4 {
+				so := o
+				so.Shard = Shard{i, 4}
+				s := scanInputs(t, l, so, plan)
+				t.Logf("shard %s: %d of %d bytes (%.0f%%), %d of %d rows", so.Shard, s.bytes, whole.bytes,
+					100*float64(s.bytes)/float64(whole.bytes), s.rows, whole.rows)
+				if 2*s.bytes >= whole.bytes {
+					t.Errorf("shard %s read %d bytes of its inputs, the unsharded run %d: not less than half", so.Shard, s.bytes, whole.bytes)
+				}
+				rows += s.rows
+			}
+			// The shards' views hold every row of the plan's locations, once.
+			u := scanInputs(t, l, Options{AsOf: o.AsOf, NoGlobal: true, Shard: Shard{0, 1}}, plan)
+			if rows != u.rows || u.rows == 0 {
+				t.Errorf("the 4 shards' views hold %d rows, the plan's locations %d", rows, u.rows)
+			}
+		})
+	}
+}
+
+func TestOutsideRangeReadsTheLocationStatistics(t *testing.T) {
+	for _, c := range []struct {
+		stats string
+		want  bool
+	}{
+		{`{"numRecords":5,"minValues":{"store_id":"S0001"},"maxValues":{"store_id":"S0004"}}`, true},
+		{`{"numRecords":5,"minValues":{"store_id":"S0004"},"maxValues":{"store_id":"S0006"}}`, false},
+		{`{"numRecords":5,"minValues":{"store_id":"S0006"},"maxValues":{"store_id":"S0009"}}`, false},
+		{`{"numRecords":5,"minValues":{"store_id":"S0010"},"maxValues":{"store_id":"S0010"}}`, true},
+		{`{"numRecords":5,"minValues":{"store_id":"S0001"}}`, false}, // no maximum: kept
+		{`{"numRecords":5}`, false},
+		{``, false},
+	} {
+		f := delta.File{Add: delta.Add{Path: "x.parquet", Stats: c.stats}}
+		if got := outsideRange(f, "store_id", "S0005", "S0009"); got != c.want {
+			t.Errorf("stats %s: outside [S0005, S0009] %v, want %v", c.stats, got, c.want)
+		}
+	}
+}
+
+func TestMergeRefusesShardsThatMissSeries(t *testing.T) {
+	w, err := world.New(world.Config{Seed: 5, Stores: 4, SKUs: 12, Days: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := WriteWorld(t.Context(), l, w, WorldOptions{StateDays: 30}); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{AsOf: w.Date(w.Days())}
+	plan, err := Train(t.Context(), l, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := Run(t.Context(), l, Options{AsOf: o.AsOf, Shard: Shard{i, 2}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Shard 1's figures as a shard of another assignment would leave them:
+	// one location's series short.
+	key := shardStatsKey(o.AsOf, plan.RunID, Shard{1, 2})
+	raw, err := getAll(t.Context(), l.Bucket(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st shardStats
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	st.Series -= 12
+	if raw, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Bucket().Put(t.Context(), key, bytes.NewReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Merge(t.Context(), l, o, 2); err == nil || !strings.Contains(err.Error(), "cannot be merged") {
+		t.Fatalf("merge of shards missing 12 of %d series: %v", plan.Series, err)
+	}
+	if _, ok, _ := FindRun(t.Context(), l, o.AsOf); ok {
+		t.Fatal("the refused merge completed the run")
+	}
 }

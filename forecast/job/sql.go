@@ -110,7 +110,7 @@ func (r *runner) localFiles(ctx context.Context, in input) ([]lake.LocalFile, in
 	if err != nil {
 		return nil, 0, "", nil, fmt.Errorf("input %s: %w", in.table.Name, err)
 	}
-	files, rel, err := r.l.LocalFiles(ctx, in.table.Name, snap, in.from, in.to)
+	files, rel, err := r.l.LocalFilesWhere(ctx, in.table.Name, snap, in.from, in.to, r.shardFiles(in))
 	if err != nil {
 		return nil, 0, "", nil, err
 	}

@@ -44,7 +44,23 @@ type UnifiedOptions struct {
 	Logger *slog.Logger
 	// Now is the clock for remove timestamps. Default time.Now.
 	Now func() time.Time
+	// RowGroupRows is the Parquet row group size of the unified tables'
+	// files. Default UnifiedRowGroupRows.
+	RowGroupRows int64
 }
+
+// UnifiedRowGroupRows is the default row group size of the unified tables.
+// Their rows are sorted by dt, then location (lead_times: supplier, then
+// location), so a row group holds a narrow range of locations, and a
+// reader filtering a range of locations (a forecast shard, whose
+// locations are a contiguous range) skips the other row groups by their
+// min/max statistics. A partition's rows are cut every 8,192 rows (four
+// DuckDB vectors): a day of 100 stores × 1,000 SKUs (~80,000 sales_daily
+// rows) is ten row groups, so a quarter of the stores reads three or
+// four of them instead of the one row group DuckDB's 122,880-row default
+// would make of the whole day. The price is metadata: about 1 KiB of
+// footer per row group (~1–2% of the data) and more, smaller scans.
+const UnifiedRowGroupRows = 8192
 
 func (o UnifiedOptions) withDefaults() UnifiedOptions {
 	if o.Tables == nil {
@@ -73,6 +89,9 @@ func (o UnifiedOptions) withDefaults() UnifiedOptions {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.RowGroupRows == 0 {
+		o.RowGroupRows = UnifiedRowGroupRows
+	}
 	return o
 }
 
@@ -88,6 +107,9 @@ func (o UnifiedOptions) validate() error {
 	}
 	if strings.ContainsAny(o.DuckDBMemory, "'\\") {
 		errs = append(errs, fmt.Errorf("duckdb memory %q: want a size like 2GB", o.DuckDBMemory))
+	}
+	if o.RowGroupRows < 0 {
+		errs = append(errs, fmt.Errorf("row group rows %d < 0", o.RowGroupRows))
 	}
 	if o.MaxAttempts < 0 || o.MaxLogWalk < 0 {
 		errs = append(errs, errors.New("max attempts and max log walk must be ≥ 0"))
@@ -315,7 +337,7 @@ func (b *Builder) buildOnce(ctx context.Context, db *sql.DB, def *unifiedDef, sr
 	if err := createWant(ctx, conn, rebuild); err != nil {
 		return err
 	}
-	out, err := def.compute(ctx, conn, b.l, target, rebuild)
+	out, err := def.compute(ctx, conn, b.l, target, lake.WriteOptions{SortedBy: target.SortKey, RowGroupRows: b.o.RowGroupRows})
 	if err != nil {
 		return err
 	}

@@ -23,40 +23,40 @@ type unifiedDef struct {
 	// the touched days.
 	ranged bool
 	// compute runs the query over the views src (the source's files) and
-	// want (the partitions to build) and writes the result.
-	compute func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, dates []schema.Date) (unifiedOutput, error)
+	// want (the partitions to build) and writes the result with o.
+	compute func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, o lake.WriteOptions) (unifiedOutput, error)
 }
 
 // unifiedDefs are the unified tables by name.
 var unifiedDefs = map[string]*unifiedDef{
 	schema.TableNameSalesDaily: {
 		table: schema.TableSalesDaily, source: schema.TablePOSLines,
-		compute: func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, _ []schema.Date) (unifiedOutput, error) {
-			return queryRows(ctx, conn, l, t, salesDailySQL, scanSalesDaily)
+		compute: func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, o lake.WriteOptions) (unifiedOutput, error) {
+			return queryRows(ctx, conn, l, t, o, salesDailySQL, scanSalesDaily)
 		},
 	},
 	schema.TableNameInventoryDaily: {
 		table: schema.TableInventoryDaily, source: schema.TableInventorySnapshots,
-		compute: func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, _ []schema.Date) (unifiedOutput, error) {
-			return queryRows(ctx, conn, l, t, inventoryDailySQL, scanInventoryDaily)
+		compute: func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, o lake.WriteOptions) (unifiedOutput, error) {
+			return queryRows(ctx, conn, l, t, o, inventoryDailySQL, scanInventoryDaily)
 		},
 	},
 	schema.TableNameStockouts: {
 		table: schema.TableStockouts, source: schema.TableInventorySnapshots,
-		compute: func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, _ []schema.Date) (unifiedOutput, error) {
-			return queryRows(ctx, conn, l, t, stockoutsSQL, scanStockout)
+		compute: func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, o lake.WriteOptions) (unifiedOutput, error) {
+			return queryRows(ctx, conn, l, t, o, stockoutsSQL, scanStockout)
 		},
 	},
 	schema.TableNamePOOpen: {
 		table: schema.TablePOOpen, source: schema.TablePurchaseOrderLines, ranged: true,
-		compute: func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, _ []schema.Date) (unifiedOutput, error) {
-			return queryRows(ctx, conn, l, t, poOpenSQL, scanPOOpen)
+		compute: func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, o lake.WriteOptions) (unifiedOutput, error) {
+			return queryRows(ctx, conn, l, t, o, poOpenSQL, scanPOOpen)
 		},
 	},
 	schema.TableNameLeadTimes: {
 		table: schema.TableLeadTimes, source: schema.TablePurchaseOrderLines, ranged: true,
-		compute: func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, _ []schema.Date) (unifiedOutput, error) {
-			return queryRows(ctx, conn, l, t, leadTimesSQL, scanLeadTime)
+		compute: func(ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, o lake.WriteOptions) (unifiedOutput, error) {
+			return queryRows(ctx, conn, l, t, o, leadTimesSQL, scanLeadTime)
 		},
 	},
 }
@@ -265,10 +265,11 @@ type dated[T any] interface {
 	PartitionDate() schema.Date
 }
 
-// queryRows runs query (rows ordered by dt first) and writes its rows into
-// one set of files per dt, streaming: the result is never held whole.
-func queryRows[T any, P dated[T]](ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, query string, scan func(*sql.Rows, P) error) (out unifiedOutput, err error) {
-	pw := &partWriter[T]{l: l, t: t}
+// queryRows runs query (rows ordered by dt first, then by t's sort key)
+// and writes its rows into one set of files per dt with o, streaming: the
+// result is never held whole.
+func queryRows[T any, P dated[T]](ctx context.Context, conn *sql.Conn, l *lake.Lake, t *schema.Table, o lake.WriteOptions, query string, scan func(*sql.Rows, P) error) (out unifiedOutput, err error) {
+	pw := &partWriter[T]{l: l, t: t, o: o}
 	out.abort = pw.abort
 	defer func() {
 		if err != nil {
@@ -304,6 +305,7 @@ func queryRows[T any, P dated[T]](ctx context.Context, conn *sql.Conn, l *lake.L
 type partWriter[T any] struct {
 	l       *lake.Lake
 	t       *schema.Table
+	o       lake.WriteOptions
 	cur     *lake.TableWriter[T]
 	curDT   schema.Date
 	writers []*lake.TableWriter[T]
@@ -322,7 +324,7 @@ func (p *partWriter[T]) add(ctx context.Context, d schema.Date, r T) error {
 		}
 	}
 	if p.cur == nil {
-		w, err := lake.NewTableWriter[T](p.l, p.t, d, lake.WriteOptions{SortedBy: p.t.SortKey})
+		w, err := lake.NewTableWriter[T](p.l, p.t, d, p.o)
 		if err != nil {
 			return err
 		}

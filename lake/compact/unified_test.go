@@ -614,3 +614,58 @@ func TestUnifiedSemantics(t *testing.T) {
 		}
 	})
 }
+
+func TestUnifiedRowGroupsHoldNarrowLocationRanges(t *testing.T) {
+	dir := t.TempDir()
+	l := openLake(t, dir)
+	if _, err := loadWorld(context.Background(), l, worldLoad{Config: worldForUnified, FlushEvery: 30 * time.Minute, TruthDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	const rowGroup = 8
+	b, err := NewBuilder(l, UnifiedOptions{Logger: testLogger(t), TempDir: t.TempDir(), RowGroupRows: rowGroup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Build(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db := duck(t)
+	for _, c := range []struct {
+		table *schema.Table
+		loc   string
+	}{
+		{schema.TableSalesDaily(), "store_id"},
+		{schema.TableInventoryDaily(), "location_id"},
+		{schema.TablePOOpen(), "location_id"},
+	} { // (stockouts, written the same way, are too few a day here)
+		t.Run(c.table.Name, func(t *testing.T) {
+			glob := filepath.Join(dir, c.table.Name, "*", "*.parquet")
+			// Per file, row groups in order: at most rowGroup rows each,
+			// and each one's locations from where the previous one's end.
+			var files, groups, maxRows, overlaps int64
+			err := db.QueryRow(`
+				WITH rg AS (
+					SELECT file_name, row_group_id, row_group_num_rows AS n,
+						stats_min_value AS lo, stats_max_value AS hi
+					FROM parquet_metadata(?) WHERE path_in_schema = ?),
+				ordered AS (
+					SELECT *, lag(hi) OVER (PARTITION BY file_name ORDER BY row_group_id) AS prev_hi FROM rg)
+				SELECT count(DISTINCT file_name), count(*), max(n), count(*) FILTER (WHERE prev_hi > lo)
+				FROM ordered`, glob, c.loc).Scan(&files, &groups, &maxRows, &overlaps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if groups <= files {
+				t.Fatalf("%d row groups in %d files: the test world exercises nothing", groups, files)
+			}
+			if maxRows > rowGroup || overlaps != 0 {
+				t.Errorf("row groups of up to %d rows (want ≤ %d), %d starting before the previous one's last %s",
+					maxRows, rowGroup, overlaps, c.loc)
+			}
+		})
+	}
+	// The default is UnifiedRowGroupRows.
+	if o := (UnifiedOptions{}).withDefaults(); o.RowGroupRows != UnifiedRowGroupRows {
+		t.Errorf("default row group rows %d, want %d", o.RowGroupRows, UnifiedRowGroupRows)
+	}
+}
