@@ -74,3 +74,48 @@ func TestVerifyPutIfAbsent(t *testing.T) {
 		}
 	})
 }
+
+// flakyBucket fails its first fails PutIfAbsent calls, as a store does
+// whose backend races with itself (versitygw's posix backend once
+// answered 409 ExistingObjectIsDirectory to a probe while another process
+// removed the emptied probe directory).
+type flakyBucket struct {
+	objstore.Bucket
+	fails int
+	puts  int
+}
+
+func (f *flakyBucket) PutIfAbsent(ctx context.Context, key string, b []byte) error {
+	f.puts++
+	if f.puts <= f.fails {
+		return errors.New("409 ExistingObjectIsDirectory")
+	}
+	return f.Bucket.PutIfAbsent(ctx, key, b)
+}
+
+func TestAProbeWriteThatFailsIsRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fails int
+		ok    bool
+	}{
+		{"once", 1, true},
+		{"twice", 2, true},
+		{"every time", 1000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			local, err := objstore.NewLocal(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &flakyBucket{Bucket: local, fails: tc.fails}
+			err = objstore.VerifyPutIfAbsent(t.Context(), b)
+			if tc.ok != (err == nil) {
+				t.Fatalf("VerifyPutIfAbsent: %v", err)
+			}
+			if !tc.ok && (b.puts != 3 || !strings.Contains(err.Error(), "ExistingObjectIsDirectory")) {
+				t.Fatalf("%d writes, error %v: want 3 attempts and the store's error", b.puts, err)
+			}
+		})
+	}
+}
