@@ -162,7 +162,7 @@ func TableLeadTimes() *Table {
 		Name:            TableNameLeadTimes,
 		PartitionColumn: PartitionColumn,
 		Schema:          parquet.SchemaOf(LeadTimeRow{}),
-		SortKey:         []string{"supplier_id", "location_id", "sku", "po_id", "line_no"},
+		SortKey:         []string{"location_id", "supplier_id", "sku", "po_id", "line_no"},
 		NaturalKey:      []string{"po_id", "line_no"},
 		Description:     "one row per purchase order line that reached received; dt = received date",
 	}

@@ -581,6 +581,9 @@ func (r *runner) openDuckDB(ctx context.Context) (*sql.DB, error) {
 
 // seriesTable builds the series table and reads it into r.attrs.
 func (r *runner) seriesTable(ctx context.Context, db *sql.DB) error {
+	if err := r.leadTimeSuppliers(ctx, db); err != nil {
+		return err
+	}
 	if _, err := db.ExecContext(ctx, fill(seriesSQL, map[string]string{"A": sqlInt(int(r.o.AsOf))})); err != nil {
 		return fmt.Errorf("series table: %w", err)
 	}

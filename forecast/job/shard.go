@@ -3,6 +3,7 @@ package job
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -214,6 +215,9 @@ type Plan struct {
 	// LocationSeries are the series of each of Locations, for
 	// ShardLocations to balance the shards by series.
 	LocationSeries []int `json:"location_series,omitempty"`
+	// SupplierLeadTimes pools the lead times of every location per
+	// supplier; a shard reads only its locations' lead_times.
+	SupplierLeadTimes []supplierLeadTimes `json:"supplier_lead_times"`
 	// POOpenLast is the latest po_open day (days since the epoch) over
 	// every location, nil without open POs.
 	POOpenLast *int               `json:"po_open_last,omitempty"`
@@ -328,6 +332,9 @@ func Train(ctx context.Context, l *lake.Lake, opts Options) (*Plan, error) {
 		return nil, fmt.Errorf("latest open POs: %w", err)
 	}
 	p.POOpenLast = last
+	if p.SupplierLeadTimes, err = readSupplierLeadTimes(ctx, db); err != nil {
+		return nil, err
+	}
 	for i := range r.attrs {
 		if i == 0 || r.attrs[i].loc != r.attrs[i-1].loc {
 			p.Locations = append(p.Locations, r.attrs[i].loc)
@@ -808,4 +815,63 @@ func readBytes() int64 {
 		}
 	}
 	return 0
+}
+
+// supplierLeadTimes is one supplier's lead times over every location:
+// their count, sum and sum of squares in days.
+type supplierLeadTimes struct {
+	Supplier string `json:"supplier_id"`
+	N        int64  `json:"n"`
+	Sum      int64  `json:"sum"`
+	SumSq    int64  `json:"sum_sq"`
+}
+
+// readSupplierLeadTimes reads the lead_time_suppliers table, in supplier
+// order (never nil: a plan with none says so with []).
+func readSupplierLeadTimes(ctx context.Context, db *sql.DB) ([]supplierLeadTimes, error) {
+	rows, err := db.QueryContext(ctx, "SELECT supplier_id, n, s, ss FROM lead_time_suppliers ORDER BY supplier_id")
+	if err != nil {
+		return nil, fmt.Errorf("pooled lead times: %w", err)
+	}
+	defer rows.Close()
+	out := []supplierLeadTimes{}
+	for rows.Next() {
+		var l supplierLeadTimes
+		if err := rows.Scan(&l.Supplier, &l.N, &l.Sum, &l.SumSq); err != nil {
+			return nil, fmt.Errorf("pooled lead times: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// leadTimeSuppliers creates the lead_time_suppliers table: pooled from the
+// lead_times view, or in a shard from the plan.
+func (r *runner) leadTimeSuppliers(ctx context.Context, db *sql.DB) error {
+	if r.trained == nil || r.o.Shard.Count == 0 {
+		if _, err := db.ExecContext(ctx, leadTimeSuppliersSQL); err != nil {
+			return fmt.Errorf("pooled lead times: %w", err)
+		}
+		return nil
+	}
+	if r.trained.SupplierLeadTimes == nil {
+		return fmt.Errorf("the plan of run %s has no pooled lead times (an older release wrote it): train again", r.trained.RunID)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE lead_time_suppliers (supplier_id VARCHAR, n BIGINT, s BIGINT, ss BIGINT)"); err != nil {
+		return fmt.Errorf("pooled lead times: %w", err)
+	}
+	for lo := 0; lo < len(r.trained.SupplierLeadTimes); lo += 1000 {
+		var b strings.Builder
+		b.WriteString("INSERT INTO lead_time_suppliers VALUES ")
+		for i, l := range r.trained.SupplierLeadTimes[lo:min(lo+1000, len(r.trained.SupplierLeadTimes))] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "(%s, %d, %d, %d)", sqlString(l.Supplier), l.N, l.Sum, l.SumSq)
+		}
+		if _, err := db.ExecContext(ctx, b.String()); err != nil {
+			return fmt.Errorf("pooled lead times: %w", err)
+		}
+	}
+	return nil
 }

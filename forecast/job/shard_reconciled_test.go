@@ -53,3 +53,30 @@ func TestShardsReadTheReconciliationTheTrainStepRead(t *testing.T) {
 		t.Errorf("%s: reasons %q: a shard read the exception committed after --train", later, reasons[later])
 	}
 }
+
+// Lead times pool per supplier over every store: a shard reads only its
+// stores' lead_times and takes the pooled figures from the plan, so a
+// store with too few receipts of its own plans with the same supplier
+// lead time as in the unsharded run.
+func TestShardsPlanWithTheSupplierLeadTimesOfEveryStore(t *testing.T) {
+	w := shardWorld(t)
+	asOf := w.Date(w.Days())
+	_, lakes := twinLakes(t, w)
+	// More than any store's receipts from one supplier in this world and
+	// fewer than a supplier's over every store: every line with observed
+	// lead times takes its supplier's pool.
+	o := Options{AsOf: asOf, MinLeadTimeObservations: 400}
+	if _, err := Run(t.Context(), lakes[0], o); err != nil {
+		t.Fatal(err)
+	}
+	runSharded(t, lakes[1], o, 4, nil)
+	sameOutputs(t, outputsOf(t, lakes[0], asOf), outputsOf(t, lakes[1], asOf))
+	rows, _ := readTable[schema.ReplenishmentSuggestionRow](t, lakes[1], schema.TableReplenishmentSuggestions())
+	sources := map[string]int{}
+	for _, r := range rows {
+		sources[r.LeadTimeSource]++
+	}
+	if sources["observed_supplier"] == 0 || sources["observed_location"] != 0 {
+		t.Fatalf("lead time sources %v: want lines planned with their supplier's pooled lead time only", sources)
+	}
+}

@@ -49,9 +49,11 @@ func (r *runner) openInputs(ctx context.Context, db *sql.DB) (map[string]int64, 
 		{table: schema.TableStockouts(), from: &hist, to: &last, loc: "location_id"},
 		{table: schema.TableInventoryDaily(), from: &inv, to: &last, loc: "location_id"},
 		{table: schema.TablePOOpen(), from: &inv, to: &last, loc: "location_id"},
-		// Lead times pool over every location per supplier, promotions are
-		// chain-wide: a shard reads them whole.
-		{table: schema.TableLeadTimes(), from: &lead, to: &last},
+		// Lead times also pool over every location per supplier: a shard
+		// reads its locations' and takes the pooled figures from the plan
+		// (leadTimeSuppliers). Promotions are chain-wide: a shard reads
+		// them whole.
+		{table: schema.TableLeadTimes(), from: &lead, to: &last, loc: "location_id"},
 		{table: schema.TableItemLocations(), to: &last, loc: "location_id"},
 		{table: schema.TablePOSLines(), from: &hist, to: &last, skip: r.o.NoPromotions, loc: "store_id"},
 		{table: schema.TablePromotions(), to: &last, skip: r.o.NoPromotions},
@@ -188,10 +190,7 @@ lt_loc AS (
 	FROM lead_times GROUP BY ALL
 ),
 before AS (SELECT DISTINCT store_id AS location_id, sku FROM sales_before WHERE units_sold > 0),
-lt_sup AS (
-	SELECT supplier_id, CAST(sum(n) AS BIGINT) AS n, CAST(sum(s) AS BIGINT) AS s, CAST(sum(ss) AS BIGINT) AS ss
-	FROM lt_loc GROUP BY ALL
-)
+lt_sup AS (SELECT supplier_id, n, s, ss FROM lead_time_suppliers)
 SELECT CAST(row_number() OVER (ORDER BY p.location_id, p.sku) - 1 AS BIGINT) AS series_id,
 	p.location_id, p.sku,
 	coalesce(il.department, '') AS department,
@@ -284,3 +283,13 @@ func fill(q string, vals map[string]string) string {
 	}
 	return strings.NewReplacer(args...).Replace(q)
 }
+
+// leadTimeSuppliersSQL pools the lead_times view per supplier (count, sum
+// and sum of squares of lead_time_days): over every location in an
+// unsharded run and in the --train step, whose figures a shard takes from
+// the plan.
+const leadTimeSuppliersSQL = `
+CREATE OR REPLACE TEMP TABLE lead_time_suppliers AS
+SELECT supplier_id, CAST(count(*) AS BIGINT) AS n, CAST(sum(lead_time_days) AS BIGINT) AS s,
+	CAST(sum(CAST(lead_time_days AS BIGINT) * lead_time_days) AS BIGINT) AS ss
+FROM lead_times GROUP BY ALL`

@@ -245,7 +245,7 @@ SELECT ` + epochDays("dt") + `, supplier_id, location_id, sku, po_id, line_no,
 	CAST(dt - order_date AS INTEGER), qty_ordered, qty_received
 FROM first_received
 WHERE dt IN (SELECT dt FROM want)
-ORDER BY dt, supplier_id, location_id, sku, po_id, line_no`
+ORDER BY dt, location_id, supplier_id, sku, po_id, line_no`
 
 func scanLeadTime(rows *sql.Rows, r *schema.LeadTimeRow) error {
 	var d, order, expected, lead, line int64
