@@ -16,9 +16,10 @@ func importDaily(t *testing.T, m Mapping, in string) (Counts, []schema.POSTransa
 }
 
 // An export of daily totals (a row per store, item and day, no invoices,
-// no prices) imports: each run of rows of one store and day is one
-// transaction named by the store, the day and its first line; a negative
-// total is that day's returns; zero rows are counted and left out.
+// no prices) imports: the rows of one store and day, in whatever order,
+// are one transaction named by the store, the day and its first line; a
+// negative total is that day's returns; zero rows are counted and left
+// out.
 func TestDailyTotalsImport(t *testing.T) {
 	const byStoreDay = "date,store,item,sales\n" +
 		"2013-01-01,1,1,13\n" +
@@ -41,8 +42,12 @@ func TestDailyTotalsImport(t *testing.T) {
 		txns     int
 		firstIDs []string
 	}{
-		{"ordered by store and day", byStoreDay, 4, []string{"store-1-2013-01-01-L2", "store-1-2013-01-01-L5"}},
-		{"ordered by item", byItem, 5, []string{"store-1-2013-01-01-L2", "store-1-2013-01-02-L3"}},
+		{"ordered by store and day", byStoreDay, 4,
+			[]string{"store-1-2013-01-01-L2", "store-1-2013-01-01-L5", "store-2-2013-01-01-L6", "store-1-2013-01-02-L7"}},
+		// Rows of a store-day are gathered from anywhere in the file; the
+		// records come out by day.
+		{"ordered by item", byItem, 4,
+			[]string{"store-1-2013-01-01-L2", "store-1-2013-01-01-L7", "store-2-2013-01-01-L4", "store-1-2013-01-02-L3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, txns := importDaily(t, dailyTotalsMapping(), tc.in)
@@ -171,5 +176,45 @@ func TestALargeStoreDayIsCut(t *testing.T) {
 		if txns[i].TransactionID != want.id || len(txns[i].Lines) != want.lines {
 			t.Errorf("transaction %d: %s with %d lines, want %s with %d", i, txns[i].TransactionID, len(txns[i].Lines), want.id, want.lines)
 		}
+	}
+}
+
+// Past Options.TotalsMemory the open store-days are emitted and new ones
+// begin: more, smaller transactions, no line lost, ids still unique.
+func TestDailyTotalsWithinAMemoryBound(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("date,store,item,sales\n")
+	for item := range 50 {
+		for day := range 20 {
+			fmt.Fprintf(&b, "2024-01-%02d,1,%d,1\n", day+1, item)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		memory int64
+		most   int
+	}{
+		{"everything held", 0, 20},
+		{"a few store-days held", 2000, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, txns, _ := importWith(t, dailyTotalsMapping(), b.String(), Options{TotalsMemory: tc.memory})
+			if c.Lines != 1000 || len(txns) > tc.most || len(txns) < 20 {
+				t.Fatalf("%+v, %d transactions, want 20 to %d", c, len(txns), tc.most)
+			}
+			ids := map[string]bool{}
+			for _, tx := range txns {
+				if ids[tx.TransactionID] {
+					t.Fatalf("transaction id %s twice", tx.TransactionID)
+				}
+				ids[tx.TransactionID] = true
+			}
+			if tc.memory == 0 && len(txns) != 20 {
+				t.Errorf("%d transactions, want one per day", len(txns))
+			}
+			if tc.memory > 0 && len(txns) <= 20 {
+				t.Errorf("%d transactions: the bound never emitted early", len(txns))
+			}
+		})
 	}
 }

@@ -25,7 +25,8 @@
 //
 // It streams: memory holds one transaction's lines, plus the set of invoice
 // numbers already closed (to detect an invoice that comes back, see below),
-// never the file.
+// never the file; an export of daily totals holds its open store-days up to
+// a bound (see Daily totals).
 //
 // # Grouping
 //
@@ -78,14 +79,20 @@
 // An export of daily totals per store and product has no invoices: with
 // Mapping.Invoice empty a row's direction is its sign (a negative quantity
 // is the day's returns, so the stock_adjustment and positive_return rules
-// never apply), and a transaction is a run of consecutive accepted rows of
-// one store, customer, business date and direction, named
+// never apply), and a transaction gathers the accepted rows of one store,
+// customer, business date and direction wherever they stand in the file
+// (an export ordered by product, then day, still gives one record per
+// store and day, not one per row), named
 // "<store_id>-<date>-L<line of its first row>": unique in the file and the
-// same on every import of it. A run is cut every 1,000 lines, so that no
-// record outgrows a broker's message size. Mapping.DefaultUnitPrice prices every line
-// when there is no price column, Mapping.DefaultStore names the store of a
-// one-store file. A row whose total is zero is rejected as zero_quantity
-// (a day without sales is no line).
+// same on every import of it. A transaction is emitted when it reaches
+// 1,000 lines (so that no record outgrows a broker's message size), and
+// every open one when they hold Options.TotalsMemory (default 256 MiB) and
+// at the end, by date: memory stays bounded, and a file larger than the
+// bound gives more, smaller transactions, nothing lost. Duplicate rows are
+// those repeating a row of the same transaction. Mapping.DefaultUnitPrice
+// prices every line when there is no price column, Mapping.DefaultStore
+// names the store of a one-store file. A row whose total is zero is
+// rejected as zero_quantity (a day without sales is no line).
 //
 // # Separators
 //

@@ -68,13 +68,13 @@ func fuzzRows(f *testing.F, m Mapping, header, sep string) {
 			}
 			return
 		}
-		st := &run{im: &Importer{c: c, cols: cols}, seen: map[string]struct{}{}, closed: map[string]int{}}
-		st.start(&r, 2)
-		if rej := st.add(&r, rec); rej.reason != "" {
+		st := &run{im: &Importer{c: c, cols: cols}, closed: map[string]int{}}
+		g := st.open(&r, 2, nil)
+		if rej := st.add(g, &r, rec); rej.reason != "" {
 			return
 		}
-		st.txn.Tenders = []schema.Tender{{Type: schema.TenderOther, Amount: st.txn.Total}}
-		b, err := json.Marshal(&st.txn)
+		g.txn.Tenders = []schema.Tender{{Type: schema.TenderOther, Amount: g.txn.Total}}
+		b, err := json.Marshal(&g.txn)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,12 +1,14 @@
 package importer
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,6 +57,9 @@ type Options struct {
 	// Topic overrides the topic records are written to (default
 	// schema.TopicPOS).
 	Topic string
+	// TotalsMemory bounds the memory (estimated) of the open transactions
+	// of an export of daily totals (see the package doc). Default 256 MiB.
+	TotalsMemory int64
 }
 
 // Counts reconcile an import: Rows == Lines + Σ Rejected.
@@ -98,6 +103,9 @@ func New(ctx context.Context, r io.Reader, m Mapping, opts Options) (*Importer, 
 	}
 	if opts.Topic == "" {
 		opts.Topic = schema.TopicPOS
+	}
+	if opts.TotalsMemory <= 0 {
+		opts.TotalsMemory = 256 << 20
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -154,28 +162,39 @@ const (
 
 // run is the state of one Run.
 type run struct {
-	im      *Importer
-	sink    world.Sink
-	counts  Counts
-	batch   []world.Record
-	closed  map[string]int // invoice → runs emitted or closed so far
-	cur     groupKey
-	curPart int
-	open    bool
-	txn     schema.POSTransaction
-	seen    map[string]struct{} // accepted rows of the current run
-	rejBuf  []byte
+	im     *Importer
+	sink   world.Sink
+	counts Counts
+	batch  []world.Record
+	closed map[string]int // invoice → runs emitted or closed so far
+	cur    *openTxn       // with invoices: the run being read
+	// Daily totals: the open transactions by store, customer, day and
+	// direction, and the memory they hold (estimated).
+	groups     map[groupKey]*openTxn
+	groupBytes int64
+	rejBuf     []byte
+}
+
+// openTxn is a transaction being filled.
+type openTxn struct {
+	key  groupKey
+	part int // with invoices: which run of the invoice (1, 2, …)
+	txn  schema.POSTransaction
+	seen map[string]struct{} // its accepted rows, for duplicate_row
 }
 
 // Run reads the rows, writes transactions to sink (flushing it at the end)
 // and rejected rows to Options.Rejects. On error the counts so far are
 // returned with it.
 func (im *Importer) Run(ctx context.Context, sink world.Sink) (Counts, error) {
-	st := &run{im: im, sink: sink, closed: map[string]int{}, seen: map[string]struct{}{},
+	st := &run{im: im, sink: sink, closed: map[string]int{}, groups: map[groupKey]*openTxn{},
 		counts: Counts{Rejected: map[Reason]int64{}}}
 	err := st.loop(ctx)
+	if err == nil && st.cur != nil {
+		err = st.emit(ctx, st.cur)
+	}
 	if err == nil {
-		err = st.close(ctx)
+		err = st.emitGroups(ctx)
 	}
 	if err == nil {
 		err = st.writeBatch(ctx)
@@ -230,89 +249,152 @@ func (st *run) row(ctx context.Context, line int, rec []string) error {
 	if rej.reason != "" {
 		return st.reject(line, rec, rej)
 	}
-	// A run of daily totals is cut every maxTotalsLines lines: a store
-	// with tens of thousands of items a day would make records past a
-	// broker's message size.
-	full := st.im.cols.invoice < 0 && len(st.txn.Lines) >= maxTotalsLines
-	if k := r.key(); !st.open || k != st.cur || full {
-		if err := st.close(ctx); err != nil {
-			return err
-		}
-		st.start(&r, line)
+	if st.im.cols.invoice < 0 {
+		return st.total(ctx, line, rec, &r)
 	}
-	if rej = st.add(&r, rec); rej.reason != "" {
+	if k := r.key(); st.cur == nil || k != st.cur.key {
+		if st.cur != nil {
+			if err := st.emit(ctx, st.cur); err != nil {
+				return err
+			}
+		}
+		st.cur = st.open(&r, line, st.cur)
+	}
+	if rej = st.add(st.cur, &r, rec); rej.reason != "" {
 		return st.reject(line, rec, rej)
 	}
 	st.counts.Lines++
 	return nil
 }
 
-// start opens a run for r's transaction, read at line.
-func (st *run) start(r *row, line int) {
-	st.cur = r.key()
-	st.open = true
+// total adds a row of daily totals to its store-day's open transaction,
+// wherever in the file the row is: an export ordered by item, then day,
+// still makes one record per store and day, not one per row. A
+// transaction is emitted at maxTotalsLines lines (a store with tens of
+// thousands of items a day would make records past a broker's message
+// size), and every open one once they hold Options.TotalsMemory.
+func (st *run) total(ctx context.Context, line int, rec []string, r *row) error {
+	k := r.key()
+	g := st.groups[k]
+	if g == nil {
+		g = st.open(r, line, nil)
+		st.groups[k] = g
+	}
+	if rej := st.add(g, r, rec); rej.reason != "" {
+		return st.reject(line, rec, rej)
+	}
+	st.counts.Lines++
+	st.groupBytes += lineBytes + int64(len(r.sku))
+	if !st.im.opts.KeepDuplicates {
+		st.groupBytes += seenBytes + int64(len(strings.Join(rec, "")))
+	}
+	if len(g.txn.Lines) >= maxTotalsLines {
+		delete(st.groups, k)
+		if err := st.emit(ctx, g); err != nil {
+			return err
+		}
+	}
+	if st.groupBytes >= st.im.opts.TotalsMemory {
+		return st.emitGroups(ctx)
+	}
+	return nil
+}
+
+// Estimated memory of a daily-totals line and of its duplicate check.
+const (
+	lineBytes = 96
+	seenBytes = 64
+)
+
+// emitGroups emits every open daily-totals transaction, by day, store,
+// customer and direction: the records come out in date order, as ingest
+// writes them best.
+func (st *run) emitGroups(ctx context.Context) error {
+	gs := make([]*openTxn, 0, len(st.groups))
+	for _, g := range st.groups {
+		gs = append(gs, g)
+	}
+	slices.SortFunc(gs, func(a, b *openTxn) int {
+		return cmp.Or(cmp.Compare(a.key.date, b.key.date), cmp.Compare(a.key.store, b.key.store),
+			cmp.Compare(a.key.customer, b.key.customer), cmp.Compare(a.txn.TransactionID, b.txn.TransactionID))
+	})
+	clear(st.groups)
+	st.groupBytes = 0
+	for _, g := range gs {
+		if err := st.emit(ctx, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// open starts r's transaction, read at line, reusing old's buffers when
+// given.
+func (st *run) open(r *row, line int, old *openTxn) *openTxn {
+	g := old
+	if g == nil {
+		g = &openTxn{seen: map[string]struct{}{}}
+	}
+	g.key = r.key()
 	var id string
 	if st.im.cols.invoice < 0 {
-		// Daily totals: the run is named by the store, the date and the
-		// line it starts on, unique in the file and the same on every
+		// Daily totals: named by the store, the date and the line of
+		// its first row, unique in the file and the same on every
 		// import of it.
-		st.curPart = 1
+		g.part = 1
 		id = r.store + "-" + r.date.String() + "-L" + strconv.Itoa(line)
 	} else {
-		st.curPart = st.closed[r.invoice] + 1
+		g.part = st.closed[r.invoice] + 1
 		id = r.invoice
-		if st.curPart > 1 {
-			id += "#" + strconv.Itoa(st.curPart)
+		if g.part > 1 {
+			id += "#" + strconv.Itoa(g.part)
 		}
 	}
 	typ := schema.TxnSale
 	if r.ret {
 		typ = schema.TxnReturn
 	}
-	st.txn = schema.POSTransaction{
+	g.txn = schema.POSTransaction{
 		SchemaVersion: schema.CurrentVersion, TransactionID: id, StoreID: r.store,
 		RegisterID: st.im.c.m.Register, Type: typ, BusinessDate: r.date, EventTime: r.at,
-		Currency: st.im.c.m.Currency, CustomerID: r.customer, Lines: st.txn.Lines[:0],
+		Currency: st.im.c.m.Currency, CustomerID: r.customer, Lines: g.txn.Lines[:0],
 	}
-	clear(st.seen)
+	clear(g.seen)
+	return g
 }
 
-// add appends an accepted row as a line, or says why it cannot be one.
-func (st *run) add(r *row, rec []string) rejection {
+// add appends an accepted row to g as a line, or says why it cannot be one.
+func (st *run) add(g *openTxn, r *row, rec []string) rejection {
 	if !st.im.opts.KeepDuplicates {
 		k := strings.Join(rec, "\x00")
-		if _, dup := st.seen[k]; dup {
+		if _, dup := g.seen[k]; dup {
 			if r.invoice == "" {
 				return rejection{ReasonDuplicate, "same as an earlier row of the same store and day"}
 			}
 			return rejection{ReasonDuplicate, "same as an earlier row of invoice " + r.invoice}
 		}
-		st.seen[k] = struct{}{}
+		g.seen[k] = struct{}{}
 	}
 	amt, _ := lineAmount(r.qty, r.price) // decode checked the range
 	if r.ret {
 		amt = -amt
 	}
-	if t := st.txn.Total + amt; t > schema.MaxMoney || t < -schema.MaxMoney {
+	if t := g.txn.Total + amt; t > schema.MaxMoney || t < -schema.MaxMoney {
 		return rejection{ReasonOutOfRange, "transaction total would pass " + schema.MaxMoney.String()}
 	}
-	st.txn.Total += amt
-	st.txn.Lines = append(st.txn.Lines, schema.POSLine{
-		LineNo: len(st.txn.Lines) + 1, SKU: r.sku, Quantity: r.qty, UnitPrice: r.price, LineTotal: amt,
+	g.txn.Total += amt
+	g.txn.Lines = append(g.txn.Lines, schema.POSLine{
+		LineNo: len(g.txn.Lines) + 1, SKU: r.sku, Quantity: r.qty, UnitPrice: r.price, LineTotal: amt,
 	})
 	return rejection{}
 }
 
-// close emits the open run's transaction, if it has lines.
-func (st *run) close(ctx context.Context) error {
-	if !st.open {
-		return nil
+// emit writes g's transaction, if it has lines.
+func (st *run) emit(ctx context.Context, g *openTxn) error {
+	if g.key.invoice != "" {
+		st.closed[g.key.invoice] = g.part
 	}
-	st.open = false
-	if st.cur.invoice != "" {
-		st.closed[st.cur.invoice] = st.curPart
-	}
-	t := &st.txn
+	t := &g.txn
 	if len(t.Lines) == 0 {
 		return nil
 	}
@@ -329,7 +411,7 @@ func (st *run) close(ctx context.Context) error {
 	} else {
 		c.Sales++
 	}
-	if st.curPart > 1 {
+	if g.part > 1 {
 		c.Split++
 	}
 	for i := range t.Lines {
