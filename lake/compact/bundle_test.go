@@ -3,7 +3,6 @@ package compact
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/shelflake/shelflake/lake/objstore"
@@ -57,22 +56,7 @@ func TestABundleThatConflictsFallsBackToOneByOne(t *testing.T) {
 		writePOSFiles(t, l, day.AddDays(d), rows, 5)
 		want += len(rows)
 	}
-	b := newCompactor(t, openLake(t, dir), Options{Plan: everyPartitionCompacts})
-	a := newCompactor(t, l, Options{Plan: everyPartitionCompacts})
-	var bRep Report
-	var once sync.Once
-	a.beforeCommit = func(Task) {
-		once.Do(func() {
-			var err error
-			if bRep, err = b.Compact(ctx); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	aRep, err := a.Compact(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	aRep, bRep := passInsidePass(t, l, openLake(t, dir))
 	if len(bRep.Tasks) != days || len(aRep.Tasks) != 0 || aRep.Conflicts < 1 {
 		t.Fatalf("A: %d rewrites, %d conflicts; B: %d rewrites. Want A's bundle to lose and find nothing left",
 			len(aRep.Tasks), aRep.Conflicts, len(bRep.Tasks))

@@ -387,6 +387,29 @@ func TestCompactionBesideConcurrentAppendsKeepsEveryRowExactlyOnce(t *testing.T)
 	}
 }
 
+// passInsidePass runs a compaction pass A over la in which, before A's
+// first commit, a second compactor B runs a whole pass over lb (the same
+// lake opened again), and returns both reports.
+func passInsidePass(t *testing.T, la, lb *lake.Lake) (aRep, bRep Report) {
+	t.Helper()
+	b := newCompactor(t, lb, Options{Plan: everyPartitionCompacts})
+	a := newCompactor(t, la, Options{Plan: everyPartitionCompacts})
+	var once sync.Once
+	a.beforeCommit = func(Task) {
+		once.Do(func() {
+			var err error
+			if bRep, err = b.Compact(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	aRep, err := a.Compact(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aRep, bRep
+}
+
 func TestTwoCompactorsRacingOnOnePartitionRetryAndKeepRowsOnce(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -398,22 +421,7 @@ func TestTwoCompactorsRacingOnOnePartitionRetryAndKeepRowsOnce(t *testing.T) {
 	// B runs its whole pass in the middle of A's: after A planned and
 	// wrote, before A commits. A's commit then conflicts and A re-plans.
 	other := openLake(t, dir)
-	b := newCompactor(t, other, Options{Plan: everyPartitionCompacts})
-	a := newCompactor(t, l, Options{Plan: everyPartitionCompacts})
-	var bRep Report
-	var once sync.Once
-	a.beforeCommit = func(Task) {
-		once.Do(func() {
-			var err error
-			if bRep, err = b.Compact(ctx); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	aRep, err := a.Compact(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	aRep, bRep := passInsidePass(t, l, other)
 	if len(bRep.Tasks) != 1 || aRep.Conflicts != 1 || len(aRep.Tasks) != 0 {
 		t.Fatalf("A: %d rewrites, %d conflicts; B: %d rewrites. Want A to lose and find nothing left",
 			len(aRep.Tasks), aRep.Conflicts, len(bRep.Tasks))
