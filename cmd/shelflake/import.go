@@ -35,14 +35,16 @@ func newImportCmd(a *app) *cobra.Command {
 		Use:   "import FILE[.gz]",
 		Short: "Import a POS CSV export as pos.transactions records (to Kafka or JSONL)",
 		Long: `import reads a point-of-sale CSV export (gzip or not: detected by its magic
-bytes), groups its rows into one transaction per invoice and writes them as
-pos.transactions records to Kafka (--brokers) and/or JSONL (--out DIR writes
-DIR/<topic>.jsonl like gen; --out FILE.jsonl writes that one file).
+bytes), groups its rows into one transaction per invoice (or per store and day
+for an export of daily totals) and writes them as pos.transactions records to
+Kafka (--brokers) and/or JSONL (--out DIR writes DIR/<topic>.jsonl like gen;
+--out FILE.jsonl writes that one file).
 
 The columns come from a preset (--preset online-retail: the UCI Online Retail
-export) and/or a JSON mapping (--mapping FILE, applied over the preset). An
-export of daily totals per store and item maps too: no "invoice" (a negative
-quantity is a return), "default_unit_price" without a price column. Rows
+export; store-item-daily: date,store,item,sales) and/or a JSON mapping
+(--mapping FILE, applied over the preset). An export of daily totals per store
+and item maps too: no "invoice" (a negative quantity is a return),
+"default_unit_price" without a price column. Rows
 that are not sale or return lines (bad-debt adjustments, non-merchandise codes,
 stock adjustments, zero prices, duplicates, unparseable rows) are rejected with
 a reason and written to --rejects FILE (JSONL) when given. At the end it prints
@@ -58,7 +60,7 @@ records already produced to Kafka stay there.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.preset, "preset", "", "built-in column mapping: online-retail")
+	f.StringVar(&o.preset, "preset", "", "built-in column mapping: online-retail or store-item-daily")
 	f.StringVar(&o.mapping, "mapping", "", "JSON column mapping file, applied over --preset")
 	f.StringVar(&o.out, "out", "", "write DIR/<topic>.jsonl, or FILE.jsonl, one record value per line")
 	f.StringVar(&o.brokers, "brokers", "", "produce to these Kafka brokers, host:port[,host:port] (env SHELFLAKE_BROKERS when --out is not given either)")

@@ -218,3 +218,27 @@ func TestDailyTotalsWithinAMemoryBound(t *testing.T) {
 		})
 	}
 }
+
+// The store-item-daily preset reads date,store,item,sales as
+// dailyTotalsMapping does; a mapping file over it can fix the zone and
+// currency.
+func TestStoreItemDailyPreset(t *testing.T) {
+	m, err := Preset("store-item-daily")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m != dailyTotalsMapping() {
+		t.Fatalf("preset %+v\nwant %+v", m, dailyTotalsMapping())
+	}
+	m, err = ReadMapping(strings.NewReader(`{"time_zone": "Europe/Berlin", "currency": "EUR"}`), "m.json", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, txns := importDaily(t, m, "date,store,item,sales\n2013-01-01,1,1,13\n2013-01-01,1,2,11\n")
+	if c.Lines != 2 || len(txns) != 1 {
+		t.Fatalf("%+v, %d transactions", c, len(txns))
+	}
+	if _, off := txns[0].EventTime.Zone(); txns[0].Currency != "EUR" || txns[0].StoreID != "store-1" || off != 3600 {
+		t.Fatalf("%+v %+v", c, txns)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shelflake/shelflake/schema"
 )
@@ -88,7 +89,7 @@ func fuzzRows(f *testing.F, m Mapping, header, sep string) {
 // and day, no invoices and no prices.
 func dailyTotalsMapping() Mapping {
 	return Mapping{SKU: "item", Quantity: "sales", Time: "date", Store: "store", StorePrefix: "store-",
-		DefaultUnitPrice: "1", TimeLayout: "2006-01-02", TimeZone: "UTC", Currency: "USD", Register: "export",
+		DefaultUnitPrice: "1", TimeLayout: time.DateOnly, TimeZone: "UTC", Currency: "USD", Register: "export",
 		Merchandise: "."}
 }
 

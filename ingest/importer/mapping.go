@@ -49,7 +49,7 @@ type Mapping struct {
 }
 
 // presetNames lists the built-in presets.
-var presetNames = []string{"online-retail"}
+var presetNames = []string{"online-retail", "store-item-daily"}
 
 // Preset returns a built-in mapping by name.
 func Preset(name string) (Mapping, error) {
@@ -60,6 +60,15 @@ func Preset(name string) (Mapping, error) {
 			UnitPrice: "UnitPrice", Customer: "CustomerID", Store: "Country",
 			TimeLayout: time.DateTime, TimeZone: "Europe/London", Currency: "GBP", Register: "web",
 			ReturnPrefix: "C", AdjustmentPrefix: "A", Merchandise: `^[0-9]{5}`,
+		}, nil
+	case "store-item-daily":
+		// date,store,item,sales: daily unit totals per store and item, no
+		// invoices or prices (the layout of Kaggle's "Store Item Demand
+		// Forecasting" data and of many long-format histories).
+		return Mapping{
+			SKU: "item", Quantity: "sales", Time: "date", Store: "store", StorePrefix: "store-",
+			DefaultUnitPrice: "1", TimeLayout: time.DateOnly, TimeZone: "UTC", Currency: "USD",
+			Register: "export", Merchandise: ".",
 		}, nil
 	}
 	return Mapping{}, fmt.Errorf("preset %q: unknown; known presets: %s", name, strings.Join(presetNames, ", "))
