@@ -54,16 +54,6 @@ func testDocs(t testing.TB, n int) []*writeback.Document {
 	return docs
 }
 
-func openLake(t testing.TB) *lake.Lake {
-	t.Helper()
-	l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
 // sleeps records the waits of the HTTP channel instead of sleeping.
 type sleeps struct {
 	mu sync.Mutex
@@ -89,25 +79,6 @@ func httpChannel(t testing.TB, erp *erptest.Server, sl *sleeps, mod func(*writeb
 		t.Fatal(err)
 	}
 	return ch
-}
-
-// latest returns the latest log row per document key on channel.
-func latest(t testing.TB, l *lake.Lake, channel string) map[string]schema.ERPWritebackLogRow {
-	t.Helper()
-	rows, _, err := writeback.ReadLog(t.Context(), l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]schema.ERPWritebackLogRow{}
-	for _, r := range rows {
-		if r.Channel != channel {
-			continue
-		}
-		if p, ok := out[r.DocumentKey]; !ok || r.LastAttemptAt.After(p.LastAttemptAt) {
-			out[r.DocumentKey] = r
-		}
-	}
-	return out
 }
 
 func TestDocumentsHaveStableKeysAndExactTotals(t *testing.T) {
@@ -182,7 +153,7 @@ func TestDocumentsHaveStableKeysAndExactTotals(t *testing.T) {
 // The contract test: faults of every kind, then a clean rerun, then a rerun
 // that must send nothing.
 func TestHTTPWriteBackDeliversEachDocumentExactlyOnceThroughFaults(t *testing.T) {
-	l := openLake(t)
+	l := erptest.OpenLake(t)
 	docs := testDocs(t, 30)
 	keys := map[string]int{}
 	for i, d := range docs {
@@ -235,7 +206,7 @@ func TestHTTPWriteBackDeliversEachDocumentExactlyOnceThroughFaults(t *testing.T)
 				t.Errorf("%s: document %s accepted %d times", stage, k, n)
 			}
 		}
-		log := latest(t, l, "http")
+		log := erptest.LatestLog(t, l, "http")
 		for _, doc := range docs {
 			row, ok := log[doc.ExternalRef]
 			if !ok {
@@ -329,7 +300,7 @@ func TestHTTPWriteBackDeliversEachDocumentExactlyOnceThroughFaults(t *testing.T)
 }
 
 func TestHTTPWriteBackRejectsWhenTheCredentialsAreWrong(t *testing.T) {
-	l := openLake(t)
+	l := erptest.OpenLake(t)
 	erp := erptest.New(erptest.Options{})
 	defer erp.Close()
 	ch := httpChannel(t, erp, &sleeps{}, func(o *writeback.HTTPOptions) { o.ClientSecret = "wrong" })
@@ -345,7 +316,7 @@ func TestHTTPWriteBackRejectsWhenTheCredentialsAreWrong(t *testing.T) {
 	if rep.Rejected != 3 || erp.Requests() != 0 {
 		t.Errorf("report %+v, %d document requests", rep, erp.Requests())
 	}
-	for _, row := range latest(t, l, "http") {
+	for _, row := range erptest.LatestLog(t, l, "http") {
 		if row.ResponseCode != 401 || row.Response == "" {
 			t.Errorf("rejected with code %d, response %q", row.ResponseCode, row.Response)
 		}
@@ -367,7 +338,7 @@ func TestHTTPWriteBackFailsAtOnceWhenTheERPCannotBeReached(t *testing.T) {
 		{"the ERP refuses", func(o *writeback.HTTPOptions) { o.URL = closed + "/po" }, closed + "/po"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := openLake(t)
+			l := erptest.OpenLake(t)
 			erp := erptest.New(erptest.Options{})
 			defer erp.Close()
 			sl := &sleeps{}
@@ -387,7 +358,7 @@ func TestHTTPWriteBackFailsAtOnceWhenTheERPCannotBeReached(t *testing.T) {
 			if rep.Unreachable != want {
 				t.Errorf("report says %q, want %q", rep.Unreachable, want)
 			}
-			for _, row := range latest(t, l, "http") {
+			for _, row := range erptest.LatestLog(t, l, "http") {
 				if row.Status != schema.WritebackFailed || row.Error != want {
 					t.Errorf("status %s, error %q: want failed with %q", row.Status, row.Error, want)
 				}
@@ -397,7 +368,7 @@ func TestHTTPWriteBackFailsAtOnceWhenTheERPCannotBeReached(t *testing.T) {
 }
 
 func TestHTTPWriteBackFetchesANewTokenWhenTheOldOneIsRevoked(t *testing.T) {
-	l := openLake(t)
+	l := erptest.OpenLake(t)
 	erp := erptest.New(erptest.Options{})
 	defer erp.Close()
 	ch := httpChannel(t, erp, &sleeps{}, func(o *writeback.HTTPOptions) { o.Concurrency = 1 })
@@ -428,7 +399,7 @@ func TestHTTPWriteBackFetchesANewTokenWhenTheOldOneIsRevoked(t *testing.T) {
 
 func TestKafkaWriteBackProducesEachDocumentOnceKeyedByLocation(t *testing.T) {
 	ctx := t.Context()
-	l := openLake(t)
+	l := erptest.OpenLake(t)
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, writeback.DefaultTopic),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, "127.0.0.1:0") }))
 	if err != nil {
@@ -504,7 +475,7 @@ func TestKafkaWriteBackProducesEachDocumentOnceKeyedByLocation(t *testing.T) {
 }
 
 func TestFileWriteBackWritesJSONAndCSVOnce(t *testing.T) {
-	l := openLake(t)
+	l := erptest.OpenLake(t)
 	dir := t.TempDir()
 	ch, err := writeback.NewFileChannel(dir)
 	if err != nil {
@@ -556,7 +527,7 @@ func TestFileWriteBackWritesJSONAndCSVOnce(t *testing.T) {
 // writes every document there, once.
 func TestRetryToANewOutboxWritesThere(t *testing.T) {
 	ctx := t.Context()
-	l := openLake(t)
+	l := erptest.OpenLake(t)
 	docs := testDocs(t, 4)
 	putCompletedRun(t, l, docs)
 	retry := func(dir string) writeback.Report {
@@ -590,7 +561,7 @@ func TestRetryToANewOutboxWritesThere(t *testing.T) {
 			t.Errorf("not written to the new outbox: %v", err)
 		}
 	}
-	if got := latest(t, l, "file:"+second); len(got) != len(docs) {
+	if got := erptest.LatestLog(t, l, "file:"+second); len(got) != len(docs) {
 		t.Errorf("write-back log holds %d documents for channel file:%s, want %d", len(got), second, len(docs))
 	}
 }
@@ -623,7 +594,7 @@ func putCompletedRun(t *testing.T, l *lake.Lake, docs []*writeback.Document) {
 
 func TestRetryDeliversTheDocumentsOfCompletedRuns(t *testing.T) {
 	ctx := t.Context()
-	l := openLake(t)
+	l := erptest.OpenLake(t)
 	docs := testDocs(t, 6)
 	putCompletedRun(t, l, docs)
 	// Documents of an incomplete run (no forecast_runs row) are not sent.

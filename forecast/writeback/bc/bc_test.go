@@ -13,7 +13,7 @@ import (
 	"github.com/shelflake/shelflake/forecast/writeback"
 	"github.com/shelflake/shelflake/forecast/writeback/bc"
 	"github.com/shelflake/shelflake/forecast/writeback/bc/bcfake"
-	"github.com/shelflake/shelflake/lake"
+	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 	"github.com/shelflake/shelflake/schema"
 )
 
@@ -118,44 +118,6 @@ func channel(t testing.TB, w world, erp *bcfake.Server, clk *clock, mod func(*bc
 	return ch
 }
 
-func openLake(t testing.TB) *lake.Lake {
-	t.Helper()
-	l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
-// latest returns the latest log row per document key on channel.
-func latest(t testing.TB, l *lake.Lake, channel string) map[string]schema.ERPWritebackLogRow {
-	t.Helper()
-	rows, _, err := writeback.ReadLog(t.Context(), l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]schema.ERPWritebackLogRow{}
-	for _, r := range rows {
-		if r.Channel != channel {
-			continue
-		}
-		if p, ok := out[r.DocumentKey]; !ok || r.LastAttemptAt.After(p.LastAttemptAt) {
-			out[r.DocumentKey] = r
-		}
-	}
-	return out
-}
-
-func deliverer(t testing.TB, l *lake.Lake, ch writeback.Channel) *writeback.Deliverer {
-	t.Helper()
-	d, err := writeback.New(l, writeback.Options{Channels: []writeback.Channel{ch}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func TestPurchaseOrdersAreCreatedOnceThroughFaults(t *testing.T) {
 	// Document i meets plan i%len(plans) on its successive creates; with
 	// five rounds every plan but the last gets through, and the last does
@@ -193,14 +155,14 @@ func TestPurchaseOrdersAreCreatedOnceThroughFaults(t *testing.T) {
 				}
 			})
 			ch := channel(t, w, erp, clk, func(c *bc.Config) { c.BatchSize = tc.batch })
-			l := openLake(t)
-			d := deliverer(t, l, ch)
+			l := erptest.OpenLake(t)
+			d := erptest.Deliverer(t, l, ch)
 			rep, err := d.Deliver(t.Context(), docs)
 			if err != nil {
 				t.Fatal(err)
 			}
 			held := erp.Held()
-			log := latest(t, l, ch.Name())
+			log := erptest.LatestLog(t, l, ch.Name())
 			for _, doc := range docs {
 				i := idx[doc.ExternalRef]
 				row := log[doc.ExternalRef]

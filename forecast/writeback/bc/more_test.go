@@ -8,7 +8,7 @@ import (
 	"github.com/shelflake/shelflake/forecast/writeback"
 	"github.com/shelflake/shelflake/forecast/writeback/bc"
 	"github.com/shelflake/shelflake/forecast/writeback/bc/bcfake"
-	"github.com/shelflake/shelflake/schema"
+	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 )
 
 func TestMappingErrorsAreRejectedAtOnceWithTheReason(t *testing.T) {
@@ -44,25 +44,7 @@ func TestMappingErrorsAreRejectedAtOnceWithTheReason(t *testing.T) {
 				tc.mod(w, docs[0])
 			}
 			ch := channel(t, w, erp, clk, nil)
-			l := openLake(t)
-			rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			log := latest(t, l, ch.Name())
-			row := log[docs[0].ExternalRef]
-			if row.Status != schema.WritebackRejected || !strings.Contains(row.Error, tc.reason) {
-				t.Errorf("status %s, error %q: want rejected with %q", row.Status, row.Error, tc.reason)
-			}
-			if n := erp.Creates()[docs[0].ExternalRef]; n != tc.creates {
-				t.Errorf("%d creates of the bad document, want %d (no retries)", n, tc.creates)
-			}
-			if len(clk.Waits()) != 0 {
-				t.Errorf("waited %v: a permanent failure was retried", clk.Waits())
-			}
-			if rep.Rejected != 1 || rep.Accepted != 2 {
-				t.Errorf("report %+v: the good documents must go through", rep)
-			}
+			erptest.RejectedOnce(t, ch, docs, tc.reason, erp.Creates, tc.creates, clk.Waits)
 		})
 	}
 }
@@ -73,8 +55,8 @@ func TestBulkDeliveriesGoInBatchesOfAtMost100(t *testing.T) {
 	erp := fake(t, w, clk, nil)
 	// No request may time out here: the request count is the point.
 	ch := channel(t, w, erp, clk, func(c *bc.Config) { c.TimeoutSeconds = 60 })
-	l := openLake(t)
-	rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
+	l := erptest.OpenLake(t)
+	rep, err := erptest.Deliverer(t, l, ch).Deliver(t.Context(), docs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +90,8 @@ func TestTheQuotaKeepsTheERPFromRefusing(t *testing.T) {
 			// Tokens outlive the simulated hours of waiting (expiry has its own test).
 			erp := fake(t, w, clk, func(o *bcfake.Options) { o.RequestsPer5Min, o.RetryAfter, o.TokenTTL = 30, 300, 48*time.Hour })
 			ch := channel(t, w, erp, clk, func(c *bc.Config) { c.RequestsPer5Min, c.BatchSize, c.MaxAttempts = tc.clientRate, 10, 12 })
-			l := openLake(t)
-			rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
+			l := erptest.OpenLake(t)
+			rep, err := erptest.Deliverer(t, l, ch).Deliver(t.Context(), docs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,8 +119,8 @@ func TestOutcomesReadBackWhatPlannersDid(t *testing.T) {
 	erp := fake(t, w, clk, nil)
 	ch := channel(t, w, erp, clk, nil)
 	var _ writeback.OutcomeReader = ch
-	l := openLake(t)
-	if rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs); err != nil || rep.Accepted != 6 {
+	l := erptest.OpenLake(t)
+	if rep, err := erptest.Deliverer(t, l, ch).Deliver(t.Context(), docs); err != nil || rep.Accepted != 6 {
 		t.Fatalf("deliver: %+v, %v", rep, err)
 	}
 	item := func(d *writeback.Document, j int) string { return w.items[d.Lines[j].SKU] }
@@ -208,15 +190,15 @@ func TestWrongCredentialsAreRejectedWithoutRetries(t *testing.T) {
 	docs := w.docs(t, 3)
 	erp := fake(t, w, clk, nil)
 	ch := channel(t, w, erp, clk, func(c *bc.Config) { c.ClientSecret = "wrong" })
-	l := openLake(t)
-	rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
+	l := erptest.OpenLake(t)
+	rep, err := erptest.Deliverer(t, l, ch).Deliver(t.Context(), docs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Rejected != 3 || erp.Requests() != 0 || len(clk.Waits()) != 0 {
 		t.Errorf("report %+v, %d API requests, waits %v", rep, erp.Requests(), clk.Waits())
 	}
-	if row := latest(t, l, ch.Name())[docs[0].ExternalRef]; !strings.Contains(row.Error, "invalid_client") {
+	if row := erptest.LatestLog(t, l, ch.Name())[docs[0].ExternalRef]; !strings.Contains(row.Error, "invalid_client") {
 		t.Errorf("error %q does not name the cause", row.Error)
 	}
 }
@@ -227,8 +209,8 @@ func TestAnUnreachableERPFailsAtOnceWithTheCause(t *testing.T) {
 	erp := fake(t, w, clk, nil)
 	ch := channel(t, w, erp, clk, nil)
 	erp.Close() // nothing listens there any more
-	l := openLake(t)
-	rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
+	l := erptest.OpenLake(t)
+	rep, err := erptest.Deliverer(t, l, ch).Deliver(t.Context(), docs)
 	if err != nil {
 		t.Fatal(err)
 	}

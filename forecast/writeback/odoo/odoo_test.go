@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 	"github.com/shelflake/shelflake/forecast/writeback/odoo"
 	"github.com/shelflake/shelflake/forecast/writeback/odoo/odoofake"
 	"github.com/shelflake/shelflake/lake"
@@ -52,16 +53,6 @@ func testDocs(t testing.TB, erp *odoofake.Server, n int) []*writeback.Document {
 		docs = append(docs, d)
 	}
 	return docs
-}
-
-func openLake(t testing.TB) *lake.Lake {
-	t.Helper()
-	l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
 }
 
 func channel(t testing.TB, erp *odoofake.Server, protocol string, mod func(*odoo.Config)) *odoo.Channel {
@@ -122,7 +113,7 @@ func TestOdooCreatesEachDocumentOnceUnderFaults(t *testing.T) {
 				erp := odoofake.New(odoofake.Options{Faults: f.plan})
 				defer erp.Close()
 				docs := testDocs(t, erp, 7)
-				l := openLake(t)
+				l := erptest.OpenLake(t)
 				ch := channel(t, erp, proto, nil)
 				d, err := writeback.New(l, writeback.Options{Channels: []writeback.Channel{ch}})
 				if err != nil {
@@ -201,7 +192,7 @@ func TestOdooUnknownSKUIsRejectedWithTheReasonAndNotRetried(t *testing.T) {
 			docs := testDocs(t, erp, 2)
 			bad := testDocs(t, nil, 5)[4] // its SKUs are not in Odoo
 			erp.AddPartner(bad.SupplierID)
-			l := openLake(t)
+			l := erptest.OpenLake(t)
 			ch := channel(t, erp, proto, nil)
 			d, err := writeback.New(l, writeback.Options{Channels: []writeback.Channel{ch}})
 			if err != nil {
@@ -258,7 +249,7 @@ func TestOdooExpiredKeyFailsTheDocumentsForALaterRetry(t *testing.T) {
 	erp := odoofake.New(odoofake.Options{})
 	defer erp.Close()
 	docs := testDocs(t, erp, 3)
-	l := openLake(t)
+	l := erptest.OpenLake(t)
 	ch := channel(t, erp, "json2", nil)
 	d, err := writeback.New(l, writeback.Options{Channels: []writeback.Channel{ch}})
 	if err != nil {
@@ -343,7 +334,7 @@ func TestOdooThatCannotBeReachedFailsEveryDocumentAtOnce(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	docs := testDocs(t, nil, 6)
-	l := openLake(t)
+	l := erptest.OpenLake(t)
 	var sleeps atomic.Int64
 	ch, err := odoo.New(odoo.Config{URL: "http://" + addr, Database: "acme", APIKey: "k"},
 		odoo.Options{Retry: writeback.RetryPolicy{Sleep: func(ctx context.Context, _ time.Duration) error { sleeps.Add(1); return ctx.Err() }}})

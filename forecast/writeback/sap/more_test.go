@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 	"github.com/shelflake/shelflake/forecast/writeback/sap"
 	"github.com/shelflake/shelflake/forecast/writeback/sap/sapfake"
 	"github.com/shelflake/shelflake/schema"
@@ -39,24 +40,7 @@ func TestMappingErrorsAreRejectedAtOnceWithTheReason(t *testing.T) {
 				tc.mod(w, docs[0])
 			}
 			ch := channel(t, w, erp, sl, "basic", nil)
-			l := openLake(t)
-			rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			row := latest(t, l, ch.Name())[docs[0].ExternalRef]
-			if row.Status != schema.WritebackRejected || !strings.Contains(row.Error, tc.reason) {
-				t.Errorf("status %s, error %q: want rejected with %q", row.Status, row.Error, tc.reason)
-			}
-			if n := erp.Creates()[docs[0].ExternalRef]; n != tc.creates {
-				t.Errorf("%d creates of the bad document, want %d (no retries)", n, tc.creates)
-			}
-			if len(sl.Waits()) != 0 {
-				t.Errorf("waited %v: a permanent failure was retried", sl.Waits())
-			}
-			if rep.Rejected != 1 || rep.Accepted != 2 {
-				t.Errorf("report %+v: the good documents must go through", rep)
-			}
+			erptest.RejectedOnce(t, ch, docs, tc.reason, erp.Creates, tc.creates, sl.Waits)
 		})
 	}
 }
@@ -83,18 +67,18 @@ func TestDryRunValidatesWithoutCreating(t *testing.T) {
 	// validate_only through the deliverer: nothing created, nothing
 	// recorded as accepted, so a real run still sends everything.
 	dry := channel(t, w, erp, sl, "basic", func(c *sap.Config) { c.ValidateOnly = true })
-	l := openLake(t)
-	rep, err := deliverer(t, l, dry).Deliver(t.Context(), docs)
+	l := erptest.OpenLake(t)
+	rep, err := erptest.Deliverer(t, l, dry).Deliver(t.Context(), docs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Accepted != 0 || rep.Failed != 3 || rep.Rejected != 1 || len(erp.Held()) != 0 {
 		t.Errorf("dry run report %+v, %d held", rep, len(erp.Held()))
 	}
-	if row := latest(t, l, dry.Name())[docs[0].ExternalRef]; !strings.Contains(row.Error, "validated only") {
+	if row := erptest.LatestLog(t, l, dry.Name())[docs[0].ExternalRef]; !strings.Contains(row.Error, "validated only") {
 		t.Errorf("dry-run log row error %q", row.Error)
 	}
-	rep, err = deliverer(t, l, ch).Deliver(t.Context(), docs)
+	rep, err = erptest.Deliverer(t, l, ch).Deliver(t.Context(), docs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +93,8 @@ func TestOutcomesReadBackWhatPlannersDid(t *testing.T) {
 	erp := fake(t, w, nil)
 	ch := channel(t, w, erp, sl, "oauth2", nil)
 	var _ writeback.OutcomeReader = ch
-	l := openLake(t)
-	if rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs); err != nil || rep.Accepted != 8 {
+	l := erptest.OpenLake(t)
+	if rep, err := erptest.Deliverer(t, l, ch).Deliver(t.Context(), docs); err != nil || rep.Accepted != 8 {
 		t.Fatalf("deliver: %+v, %v", rep, err)
 	}
 	mat := func(d *writeback.Document, j int) string { return w.materials[d.Lines[j].SKU] }
@@ -179,8 +163,8 @@ func TestWrongCredentialsAreRejectedWithoutRetries(t *testing.T) {
 			docs := w.docs(t, 3)
 			erp := fake(t, w, nil)
 			ch := channel(t, w, erp, sl, auth, func(c *sap.Config) { c.Password, c.ClientSecret = "wrong", "wrong" })
-			l := openLake(t)
-			rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
+			l := erptest.OpenLake(t)
+			rep, err := erptest.Deliverer(t, l, ch).Deliver(t.Context(), docs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,8 +181,8 @@ func TestAnUnreachableERPFailsAtOnceWithTheCause(t *testing.T) {
 	erp := fake(t, w, nil)
 	ch := channel(t, w, erp, sl, "basic", nil)
 	erp.Close() // nothing listens there any more
-	l := openLake(t)
-	rep, err := deliverer(t, l, ch).Deliver(t.Context(), docs)
+	l := erptest.OpenLake(t)
+	rep, err := erptest.Deliverer(t, l, ch).Deliver(t.Context(), docs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,11 +225,11 @@ func TestARepeatedCreateCarriesTheSameFirstSentAcrossProcesses(t *testing.T) {
 		}
 	})
 	first := channel(t, w, erp, sl, "basic", func(c *sap.Config) { c.MaxAttempts = 1 })
-	l := openLake(t)
-	if _, err := deliverer(t, l, first).Deliver(t.Context(), docs); err != nil {
+	l := erptest.OpenLake(t)
+	if _, err := erptest.Deliverer(t, l, first).Deliver(t.Context(), docs); err != nil {
 		t.Fatal(err)
 	}
-	if row := latest(t, l, first.Name())[docs[0].ExternalRef]; row.Status != schema.WritebackFailed {
+	if row := erptest.LatestLog(t, l, first.Name())[docs[0].ExternalRef]; row.Status != schema.WritebackFailed {
 		t.Fatalf("first process: %s (%s), want failed (no answer)", row.Status, row.Error)
 	}
 	// The next run of the week: another as-of, the same key.
@@ -265,10 +249,10 @@ func TestARepeatedCreateCarriesTheSameFirstSentAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := deliverer(t, l, second).Deliver(t.Context(), []*writeback.Document{&again}); err != nil {
+	if _, err := erptest.Deliverer(t, l, second).Deliver(t.Context(), []*writeback.Document{&again}); err != nil {
 		t.Fatal(err)
 	}
-	row := latest(t, l, second.Name())[again.ExternalRef]
+	row := erptest.LatestLog(t, l, second.Name())[again.ExternalRef]
 	if row.Status != schema.WritebackAccepted {
 		t.Errorf("second process: %s after %d attempts (%s), want accepted", row.Status, row.Attempts, row.Error)
 	}

@@ -11,9 +11,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shelflake/shelflake/forecast/writeback"
+	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 	"github.com/shelflake/shelflake/forecast/writeback/sap"
 	"github.com/shelflake/shelflake/forecast/writeback/sap/sapfake"
-	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/schema"
 )
 
@@ -116,43 +116,6 @@ func channel(t testing.TB, w world, erp *sapfake.Server, sl *sleeps, auth string
 	return ch
 }
 
-func openLake(t testing.TB) *lake.Lake {
-	t.Helper()
-	l, err := lake.Open(t.Context(), t.TempDir(), lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
-func latest(t testing.TB, l *lake.Lake, channel string) map[string]schema.ERPWritebackLogRow {
-	t.Helper()
-	rows, _, err := writeback.ReadLog(t.Context(), l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]schema.ERPWritebackLogRow{}
-	for _, r := range rows {
-		if r.Channel != channel {
-			continue
-		}
-		if p, ok := out[r.DocumentKey]; !ok || r.LastAttemptAt.After(p.LastAttemptAt) {
-			out[r.DocumentKey] = r
-		}
-	}
-	return out
-}
-
-func deliverer(t testing.TB, l *lake.Lake, ch writeback.Channel) *writeback.Deliverer {
-	t.Helper()
-	d, err := writeback.New(l, writeback.Options{Channels: []writeback.Channel{ch}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func TestRequisitionsAreCreatedOnceThroughFaults(t *testing.T) {
 	plans := [][]sapfake.Fault{
 		{},
@@ -191,14 +154,14 @@ func TestRequisitionsAreCreatedOnceThroughFaults(t *testing.T) {
 			if ch.Name() != "sap:"+strings.TrimPrefix(erp.URL, "http://")+"/100" {
 				t.Errorf("name %q", ch.Name())
 			}
-			l := openLake(t)
-			d := deliverer(t, l, ch)
+			l := erptest.OpenLake(t)
+			d := erptest.Deliverer(t, l, ch)
 			rep, err := d.Deliver(t.Context(), docs)
 			if err != nil {
 				t.Fatal(err)
 			}
 			held := erp.Held()
-			log := latest(t, l, ch.Name())
+			log := erptest.LatestLog(t, l, ch.Name())
 			for _, doc := range docs {
 				i := idx[doc.ExternalRef]
 				row := log[doc.ExternalRef]
