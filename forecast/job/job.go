@@ -489,6 +489,30 @@ type computed struct {
 	bytesRead int64
 }
 
+// openRun opens DuckDB with a view per input table, applies the
+// reconciliation feedback and sets the run id from the inputs read (their
+// versions and ids, returned); done releases it all.
+func (r *runner) openRun(ctx context.Context) (db *sql.DB, versions map[string]int64, ids map[string]string, done func(), err error) {
+	if db, err = r.openDuckDB(ctx); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	versions, ids, release, err := r.openInputs(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, nil, err
+	}
+	done = func() {
+		release()
+		db.Close()
+	}
+	if r.reconciled, err = r.applyReconciliation(ctx, db, versions, ids); err != nil {
+		done()
+		return nil, nil, nil, nil, err
+	}
+	r.runID = runID(r.o, versions, ids)
+	return db, versions, ids, done, nil
+}
+
 // compute runs steps 2 to 5 of the package doc over the runner's inputs
 // (a shard's locations only, with Options.Shard).
 func (r *runner) compute(ctx context.Context) (*computed, error) {
@@ -498,20 +522,11 @@ func (r *runner) compute(ctx context.Context) (*computed, error) {
 	timings := map[string]float64{}
 	stage := func(name string, since time.Time) { timings[name] = time.Since(since).Seconds() }
 	t0 := time.Now()
-	db, err := r.openDuckDB(ctx)
+	db, versions, _, closeRun, err := r.openRun(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	versions, ids, release, err := r.openInputs(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	if r.reconciled, err = r.applyReconciliation(ctx, db, versions, ids); err != nil {
-		return nil, err
-	}
-	r.runID = runID(o, versions, ids)
+	defer closeRun()
 	if r.trained != nil && r.trained.RunID != r.runID {
 		return nil, fmt.Errorf("shard %s computes run %s but the trained run is %s: give the shard the options of the --train step", o.Shard, r.runID, r.trained.RunID)
 	}

@@ -303,22 +303,13 @@ func Train(ctx context.Context, l *lake.Lake, opts Options) (*Plan, error) {
 	r := &runner{l: l, o: o, log: o.Logger.With("as_of", o.AsOf.String()), histStart: o.AsOf - schema.Date(o.HistoryDays)}
 	timings := map[string]float64{}
 	t0 := time.Now()
-	db, err := r.openDuckDB(ctx)
+	// As in an unsharded run, including the reconciliation (phantom-stock
+	// days censored in the training series); the plan pins its version.
+	db, versions, ids, closeRun, err := r.openRun(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	versions, ids, release, err := r.openInputs(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	// The reconciliation changes the training series (phantom-stock days
-	// are censored) as in an unsharded run; the plan pins its version.
-	if r.reconciled, err = r.applyReconciliation(ctx, db, versions, ids); err != nil {
-		return nil, err
-	}
-	r.runID = runID(o, versions, ids)
+	defer closeRun()
 	if err := r.seriesTable(ctx, db); err != nil {
 		return nil, err
 	}
