@@ -286,7 +286,10 @@ func (st *run) total(ctx context.Context, line int, rec []string, r *row) error 
 	st.counts.Lines++
 	st.groupBytes += lineBytes + int64(len(r.sku))
 	if !st.im.opts.KeepDuplicates {
-		st.groupBytes += seenBytes + int64(len(strings.Join(rec, "")))
+		st.groupBytes += seenBytes
+		for _, f := range rec {
+			st.groupBytes += int64(len(f)) + 1
+		}
 	}
 	if len(g.txn.Lines) >= maxTotalsLines {
 		delete(st.groups, k)
