@@ -585,6 +585,10 @@ func (r *runner) openDuckDB(ctx context.Context) (*sql.DB, error) {
 		"SET temp_directory = " + sqlString(o.TempDir),
 		"SET preserve_insertion_order = false",
 		"SET parquet_metadata_cache = true",
+		// The inputs are local files (the lake's own or the file
+		// cache's copies), already in the OS page cache when read
+		// twice: DuckDB's own cache of their blocks only adds memory.
+		"SET enable_external_file_cache = false",
 	} {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			db.Close()

@@ -195,6 +195,13 @@ func (b *Builder) Build(ctx context.Context) (UnifiedReport, error) {
 		"threads":        {strconv.Itoa(b.o.DuckDBThreads)},
 		"memory_limit":   {b.o.DuckDBMemory},
 		"temp_directory": {b.o.TempDir},
+		// The sources are local files (the lake's own or the file
+		// cache's copies): DuckDB's cache of file blocks would keep a
+		// buffer block of each in memory, however small the file.
+		"enable_external_file_cache": {"false"},
+		// Every query orders its result itself. Keeping the scan's
+		// order costs a buffer per source file until the query ends.
+		"preserve_insertion_order": {"false"},
 	}.Encode()
 	db, err := sql.Open("duckdb", dsn)
 	if err != nil {
