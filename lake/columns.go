@@ -56,7 +56,7 @@ var goTimeType = reflect.TypeOf(time.Time{})
 // columns, other Go types); such tables take the Deconstruct path.
 func newColumnPlan[T any](sch *parquet.Schema) *columnPlan {
 	rt := reflect.TypeOf((*T)(nil)).Elem()
-	if rt.Kind() != reflect.Struct {
+	if rt.Kind() != reflect.Struct || !valueLayoutHolds() {
 		return nil
 	}
 	byName := map[string]reflect.StructField{}
@@ -160,43 +160,109 @@ func planValues[T any](p *columnPlan, col int, rows []T) []parquet.Value {
 		def = 1
 	}
 	null := parquet.Value{}.Level(0, 0, col)
-	for i := range rows {
-		f := unsafe.Add(unsafe.Pointer(&rows[i]), c.offset)
-		var v parquet.Value
-		switch c.kind {
-		case fieldString:
-			s := *(*string)(f)
+	base := unsafe.Pointer(unsafe.SliceData(rows))
+	size := unsafe.Sizeof(rows[0])
+	at := func(i int) unsafe.Pointer { return unsafe.Add(base, uintptr(i)*size+c.offset) }
+	out := unsafe.Slice((*valueWords)(unsafe.Pointer(unsafe.SliceData(vals))), len(vals))
+	// One loop per kind: the switch is decided once per column, not per
+	// row, and each value is its column's template with its data words set.
+	switch c.kind {
+	case fieldString:
+		t := asWords(parquet.ByteArrayValue(nil).Level(0, def, col))
+		for i := range out {
+			s := *(*string)(at(i))
 			if len(s) == 0 && c.optional {
 				vals[i] = null
 				continue
 			}
-			v = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s)))
-		case fieldInt32:
-			n := *(*int32)(f)
-			if n == 0 && c.optional {
-				vals[i] = null
-				continue
-			}
-			v = parquet.Int32Value(n)
-		case fieldInt64:
-			n := *(*int64)(f)
-			if n == 0 && c.optional {
-				vals[i] = null
-				continue
-			}
-			v = parquet.Int64Value(n)
-		case fieldBool:
-			v = parquet.BooleanValue(*(*bool)(f))
-		case fieldFloat64:
-			v = parquet.DoubleValue(*(*float64)(f))
-		case fieldTimeMicros:
-			v = parquet.Int64Value((*time.Time)(f).UnixMicro())
-		case fieldTimeMillis:
-			v = parquet.Int64Value((*time.Time)(f).UnixMilli())
-		case fieldTimeNanos:
-			v = parquet.Int64Value((*time.Time)(f).UnixNano())
+			out[i] = t
+			out[i].ptr, out[i].u64 = unsafe.StringData(s), uint64(len(s))
 		}
-		vals[i] = v.Level(0, def, col)
+	case fieldInt32:
+		t := asWords(parquet.Int32Value(0).Level(0, def, col))
+		for i := range out {
+			n := *(*int32)(at(i))
+			if n == 0 && c.optional {
+				vals[i] = null
+				continue
+			}
+			out[i] = t
+			out[i].u64 = uint64(n) // sign-extended, as parquet-go stores it
+		}
+	case fieldInt64:
+		t := asWords(parquet.Int64Value(0).Level(0, def, col))
+		for i := range out {
+			n := *(*int64)(at(i))
+			if n == 0 && c.optional {
+				vals[i] = null
+				continue
+			}
+			out[i] = t
+			out[i].u64 = uint64(n)
+		}
+	case fieldBool:
+		for i := range vals {
+			vals[i] = parquet.BooleanValue(*(*bool)(at(i))).Level(0, def, col)
+		}
+	case fieldFloat64:
+		for i := range vals {
+			vals[i] = parquet.DoubleValue(*(*float64)(at(i))).Level(0, def, col)
+		}
+	case fieldTimeMicros, fieldTimeMillis, fieldTimeNanos:
+		t := asWords(parquet.Int64Value(0).Level(0, def, col))
+		for i := range out {
+			tm := (*time.Time)(at(i))
+			var n int64
+			switch c.kind {
+			case fieldTimeMicros:
+				n = tm.UnixMicro()
+			case fieldTimeMillis:
+				n = tm.UnixMilli()
+			default:
+				n = tm.UnixNano()
+			}
+			out[i] = t
+			out[i].u64 = uint64(n)
+		}
 	}
 	return vals
+}
+
+// valueWords is parquet.Value's memory layout (a data pointer, a data word,
+// then kind and levels). planValues builds each value of a column from a
+// template made by parquet-go's own constructors, setting only the data
+// words; valueLayoutHolds checks, when a plan is made, that the layout is
+// still this one, and the plan is not used otherwise.
+type valueWords struct {
+	ptr  *byte
+	u64  uint64
+	tail uint64 // kind, definition and repetition levels, column index
+}
+
+func asWords(v parquet.Value) valueWords { return *(*valueWords)(unsafe.Pointer(&v)) }
+
+// valueLayoutHolds reports whether values built as planValues builds them
+// equal parquet-go's.
+func valueLayoutHolds() bool {
+	if unsafe.Sizeof(parquet.Value{}) != unsafe.Sizeof(valueWords{}) {
+		return false
+	}
+	s := []byte("abc")
+	for _, c := range []struct{ got, want parquet.Value }{
+		{fromWords(asWords(parquet.Int64Value(0).Level(0, 1, 3)), nil, 1<<40+7), parquet.Int64Value(1<<40+7).Level(0, 1, 3)},
+		{fromWords(asWords(parquet.Int32Value(0).Level(0, 0, 5)), nil, 0xFFFFFFFFFFFFFFF7), parquet.Int32Value(-9).Level(0, 0, 5)},
+		{fromWords(asWords(parquet.ByteArrayValue(nil).Level(0, 1, 2)), &s[0], 3), parquet.ByteArrayValue(s).Level(0, 1, 2)},
+	} {
+		if !parquet.Equal(c.got, c.want) || c.got.Column() != c.want.Column() ||
+			c.got.DefinitionLevel() != c.want.DefinitionLevel() || c.got.RepetitionLevel() != c.want.RepetitionLevel() ||
+			c.got.Kind() != c.want.Kind() {
+			return false
+		}
+	}
+	return true
+}
+
+func fromWords(t valueWords, ptr *byte, u64 uint64) parquet.Value {
+	t.ptr, t.u64 = ptr, u64
+	return *(*parquet.Value)(unsafe.Pointer(&t))
 }
