@@ -273,6 +273,11 @@ func (s *Session) configure(ctx context.Context) error {
 		"SET GLOBAL autoinstall_known_extensions = false",
 		"SET GLOBAL autoload_known_extensions = false",
 		"SET GLOBAL parquet_metadata_cache = true",
+		// The tables' files are local (the lake's own or the file
+		// cache's copies): DuckDB's cache of their blocks would hold a
+		// buffer block per file scanned, however small, on top of the
+		// OS page cache.
+		"SET GLOBAL enable_external_file_cache = false",
 	}
 	if s.opts.MemoryLimit != "" {
 		stmts = append(stmts, "SET GLOBAL memory_limit = "+quoteString(s.opts.MemoryLimit))
