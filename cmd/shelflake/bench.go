@@ -298,6 +298,7 @@ them: so the lake is copied to a temporary directory first, unless
 	f.IntVar(&horizon, "horizon", 28, "with --real: days scored from each origin")
 	f.Float64Var(&o.GlobalWeight, "global-weight", 0, "the global model's share of the forecast, in (0, 1] (default: the job's)")
 	f.BoolVar(&o.NoGlobal, "no-global", false, "run the job without its global model (job.Options.NoGlobal)")
+	f.Float64Var(&o.OutlierCap, "outlier-cap", 0, "cut history days above this many times the series' median sale day before fitting, scaling the forecast back (job.Options.OutlierCap; default: the job's; negative: none)")
 	f.BoolVar(&inPlace, "in-place", false, "with --real: run the job in the lake itself rather than in a temporary copy (its past runs stay there)")
 	f.StringVar(&o.Dir, "dir", "", "where the scale lake goes (default: a temporary directory, removed after)")
 	f.Uint64Var(&o.Seed, "seed", 1, "world seed")
@@ -425,7 +426,7 @@ func runRealBench(ctx context.Context, l *lake.Lake, origins, horizon int, o job
 		Origins: backtest.WeeklyOrigins(last, origins, horizon), Horizon: horizon, Logger: log,
 		Job: func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error {
 			_, err := job.Run(ctx, l, job.Options{AsOf: asOf, Horizon: horizon, NoGlobal: o.NoGlobal,
-				GlobalWeight: o.GlobalWeight, Logger: log})
+				GlobalWeight: o.GlobalWeight, OutlierCap: o.OutlierCap, Logger: log})
 			return err
 		},
 	})

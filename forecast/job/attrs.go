@@ -37,6 +37,10 @@ type seriesAttr struct {
 	// ramp multiplies the forecast: the location's yearly ramp over the
 	// horizon (see ramps).
 	ramp float64
+	// outlierScale multiplies the forecast and its error scale: the
+	// history's total over its total with outliers capped (capOutliers;
+	// 1, or 0 before the series is read, when nothing was cut).
+	outlierScale float64
 }
 
 // Dead items: a series whose last demand is at least deadMinDays ago and at

@@ -50,9 +50,11 @@ type BenchOptions struct {
 	// SkipScale and SkipEval leave out a part.
 	SkipScale, SkipEval bool
 	// NoGlobal runs the job without its global model (Options.NoGlobal);
-	// GlobalWeight is its share (Options.GlobalWeight).
+	// GlobalWeight is its share (Options.GlobalWeight); OutlierCap is
+	// Options.OutlierCap.
 	NoGlobal     bool
 	GlobalWeight float64
+	OutlierCap   float64
 	// Worlds are the evaluation worlds, by name: "hard" (world.Config.Hard)
 	// and "classic". The first one's figures are BenchResult's own, the
 	// others' in Others. Default: hard, then classic. The scale world is
@@ -330,7 +332,7 @@ func benchAccuracy(ctx context.Context, o BenchOptions, w *world.World, res *Eva
 		bt, err := backtest.Run(ctx, l, backtest.Options{
 			Origins: backtest.WeeklyOrigins(last, o.EvalOrigins, 28), Horizon: 28, Logger: o.Logger, NoPromotionLift: noLift, Oracle: oracle,
 			Job: func(ctx context.Context, l *lake.Lake, asOf schema.Date, horizon int) error {
-				_, err := Run(ctx, l, Options{AsOf: asOf, Horizon: horizon, Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight})
+				_, err := Run(ctx, l, Options{AsOf: asOf, Horizon: horizon, Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight, OutlierCap: o.OutlierCap})
 				return err
 			},
 		})
@@ -407,7 +409,7 @@ func benchScale(ctx context.Context, o BenchOptions, res *BenchResult) error {
 	cpu0 := cpuTime()
 	read0 := readBytes()
 	start := time.Now()
-	jo := Options{AsOf: w.Date(w.Days()), Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight}
+	jo := Options{AsOf: w.Date(w.Days()), Logger: o.Logger, TempDir: dir, NoGlobal: o.NoGlobal, GlobalWeight: o.GlobalWeight, OutlierCap: o.OutlierCap}
 	var rep *Report
 	if o.Shards > 0 {
 		rep, err = benchShards(ctx, l, jo, o.Shards, res)

@@ -254,6 +254,7 @@ func (r *runner) seasons(batches []*engine.Batch) {
 // length, censored and promotion days, and sets its protection window.
 func (r *runner) annotate(b *engine.Batch, next *int64) error {
 	b.Protection = make([]int32, b.Len())
+	var scratch []float32
 	for i, id := range b.Keys {
 		if id != *next {
 			return fmt.Errorf("daily series: series %d where %d was due", id, *next)
@@ -273,6 +274,7 @@ func (r *runner) annotate(b *engine.Batch, next *int64) error {
 				a.sinceSale = hi - 1 - t
 			}
 		}
+		a.outlierScale = capOutliers(b.Values[lo:hi], r.o.OutlierCap, &scratch)
 		lt := r.leadTime(a)
 		b.Protection[i] = int32(math.Ceil(lt.mean)) + int32(r.review(a))
 	}
@@ -354,6 +356,7 @@ type fitOutput struct {
 	noStock, noParams, noSupplier int64
 	defaultLeadTime, dead, zero   int64
 	ramped                        int64
+	capped                        int64
 	// global counts the series whose forecast combines the global model's.
 	global                   int64
 	weightedRMSSE, weightSum float64
@@ -482,6 +485,12 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 		}
 		out.global++
 	}
+	if a.outlierScale > 1 {
+		for h := range fc {
+			fc[h] *= a.outlierScale
+		}
+		out.capped++
+	}
 	if a.ramp > 0 && a.ramp != 1 {
 		for h := range fc {
 			fc[h] *= a.ramp
@@ -493,6 +502,9 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 	sigma := o.Sigma[i]
 	if !(sigma >= 0) || math.IsInf(sigma, 0) {
 		sigma = 0
+	}
+	if a.outlierScale > 1 {
+		sigma *= a.outlierScale
 	}
 	in := replenish.Input{
 		Forecast: fc, SigmaDay: sigma,
@@ -511,7 +523,7 @@ func (r *runner) plan(o *engine.Output, i int, fc, up []float64, p *processed, o
 		in.Missing |= replenish.ParamReviewPeriod | replenish.ParamCasePack | replenish.ParamMOQ |
 			replenish.ParamServiceLevel | replenish.ParamUnitCost
 	}
-	if sw := o.SigmaWindow[i]; r.o.WindowSigma && sw > 0 && !math.IsInf(sw, 0) {
+	if sw := o.SigmaWindow[i] * max(a.outlierScale, 1); r.o.WindowSigma && sw > 0 && !math.IsInf(sw, 0) {
 		in.SigmaWindow = max(sw, math.Sqrt(lt.mean+float64(R))*sigma)
 	}
 	ln, err := r.planner.Plan(&in)

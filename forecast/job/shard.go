@@ -487,7 +487,7 @@ type shardStats struct {
 func (o *fitOutput) counts() map[string]int64 {
 	return map[string]int64{"order_lines": o.orderLines, "defaulted": o.defaulted, "no_stock": o.noStock,
 		"no_params": o.noParams, "no_supplier": o.noSupplier, "default_lead_time": o.defaultLeadTime,
-		"dead": o.dead, "zero": o.zero, "ramped": o.ramped, "global": o.global}
+		"dead": o.dead, "zero": o.zero, "ramped": o.ramped, "capped": o.capped, "global": o.global}
 }
 
 // runShard computes shard r.o.Shard of the trained run and commits its
@@ -665,7 +665,7 @@ func Merge(ctx context.Context, l *lake.Lake, opts Options, shards int) (*Report
 	timings := map[string]float64{}
 	maps := map[string]*int64{"order_lines": &out.orderLines, "defaulted": &out.defaulted, "no_stock": &out.noStock,
 		"no_params": &out.noParams, "no_supplier": &out.noSupplier, "default_lead_time": &out.defaultLeadTime,
-		"dead": &out.dead, "zero": &out.zero, "ramped": &out.ramped, "global": &out.global}
+		"dead": &out.dead, "zero": &out.zero, "ramped": &out.ramped, "capped": &out.capped, "global": &out.global}
 	var rmsseSum float64
 	var bytesRead int64
 	for i := range shards {
