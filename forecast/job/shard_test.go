@@ -166,14 +166,28 @@ func TestShardedRunIsTheUnshardedRunByteForByte(t *testing.T) {
 		{"default", Options{AsOf: asOf}, 4},
 		{"small buckets, no global model", Options{AsOf: asOf, NoGlobal: true, BucketSeries: 30, BatchSeries: 16, Workers: 1}, 4},
 		{"16 shards, some without a store", Options{AsOf: asOf}, 16},
+		// The world has no bulk orders; a low cap makes the shards cut
+		// and scale many series as the unsharded run does.
+		{"histories capped", Options{AsOf: asOf, OutlierCap: 1.5}, 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, lakes := twinLakes(t, w)
-			if _, err := Run(t.Context(), lakes[0], c.o); err != nil {
+			unsharded, err := Run(t.Context(), lakes[0], c.o)
+			if err != nil {
 				t.Fatal(err)
 			}
 			rep := runSharded(t, lakes[1], c.o, c.shards, nil)
+			if c.o.OutlierCap > 0 {
+				for _, r := range []*Report{unsharded, rep} {
+					var params struct {
+						Capped int64 `json:"outlier_capped_series"`
+					}
+					if err := json.Unmarshal([]byte(r.Run.Parameters), &params); err != nil || params.Capped == 0 {
+						t.Fatalf("run parameters: %v, %d series capped: the case does not exercise the cap", err, params.Capped)
+					}
+				}
+			}
 			if rep.Existing || len(rep.Documents) == 0 {
 				t.Fatalf("merge: existing %v, %d documents", rep.Existing, len(rep.Documents))
 			}
