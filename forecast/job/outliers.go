@@ -14,10 +14,10 @@ const outlierMinSaleDays = 5
 // its capped total (1 when nothing was cut, k ≤ 0, or the series has fewer
 // than outlierMinSaleDays sale days). scratch is reused between calls.
 //
-// Real POS histories carry one-off bulk orders: a wholesale customer's
-// 12,000 units of an item that sells 20 a day. Fitted as they are, such a
-// day sets a seasonal model's pattern, a level's jump and a backtest's
-// error, and the series is forecast as if it recurred. Fitted on the capped
+// Real POS histories carry one-off bulk orders: in the UCI export, 2,016
+// units of item 22188 in one day, where its median sale day is 4. Fitted as
+// they are, such a day sets a seasonal model's pattern, a level's jump and
+// a backtest's error, and the series is forecast as if it recurred. Fitted on the capped
 // history and scaled back by the returned ratio, the forecast keeps every
 // unit the series sold (its level is the history's) while its shape and
 // model choice come from its ordinary days.
