@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/lake/objstore"
 	"github.com/shelflake/shelflake/schema"
 )
@@ -14,14 +15,8 @@ import (
 func TestSmallPartitionsCommitTogether(t *testing.T) {
 	ctx := context.Background()
 	l := openLake(t, t.TempDir())
-	day := schema.NewDate(2021, 1, 1)
 	const days = 300
-	var want int
-	for d := range days {
-		rows := posRows(uint64(d), 6, 0, day.AddDays(d))
-		writePOSFiles(t, l, day.AddDays(d), rows, 3)
-		want += len(rows)
-	}
+	want := writeDays(t, l, schema.NewDate(2021, 1, 1), days, 6, 3)
 	_, _, before := readTable[schema.PosLineRow](t, l, schema.TablePOSLines())
 	rep, err := newCompactor(t, l, Options{Plan: everyPartitionCompacts}).Compact(ctx)
 	if err != nil {
@@ -50,12 +45,7 @@ func TestABundleThatConflictsFallsBackToOneByOne(t *testing.T) {
 	l := openLake(t, dir)
 	day := schema.NewDate(2026, 3, 1)
 	const days = 5
-	var want int
-	for d := range days {
-		rows := posRows(uint64(d), 20, 0, day.AddDays(d))
-		writePOSFiles(t, l, day.AddDays(d), rows, 5)
-		want += len(rows)
-	}
+	want := writeDays(t, l, day, days, 20, 5)
 	aRep, bRep := passInsidePass(t, l, openLake(t, dir))
 	if len(bRep.Tasks) != days || len(aRep.Tasks) != 0 || aRep.Conflicts < 1 {
 		t.Fatalf("A: %d rewrites, %d conflicts; B: %d rewrites. Want A's bundle to lose and find nothing left",
@@ -115,4 +105,18 @@ func TestBundle(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeDays writes rows POS lines a day in files files a day, for days days
+// from first, and returns how many lines it wrote.
+func writeDays(t *testing.T, l *lake.Lake, first schema.Date, days, rows, files int) int {
+	t.Helper()
+	var n int
+	for d := range days {
+		day := first.AddDays(d)
+		rs := posRows(uint64(d), rows, 0, day)
+		writePOSFiles(t, l, day, rs, files)
+		n += len(rs)
+	}
+	return n
 }

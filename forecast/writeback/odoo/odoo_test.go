@@ -15,7 +15,6 @@ import (
 	"github.com/shelflake/shelflake/forecast/writeback/erptest"
 	"github.com/shelflake/shelflake/forecast/writeback/odoo"
 	"github.com/shelflake/shelflake/forecast/writeback/odoo/odoofake"
-	"github.com/shelflake/shelflake/lake"
 	"github.com/shelflake/shelflake/schema"
 )
 
@@ -69,22 +68,6 @@ func channel(t testing.TB, erp *odoofake.Server, protocol string, mod func(*odoo
 	return ch
 }
 
-// logged returns the latest log row per document of channel.
-func logged(t testing.TB, l *lake.Lake, channel string) map[string]schema.ERPWritebackLogRow {
-	t.Helper()
-	rows, _, err := writeback.ReadLog(t.Context(), l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]schema.ERPWritebackLogRow{}
-	for _, r := range rows {
-		if p, ok := out[r.DocumentKey]; r.Channel == channel && (!ok || r.LastAttemptAt.After(p.LastAttemptAt)) {
-			out[r.DocumentKey] = r
-		}
-	}
-	return out
-}
-
 func TestOdooCreatesEachDocumentOnceUnderFaults(t *testing.T) {
 	faults := []struct {
 		name string
@@ -124,7 +107,7 @@ func TestOdooCreatesEachDocumentOnceUnderFaults(t *testing.T) {
 					t.Fatal(err)
 				}
 				if rep.Accepted != len(docs) {
-					for k, r := range logged(t, l, ch.Name()) {
+					for k, r := range erptest.LatestLog(t, l, ch.Name()) {
 						t.Log(k, r.Status, r.Attempts, r.Error)
 					}
 					t.Fatalf("report %+v: want %d accepted", rep, len(docs))
@@ -146,7 +129,7 @@ func TestOdooCreatesEachDocumentOnceUnderFaults(t *testing.T) {
 				}
 				attempts := 0
 				for _, doc := range docs {
-					r := logged(t, l, ch.Name())[doc.ExternalRef]
+					r := erptest.LatestLog(t, l, ch.Name())[doc.ExternalRef]
 					if r.Status != schema.WritebackAccepted {
 						t.Errorf("log of %s: %+v", doc.ExternalRef, r)
 					}
@@ -205,7 +188,7 @@ func TestOdooUnknownSKUIsRejectedWithTheReasonAndNotRetried(t *testing.T) {
 			if rep.Accepted != 2 || rep.Rejected != 1 {
 				t.Fatalf("%+v", rep)
 			}
-			r := logged(t, l, ch.Name())[bad.ExternalRef]
+			r := erptest.LatestLog(t, l, ch.Name())[bad.ExternalRef]
 			if r.Status != schema.WritebackRejected || r.Attempts != 1 || !strings.Contains(r.Error, bad.Lines[0].SKU) || !strings.Contains(r.Error, "default_code") {
 				t.Fatalf("log row %+v", r)
 			}
@@ -260,7 +243,7 @@ func TestOdooExpiredKeyFailsTheDocumentsForALaterRetry(t *testing.T) {
 	if err != nil || rep.Failed != 3 {
 		t.Fatalf("%+v %v", rep, err)
 	}
-	if r := logged(t, l, ch.Name())[docs[0].ExternalRef]; !strings.Contains(r.Error, "Invalid apikey") || r.ResponseCode != 401 {
+	if r := erptest.LatestLog(t, l, ch.Name())[docs[0].ExternalRef]; !strings.Contains(r.Error, "Invalid apikey") || r.ResponseCode != 401 {
 		t.Fatalf("log row %+v", r)
 	}
 	erp.AddKey("key-1")
